@@ -1,0 +1,462 @@
+//! `driftd.toml`: the one place that knows the configuration's shape.
+//!
+//! Every table is `deny_unknown_fields`, and every value is validated while it is
+//! deserialized, so that a mistake is reported by the TOML parser with the line, the
+//! column and the key (`TOML parse error at line 7, column 1 … unknown field `brokerz``).
+//! Checks that need more than one value at a time run afterwards in [`Config::validate`]
+//! and still name the key and its line, through [`toml::Spanned`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Where the HTTP server listens unless told otherwise. Loopback only, and outside
+/// 9100–9999, the range the Prometheus project hands out to exporters.
+pub const DEFAULT_HTTP_BIND: &str = "127.0.0.1:7853";
+
+/// librdkafka settings that driftd sets itself; letting users override them would
+/// break the checkpoint protocol (offsets are stored and committed only after sled).
+const MANAGED_CLIENT_KEYS: &[&str] = &[
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// One `[[source]]` table per topic driftd consumes.
+    #[serde(rename = "source")]
+    pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port`.
+    #[serde(default = "default_brokers", deserialize_with = "de_brokers")]
+    pub brokers: Vec<String>,
+    #[serde(default = "default_group_id", deserialize_with = "de_nonempty")]
+    pub group_id: String,
+    /// Records that do not decode are produced here with a reason header.
+    #[serde(default = "default_dead_letter_topic", deserialize_with = "de_nonempty")]
+    pub dead_letter_topic: String,
+    /// Passed to librdkafka unchanged (security.protocol, sasl.*, ssl.*, …).
+    #[serde(default, deserialize_with = "de_client_settings")]
+    pub client: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: default_brokers(),
+            group_id: default_group_id(),
+            dead_letter_topic: default_dead_letter_topic(),
+            client: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The sled database directory (state, offsets).
+    #[serde(default = "default_storage_path")]
+    pub path: PathBuf,
+    /// How often state and offsets are written to sled and offsets committed to Kafka.
+    #[serde(
+        default = "default_checkpoint_interval",
+        deserialize_with = "de_checkpoint_interval"
+    )]
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            path: default_storage_path(),
+            checkpoint_interval: default_checkpoint_interval(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default = "default_http_bind")]
+    pub bind: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            bind: default_http_bind(),
+        }
+    }
+}
+
+/// What a topic carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceRole {
+    /// Prediction and feature logs.
+    Predictions,
+    /// Ground-truth labels, joined to predictions by (model, id).
+    Labels,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub topic: Spanned<String>,
+    pub role: SourceRole,
+    /// Where each field lives in the record (JSON pointers).
+    #[serde(default)]
+    pub fields: FieldPaths,
+}
+
+/// JSON pointers (RFC 6901) to each field of a record; the defaults are the record
+/// format of DESIGN §5, so existing logs fit by changing only the paths that differ.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FieldPaths {
+    pub model: JsonPointer,
+    pub model_version: JsonPointer,
+    pub id: JsonPointer,
+    pub timestamp: JsonPointer,
+    pub features: JsonPointer,
+    pub prediction: JsonPointer,
+    pub latency_ms: JsonPointer,
+    pub segment: JsonPointer,
+    pub label: JsonPointer,
+}
+
+impl Default for FieldPaths {
+    fn default() -> Self {
+        let p = |s: &str| JsonPointer(s.to_string());
+        FieldPaths {
+            model: p("/model"),
+            model_version: p("/model_version"),
+            id: p("/id"),
+            timestamp: p("/ts"),
+            features: p("/features"),
+            prediction: p("/prediction"),
+            latency_ms: p("/latency_ms"),
+            segment: p("/segment"),
+            label: p("/label"),
+        }
+    }
+}
+
+/// A JSON pointer: empty (the whole record) or starting with `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonPointer(pub String);
+
+impl JsonPointer {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonPointer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if !s.is_empty() && !s.starts_with('/') {
+            return Err(de::Error::custom(format!(
+                "`{s}` is not a JSON pointer: it must start with `/`, e.g. `/{s}`"
+            )));
+        }
+        Ok(JsonPointer(s))
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses and validates configuration text; the error names the key and line.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.validate(text)?;
+        Ok(config)
+    }
+
+    fn validate(&self, text: &str) -> Result<(), String> {
+        if self.sources.is_empty() {
+            return Err("at least one [[source]] table is required".into());
+        }
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, source) in self.sources.iter().enumerate() {
+            let topic = source.topic.get_ref().as_str();
+            let line = line_of(text, source.topic.span().start);
+            if topic.is_empty() {
+                return Err(format!("line {line}: source[{i}].topic must not be empty"));
+            }
+            if topic == self.kafka.dead_letter_topic {
+                return Err(format!(
+                    "line {line}: source[{i}].topic `{topic}` is also kafka.dead_letter_topic; \
+                     driftd would consume its own rejects"
+                ));
+            }
+            if let Some(first) = seen.insert(topic, i) {
+                return Err(format!(
+                    "line {line}: source[{i}].topic `{topic}` is already source[{first}].topic"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The source whose field paths decode records of this topic.
+    pub fn source_for_topic(&self, topic: &str) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.topic.get_ref() == topic)
+    }
+
+    /// The first predictions source: its field paths decode `--input` files.
+    pub fn first_source(&self, role: SourceRole) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.role == role)
+    }
+}
+
+/// 1-based line number of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Parses `250ms`, `5s`, `10m`, `2h`, `7d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{s}` has no unit: write e.g. `{s}s`"))?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration such as `5s`, `10m`, `2h`, `7d`"))?;
+    let secs = |k: u64| {
+        n.checked_mul(k)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("`{s}` is too long"))
+    };
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => secs(1),
+        "m" => secs(60),
+        "h" => secs(3600),
+        "d" => secs(86_400),
+        _ => Err(format!(
+            "`{s}` has unknown unit `{unit}`; use ms, s, m, h or d"
+        )),
+    }
+}
+
+fn default_brokers() -> Vec<String> {
+    vec!["127.0.0.1:9092".to_string()]
+}
+fn default_group_id() -> String {
+    "driftd".to_string()
+}
+fn default_dead_letter_topic() -> String {
+    "driftd.dead-letter".to_string()
+}
+fn default_storage_path() -> PathBuf {
+    PathBuf::from("./driftd-data")
+}
+fn default_checkpoint_interval() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_http_bind() -> SocketAddr {
+    // A constant that parses; covered by a unit test.
+    DEFAULT_HTTP_BIND
+        .parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 7853)))
+}
+
+fn de_nonempty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Err(de::Error::custom("must not be empty"));
+    }
+    Ok(s)
+}
+
+fn de_brokers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let brokers = Vec::<String>::deserialize(d)?;
+    if brokers.is_empty() {
+        return Err(de::Error::custom("list at least one broker, e.g. [\"kafka-1:9092\"]"));
+    }
+    for b in &brokers {
+        let ok = b
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            return Err(de::Error::custom(format!(
+                "`{b}` is not host:port, e.g. \"kafka-1:9092\""
+            )));
+        }
+    }
+    Ok(brokers)
+}
+
+fn de_checkpoint_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    let dur = parse_duration(&s).map_err(de::Error::custom)?;
+    if dur < Duration::from_millis(100) || dur > Duration::from_secs(3600) {
+        return Err(de::Error::custom(format!(
+            "`{s}` is outside 100ms..1h: too short wears the disk, too long replays too much after a crash"
+        )));
+    }
+    Ok(dur)
+}
+
+/// A librdkafka setting: TOML strings, integers, floats and booleans are all accepted
+/// and passed on as strings, the way librdkafka takes them.
+struct ClientValue(String);
+
+impl<'de> Deserialize<'de> for ClientValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = ClientValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ClientValue, E> {
+                Ok(ClientValue(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ClientValue, E> {
+                Ok(ClientValue(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ClientValue, E> {
+                Ok(ClientValue(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ClientValue, E> {
+                Ok(ClientValue(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ClientValue, E> {
+                Ok(ClientValue(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn de_client_settings<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, ClientValue>::deserialize(d)?;
+    let mut out = BTreeMap::new();
+    for (k, v) in raw {
+        if MANAGED_CLIENT_KEYS.contains(&k.as_str()) {
+            return Err(de::Error::custom(format!(
+                "kafka.client.\"{k}\" is managed by driftd (use kafka.brokers / kafka.group_id; \
+                 offsets are committed only after a checkpoint)"
+            )));
+        }
+        out.insert(k, v.0);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[[source]]\ntopic = \"predictions\"\nrole = \"predictions\"\n";
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.kafka.group_id, "driftd");
+        assert_eq!(c.http.bind.to_string(), DEFAULT_HTTP_BIND);
+        assert_eq!(c.storage.checkpoint_interval, Duration::from_secs(5));
+        assert_eq!(c.sources[0].fields.model.as_str(), "/model");
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = format!("[kafka]\nbrokerz = [\"a:1\"]\n{MINIMAL}");
+        let err = Config::parse(&text).unwrap_err();
+        assert!(err.contains("brokerz"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_key_and_line() {
+        let text = format!("{MINIMAL}[storage]\ncheckpoint_interval = \"5x\"\n");
+        let err = Config::parse(&text).unwrap_err();
+        assert!(err.contains("line 5") && err.contains("checkpoint_interval"), "{err}");
+
+        let text = format!("[kafka]\nbrokers = [\"nohostport\"]\n{MINIMAL}");
+        let err = Config::parse(&text).unwrap_err();
+        assert!(err.contains("line 2") && err.contains("nohostport"), "{err}");
+
+        let text = "[[source]]\ntopic = \"p\"\nrole = \"predictionz\"\n";
+        let err = Config::parse(text).unwrap_err();
+        assert!(err.contains("line 3") && err.contains("predictionz"), "{err}");
+    }
+
+    #[test]
+    fn managed_client_keys_are_refused() {
+        let text = format!("[kafka.client]\n\"enable.auto.commit\" = true\n{MINIMAL}");
+        let err = Config::parse(&text).unwrap_err();
+        assert!(err.contains("enable.auto.commit"), "{err}");
+        let text = format!("[kafka.client]\n\"security.protocol\" = \"ssl\"\n\"fetch.min.bytes\" = 1\n{MINIMAL}");
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(c.kafka.client["fetch.min.bytes"], "1");
+    }
+
+    #[test]
+    fn duplicate_topics_name_the_line() {
+        let text = format!("{MINIMAL}[[source]]\ntopic = \"predictions\"\nrole = \"labels\"\n");
+        let err = Config::parse(&text).unwrap_err();
+        assert!(err.contains("line 5") && err.contains("source[1].topic"), "{err}");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

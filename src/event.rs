@@ -1,0 +1,581 @@
+//! Record types and decoding: bytes of one Kafka message (or one line of a JSON-lines
+//! file) in, a typed [`Record`] or a [`DecodeError`] with a reason out. Pure: no I/O.
+//!
+//! Field locations come from [`FieldPaths`] (JSON pointers), so logs in another shape
+//! are read without re-formatting them. The reasons are a small fixed set because they
+//! become a Prometheus label; the detail, which names the field, goes into the
+//! dead-letter header and the log.
+
+use serde_json::Value;
+
+use crate::config::{FieldPaths, SourceRole};
+
+/// Longest model, version, id, feature or segment name accepted, in bytes.
+pub const MAX_NAME_BYTES: usize = 256;
+/// Version used when a record names none.
+pub const UNVERSIONED: &str = "unversioned";
+
+/// One feature value as logged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureValue {
+    Number(f64),
+    Category(String),
+    /// Absent, `null`: counted as missing, never part of a distribution.
+    Missing,
+}
+
+/// What the model answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub score: Option<f64>,
+    pub class: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionRecord {
+    pub model: String,
+    pub version: String,
+    pub id: Option<String>,
+    /// Event time, milliseconds since the Unix epoch.
+    pub ts_ms: i64,
+    pub features: Vec<(String, FeatureValue)>,
+    pub prediction: Option<Prediction>,
+    pub latency_ms: Option<f64>,
+    pub segment: Vec<(String, String)>,
+}
+
+/// Ground truth for one earlier prediction, joined by (model, id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelRecord {
+    pub model: String,
+    pub id: String,
+    pub label: LabelValue,
+    pub ts_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelValue {
+    Number(f64),
+    Class(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Prediction(PredictionRecord),
+    Label(LabelRecord),
+}
+
+impl Record {
+    pub fn model(&self) -> &str {
+        match self {
+            Record::Prediction(p) => &p.model,
+            Record::Label(l) => &l.model,
+        }
+    }
+}
+
+/// Why a record was rejected. `as_str` is the value of the `reason` metric label and
+/// of the `driftd-reason` dead-letter header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DecodeReason {
+    Empty,
+    InvalidUtf8,
+    InvalidJson,
+    NotAnObject,
+    MissingField,
+    WrongType,
+    InvalidValue,
+}
+
+impl DecodeReason {
+    pub const ALL: [DecodeReason; 7] = [
+        DecodeReason::Empty,
+        DecodeReason::InvalidUtf8,
+        DecodeReason::InvalidJson,
+        DecodeReason::NotAnObject,
+        DecodeReason::MissingField,
+        DecodeReason::WrongType,
+        DecodeReason::InvalidValue,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecodeReason::Empty => "empty",
+            DecodeReason::InvalidUtf8 => "invalid_utf8",
+            DecodeReason::InvalidJson => "invalid_json",
+            DecodeReason::NotAnObject => "not_object",
+            DecodeReason::MissingField => "missing_field",
+            DecodeReason::WrongType => "wrong_type",
+            DecodeReason::InvalidValue => "invalid_value",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {detail}", reason.as_str())]
+pub struct DecodeError {
+    pub reason: DecodeReason,
+    pub detail: String,
+}
+
+fn err(reason: DecodeReason, detail: impl Into<String>) -> DecodeError {
+    DecodeError {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// Decodes one record. `fallback_ts_ms` is used when the record carries no timestamp
+/// (the Kafka message timestamp, or the replay's clock).
+pub fn decode(
+    bytes: &[u8],
+    role: SourceRole,
+    paths: &FieldPaths,
+    fallback_ts_ms: i64,
+) -> Result<Record, DecodeError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(err(DecodeReason::Empty, "empty message"));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        err(
+            DecodeReason::InvalidUtf8,
+            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        )
+    })?;
+    let doc: Value = serde_json::from_str(text)
+        .map_err(|e| err(DecodeReason::InvalidJson, format!("invalid JSON: {e}")))?;
+    if !doc.is_object() {
+        return Err(err(
+            DecodeReason::NotAnObject,
+            format!("expected a JSON object, got {}", type_name(&doc)),
+        ));
+    }
+    let fields = Fields {
+        doc: &doc,
+        paths,
+    };
+    let model = fields.name("model", &paths.model)?.ok_or_else(|| {
+        err(
+            DecodeReason::MissingField,
+            format!("no model at `{}`", paths.model.as_str()),
+        )
+    })?;
+    let ts_ms = fields.timestamp()?.unwrap_or(fallback_ts_ms);
+    match role {
+        SourceRole::Predictions => Ok(Record::Prediction(PredictionRecord {
+            version: fields
+                .name("model_version", &paths.model_version)?
+                .unwrap_or_else(|| UNVERSIONED.to_string()),
+            id: fields.name("id", &paths.id)?,
+            ts_ms,
+            features: fields.features()?,
+            prediction: fields.prediction()?,
+            latency_ms: fields.latency()?,
+            segment: fields.segment()?,
+            model,
+        })),
+        SourceRole::Labels => {
+            let id = fields.name("id", &paths.id)?.ok_or_else(|| {
+                err(
+                    DecodeReason::MissingField,
+                    format!("a label needs an id at `{}`", paths.id.as_str()),
+                )
+            })?;
+            Ok(Record::Label(LabelRecord {
+                model,
+                id,
+                label: fields.label()?,
+                ts_ms,
+            }))
+        }
+    }
+}
+
+struct Fields<'a> {
+    doc: &'a Value,
+    paths: &'a FieldPaths,
+}
+
+impl Fields<'_> {
+    fn get(&self, pointer: &crate::config::JsonPointer) -> Option<&Value> {
+        match self.doc.pointer(pointer.as_str()) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    /// A name-like field: a string or an integer, non-empty, bounded, printable.
+    fn name(
+        &self,
+        field: &str,
+        pointer: &crate::config::JsonPointer,
+    ) -> Result<Option<String>, DecodeError> {
+        let Some(v) = self.get(pointer) else {
+            return Ok(None);
+        };
+        let s = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            other => {
+                return Err(err(
+                    DecodeReason::WrongType,
+                    format!("{field} must be a string, got {}", type_name(other)),
+                ))
+            }
+        };
+        check_name(field, &s)?;
+        Ok(Some(s))
+    }
+
+    fn timestamp(&self) -> Result<Option<i64>, DecodeError> {
+        let Some(v) = self.get(&self.paths.timestamp) else {
+            return Ok(None);
+        };
+        match v {
+            Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| Some(t.timestamp_millis()))
+                .map_err(|e| {
+                    err(
+                        DecodeReason::InvalidValue,
+                        format!("ts `{}` is not RFC 3339: {e}", truncate(s, 64)),
+                    )
+                }),
+            Value::Number(n) => match n.as_i64() {
+                Some(ms) if (0..=MAX_EPOCH_MS).contains(&ms) => Ok(Some(ms)),
+                _ => Err(err(
+                    DecodeReason::InvalidValue,
+                    format!("ts {n} is not epoch milliseconds between 1970 and 9999"),
+                )),
+            },
+            other => Err(err(
+                DecodeReason::WrongType,
+                format!(
+                    "ts must be RFC 3339 or epoch milliseconds, got {}",
+                    type_name(other)
+                ),
+            )),
+        }
+    }
+
+    fn features(&self) -> Result<Vec<(String, FeatureValue)>, DecodeError> {
+        let Some(v) = self.get(&self.paths.features) else {
+            return Ok(Vec::new());
+        };
+        let Value::Object(map) = v else {
+            return Err(err(
+                DecodeReason::WrongType,
+                format!("features must be an object, got {}", type_name(v)),
+            ));
+        };
+        map.iter()
+            .map(|(name, value)| {
+                check_name("feature name", name)?;
+                let fv = match value {
+                    Value::Null => FeatureValue::Missing,
+                    Value::Number(n) => FeatureValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+                    Value::String(s) => FeatureValue::Category(s.clone()),
+                    Value::Bool(b) => FeatureValue::Category(b.to_string()),
+                    other => {
+                        return Err(err(
+                            DecodeReason::WrongType,
+                            format!(
+                                "features.{} must be a number, string, boolean or null, got {}",
+                                truncate(name, 64),
+                                type_name(other)
+                            ),
+                        ))
+                    }
+                };
+                Ok((name.clone(), fv))
+            })
+            .collect()
+    }
+
+    fn prediction(&self) -> Result<Option<Prediction>, DecodeError> {
+        let Some(v) = self.get(&self.paths.prediction) else {
+            return Ok(None);
+        };
+        let wrong = |what: &str, v: &Value| {
+            err(
+                DecodeReason::WrongType,
+                format!("{what} must be a number or a string, got {}", type_name(v)),
+            )
+        };
+        match v {
+            Value::Number(n) => Ok(Some(Prediction {
+                score: Some(finite(n.as_f64(), "prediction")?),
+                class: None,
+            })),
+            Value::String(s) => Ok(Some(Prediction {
+                score: None,
+                class: Some(s.clone()),
+            })),
+            Value::Bool(b) => Ok(Some(Prediction {
+                score: None,
+                class: Some(b.to_string()),
+            })),
+            Value::Object(map) => {
+                let score = match map.get("score") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Number(n)) => Some(finite(n.as_f64(), "prediction.score")?),
+                    Some(other) => return Err(wrong("prediction.score", other)),
+                };
+                let class = match map.get("class") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Bool(b)) => Some(b.to_string()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    Some(other) => return Err(wrong("prediction.class", other)),
+                };
+                if score.is_none() && class.is_none() {
+                    return Err(err(
+                        DecodeReason::MissingField,
+                        "prediction object has neither score nor class",
+                    ));
+                }
+                Ok(Some(Prediction { score, class }))
+            }
+            other => Err(wrong("prediction", other)),
+        }
+    }
+
+    fn latency(&self) -> Result<Option<f64>, DecodeError> {
+        let Some(v) = self.get(&self.paths.latency_ms) else {
+            return Ok(None);
+        };
+        let Value::Number(n) = v else {
+            return Err(err(
+                DecodeReason::WrongType,
+                format!("latency_ms must be a number, got {}", type_name(v)),
+            ));
+        };
+        let ms = finite(n.as_f64(), "latency_ms")?;
+        if ms < 0.0 {
+            return Err(err(
+                DecodeReason::InvalidValue,
+                format!("latency_ms {ms} is negative"),
+            ));
+        }
+        Ok(Some(ms))
+    }
+
+    fn segment(&self) -> Result<Vec<(String, String)>, DecodeError> {
+        let Some(v) = self.get(&self.paths.segment) else {
+            return Ok(Vec::new());
+        };
+        let Value::Object(map) = v else {
+            return Err(err(
+                DecodeReason::WrongType,
+                format!("segment must be an object, got {}", type_name(v)),
+            ));
+        };
+        map.iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| {
+                check_name("segment key", k)?;
+                let s = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    other => {
+                        return Err(err(
+                            DecodeReason::WrongType,
+                            format!(
+                                "segment.{} must be a string, got {}",
+                                truncate(k, 64),
+                                type_name(other)
+                            ),
+                        ))
+                    }
+                };
+                check_name("segment value", &s)?;
+                Ok((k.clone(), s))
+            })
+            .collect()
+    }
+
+    fn label(&self) -> Result<LabelValue, DecodeError> {
+        match self.get(&self.paths.label) {
+            None => Err(err(
+                DecodeReason::MissingField,
+                format!("no label at `{}`", self.paths.label.as_str()),
+            )),
+            Some(Value::Number(n)) => Ok(LabelValue::Number(finite(n.as_f64(), "label")?)),
+            Some(Value::String(s)) => Ok(LabelValue::Class(s.clone())),
+            Some(Value::Bool(b)) => Ok(LabelValue::Number(if *b { 1.0 } else { 0.0 })),
+            Some(other) => Err(err(
+                DecodeReason::WrongType,
+                format!(
+                    "label must be a number, string or boolean, got {}",
+                    type_name(other)
+                ),
+            )),
+        }
+    }
+}
+
+/// 9999-12-31T23:59:59.999Z.
+const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
+
+fn finite(v: Option<f64>, field: &str) -> Result<f64, DecodeError> {
+    match v {
+        Some(x) if x.is_finite() => Ok(x),
+        _ => Err(err(
+            DecodeReason::InvalidValue,
+            format!("{field} is not a finite number"),
+        )),
+    }
+}
+
+fn check_name(field: &str, s: &str) -> Result<(), DecodeError> {
+    if s.is_empty() {
+        return Err(err(DecodeReason::InvalidValue, format!("{field} is empty")));
+    }
+    if s.len() > MAX_NAME_BYTES {
+        return Err(err(
+            DecodeReason::InvalidValue,
+            format!(
+                "{field} is {} bytes long; the limit is {MAX_NAME_BYTES}",
+                s.len()
+            ),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(err(
+            DecodeReason::InvalidValue,
+            format!("{field} `{}` contains control characters", s.escape_debug()),
+        ));
+    }
+    Ok(())
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pred(json: &str) -> Result<Record, DecodeError> {
+        decode(
+            json.as_bytes(),
+            SourceRole::Predictions,
+            &FieldPaths::default(),
+            42,
+        )
+    }
+
+    #[test]
+    fn decodes_the_design_record() {
+        let r = pred(r#"{"model":"churn","model_version":"v7","id":"req-1","ts":"2026-11-28T08:00:00Z",
+            "features":{"age":42,"plan":"gold","income":null},"prediction":0.83,"latency_ms":12.5,
+            "segment":{"region":"eu"}}"#)
+        .unwrap();
+        let Record::Prediction(p) = r else { panic!() };
+        assert_eq!(p.model, "churn");
+        assert_eq!(p.version, "v7");
+        assert_eq!(p.ts_ms, 1_795_852_800_000);
+        assert_eq!(p.features.len(), 3);
+        assert!(p.features.contains(&("income".into(), FeatureValue::Missing)));
+        assert!(p.features.contains(&("plan".into(), FeatureValue::Category("gold".into()))));
+        assert_eq!(p.prediction.unwrap().score, Some(0.83));
+        assert_eq!(p.latency_ms, Some(12.5));
+        assert_eq!(p.segment, vec![("region".into(), "eu".into())]);
+    }
+
+    #[test]
+    fn missing_optional_fields_get_defaults() {
+        let Record::Prediction(p) = pred(r#"{"model":"m"}"#).unwrap() else {
+            panic!()
+        };
+        assert_eq!(p.version, UNVERSIONED);
+        assert_eq!(p.ts_ms, 42);
+        assert!(p.features.is_empty() && p.prediction.is_none());
+    }
+
+    #[test]
+    fn prediction_forms() {
+        let get = |j: &str| match pred(j).unwrap() {
+            Record::Prediction(p) => p.prediction.unwrap(),
+            _ => panic!(),
+        };
+        assert_eq!(get(r#"{"model":"m","prediction":"churn"}"#).class.as_deref(), Some("churn"));
+        let both = get(r#"{"model":"m","prediction":{"score":0.5,"class":"yes"}}"#);
+        assert_eq!((both.score, both.class.as_deref()), (Some(0.5), Some("yes")));
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        let reason = |b: &[u8]| {
+            decode(b, SourceRole::Predictions, &FieldPaths::default(), 0)
+                .unwrap_err()
+                .reason
+        };
+        assert_eq!(reason(b""), DecodeReason::Empty);
+        assert_eq!(reason(b"  \n"), DecodeReason::Empty);
+        assert_eq!(reason(b"{\"model\":\"\xff\"}"), DecodeReason::InvalidUtf8);
+        assert_eq!(reason(b"{not json"), DecodeReason::InvalidJson);
+        assert_eq!(reason(b"[1,2]"), DecodeReason::NotAnObject);
+        assert_eq!(reason(b"{\"features\":{}}"), DecodeReason::MissingField);
+        assert_eq!(reason(b"{\"model\":[1]}"), DecodeReason::WrongType);
+        assert_eq!(reason(b"{\"model\":\"m\",\"features\":[1]}"), DecodeReason::WrongType);
+        assert_eq!(reason(b"{\"model\":\"m\",\"features\":{\"a\":{}}}"), DecodeReason::WrongType);
+        assert_eq!(reason(b"{\"model\":\"m\",\"ts\":\"yesterday\"}"), DecodeReason::InvalidValue);
+        assert_eq!(reason(b"{\"model\":\"m\",\"ts\":-5}"), DecodeReason::InvalidValue);
+        assert_eq!(reason(b"{\"model\":\"m\",\"latency_ms\":-1}"), DecodeReason::InvalidValue);
+        assert_eq!(reason(b"{\"model\":\"m\",\"latency_ms\":\"fast\"}"), DecodeReason::WrongType);
+        assert_eq!(reason(b"{\"model\":\"\"}"), DecodeReason::InvalidValue);
+        assert_eq!(reason(b"{\"model\":\"a\\u0000b\"}"), DecodeReason::InvalidValue);
+        assert_eq!(reason(b"{\"model\":\"m\",\"latency_ms\":1e400}"), DecodeReason::InvalidJson);
+        let long = format!("{{\"model\":\"{}\"}}", "x".repeat(MAX_NAME_BYTES + 1));
+        assert_eq!(reason(long.as_bytes()), DecodeReason::InvalidValue);
+    }
+
+    #[test]
+    fn custom_field_paths() {
+        let paths = FieldPaths {
+            model: crate::config::JsonPointer("/meta/name".into()),
+            timestamp: crate::config::JsonPointer("/meta/at".into()),
+            features: crate::config::JsonPointer("/x".into()),
+            ..FieldPaths::default()
+        };
+        let r = decode(
+            br#"{"meta":{"name":"fraud","at":1700000000000},"x":{"a":1}}"#,
+            SourceRole::Predictions,
+            &paths,
+            0,
+        )
+        .unwrap();
+        let Record::Prediction(p) = r else { panic!() };
+        assert_eq!((p.model.as_str(), p.ts_ms), ("fraud", 1_700_000_000_000));
+        assert_eq!(p.features, vec![("a".into(), FeatureValue::Number(1.0))]);
+    }
+
+    #[test]
+    fn labels_need_id_and_label() {
+        let dec = |j: &str| {
+            decode(j.as_bytes(), SourceRole::Labels, &FieldPaths::default(), 7)
+        };
+        let Record::Label(l) = dec(r#"{"model":"churn","id":"req-1","label":true}"#).unwrap() else {
+            panic!()
+        };
+        assert_eq!((l.id.as_str(), &l.label, l.ts_ms), ("req-1", &LabelValue::Number(1.0), 7));
+        assert_eq!(dec(r#"{"model":"churn","label":1}"#).unwrap_err().reason, DecodeReason::MissingField);
+        assert_eq!(dec(r#"{"model":"churn","id":"x"}"#).unwrap_err().reason, DecodeReason::MissingField);
+    }
+}

@@ -1,0 +1,139 @@
+//! `driftd generate`: a synthetic prediction stream for the demo and for load tests.
+//!
+//! Each model has numeric features (`age`, `income`), a categorical one (`plan`), a
+//! score, a latency and a region. With `--drift-after`, the distributions shift
+//! after that many seconds, which later stages of driftd detect and alert on.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::json;
+
+use crate::ingest::unix_now_ms;
+
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    pub brokers: String,
+    pub topic: String,
+    /// 0 = until interrupted.
+    pub count: u64,
+    /// Records per second; 0 = as fast as possible.
+    pub rate: u64,
+    pub models: Vec<String>,
+    /// Every n-th record is malformed (0 = never).
+    pub malformed_every: u64,
+    pub drift_after: Option<Duration>,
+    pub seed: u64,
+}
+
+/// A small deterministic generator (SplitMix64): reproducible streams without a
+/// dependency.
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    pub fn new(seed: u64) -> Self {
+        SplitMix(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.uniform().max(f64::MIN_POSITIVE);
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+/// One synthetic record; `drifted` shifts every distribution.
+pub fn synthetic_record(rng: &mut SplitMix, model: &str, seq: u64, drifted: bool) -> String {
+    let shift = if drifted { 1.0 } else { 0.0 };
+    let age = (40.0 + 12.0 * rng.normal() + 8.0 * shift).round();
+    let income = (10.5 + 0.6 * rng.normal() + 0.3 * shift).exp().round();
+    let plans = ["basic", "plus", "gold"];
+    let weights = if drifted {
+        [0.2, 0.3, 0.5]
+    } else {
+        [0.6, 0.3, 0.1]
+    };
+    let u = rng.uniform();
+    let plan = if u < weights[0] {
+        plans[0]
+    } else if u < weights[0] + weights[1] {
+        plans[1]
+    } else {
+        plans[2]
+    };
+    let score = 1.0 / (1.0 + (-(rng.normal() - 1.0 + 1.5 * shift)).exp());
+    let income_value = if rng.uniform() < 0.02 {
+        serde_json::Value::Null
+    } else {
+        json!(income)
+    };
+    let region = ["eu", "us", "apac"][(rng.next_u64() % 3) as usize];
+    json!({
+        "model": model,
+        "model_version": "v1",
+        "id": format!("{model}-{seq}"),
+        "ts": unix_now_ms(),
+        "features": {"age": age, "income": income_value, "plan": plan},
+        "prediction": score,
+        "latency_ms": (2.5 + 0.5 * rng.normal() + shift).exp(),
+        "segment": {"region": region},
+    })
+    .to_string()
+}
+
+/// Produces records until `count` is reached or `stop` returns true.
+pub fn generate(opts: &GenerateOptions, stop: impl Fn() -> bool) -> Result<u64, KafkaError> {
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &opts.brokers)
+        .set("linger.ms", "10")
+        .create()?;
+    let mut rng = SplitMix::new(opts.seed);
+    let started = Instant::now();
+    let mut sent = 0u64;
+    while (opts.count == 0 || sent < opts.count) && !stop() {
+        let drifted = opts.drift_after.is_some_and(|d| started.elapsed() >= d);
+        let model = &opts.models[(sent % opts.models.len() as u64) as usize];
+        let payload = if opts.malformed_every > 0 && sent % opts.malformed_every == 0 {
+            format!("{{\"model\": \"{model}\", \"features\": [broken")
+        } else {
+            synthetic_record(&mut rng, model, sent, drifted)
+        };
+        let key = format!("{model}-{sent}");
+        let mut record = BaseRecord::to(&opts.topic).key(&key).payload(&payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    producer.poll(Duration::from_millis(20));
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+        sent += 1;
+        producer.poll(Duration::ZERO);
+        if opts.rate > 0 {
+            let due = Duration::from_secs_f64(sent as f64 / opts.rate as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        if sent % 10_000 == 0 {
+            tracing::info!(sent, "generating");
+        }
+    }
+    producer.flush(Duration::from_secs(30))?;
+    Ok(sent)
+}

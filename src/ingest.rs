@@ -1,0 +1,195 @@
+//! The path every record takes, whatever its source: decode, apply to state or
+//! dead-letter, and checkpoint. Sources ([`crate::kafka`], [`crate::replay`]) only move
+//! bytes in and call [`Ingest::handle`] and [`Ingest::checkpoint`].
+//!
+//! A checkpoint is ordered so that nothing is lost and nothing counted twice:
+//! 1. the dead-letter sink is flushed (a rejected record is durable in the dead-letter
+//!    topic before its offset is),
+//! 2. state and offsets are written to sled in one batch and flushed,
+//! 3. only then does the caller commit offsets to Kafka.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::config::{Config, FieldPaths, SourceRole};
+use crate::event::{decode, DecodeError};
+use crate::metrics::Metrics;
+use crate::state::IngestState;
+use crate::store::{Store, StoreError};
+
+/// Where a record came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub topic: &'a str,
+    /// `None` for file replays, which have no offsets to track.
+    pub partition: Option<i32>,
+    pub offset: i64,
+    /// Used when the record carries no timestamp of its own.
+    pub timestamp_ms: i64,
+}
+
+/// A record that did not decode, on its way to the dead-letter sink.
+pub struct Rejected<'a> {
+    pub origin: Origin<'a>,
+    pub key: Option<&'a [u8]>,
+    pub payload: &'a [u8],
+    pub error: &'a DecodeError,
+}
+
+/// Where rejected records go. `flush` returns only when every record handed over so far
+/// is durable, or fails.
+pub trait DeadLetterSink {
+    fn send(&mut self, rejected: Rejected<'_>);
+    fn flush(&mut self) -> Result<(), String>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Transient: the checkpoint is retried at the next interval, nothing is lost.
+    #[error("dead-letter records are not yet delivered: {0}")]
+    DeadLetter(String),
+    /// Fatal: the daemon stops rather than run without durable state.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Ingest<D> {
+    state: IngestState,
+    store: Store,
+    metrics: Metrics,
+    sink: D,
+    sources: HashMap<String, (SourceRole, FieldPaths)>,
+}
+
+impl<D: DeadLetterSink> Ingest<D> {
+    /// Restores the last checkpoint from `store`.
+    pub fn new(
+        config: &Config,
+        store: Store,
+        metrics: Metrics,
+        sink: D,
+    ) -> Result<Self, StoreError> {
+        let state = store.load()?;
+        metrics.restore(&state);
+        if let Ok(size) = store.size_on_disk() {
+            metrics.store_size.set(size as i64);
+        }
+        let sources = config
+            .sources
+            .iter()
+            .map(|s| {
+                (
+                    s.topic.get_ref().clone(),
+                    (s.role, s.fields.clone()),
+                )
+            })
+            .collect();
+        Ok(Ingest {
+            state,
+            store,
+            metrics,
+            sink,
+            sources,
+        })
+    }
+
+    pub fn state(&self) -> &IngestState {
+        &self.state
+    }
+
+    pub fn sink(&self) -> &D {
+        &self.sink
+    }
+
+    /// Decodes one record as its topic's role says, and applies or dead-letters it.
+    /// `role` overrides the topic lookup (file replays).
+    pub fn handle(
+        &mut self,
+        origin: Origin<'_>,
+        role: Option<(SourceRole, &FieldPaths)>,
+        key: Option<&[u8]>,
+        payload: &[u8],
+    ) {
+        let decoded = match role {
+            Some((role, paths)) => decode(payload, role, paths, origin.timestamp_ms),
+            None => match self.sources.get(origin.topic) {
+                Some((role, paths)) => decode(payload, *role, paths, origin.timestamp_ms),
+                None => {
+                    tracing::warn!(topic = origin.topic, "record from an unconfigured topic");
+                    return;
+                }
+            },
+        };
+        match decoded {
+            Ok(record) => {
+                match &record {
+                    crate::event::Record::Prediction(p) => self
+                        .metrics
+                        .events
+                        .with_label_values(&[&p.model, &p.version])
+                        .inc(),
+                    crate::event::Record::Label(l) => {
+                        self.metrics.labels.with_label_values(&[&l.model]).inc()
+                    }
+                }
+                self.state.apply(&record);
+            }
+            Err(error) => {
+                self.metrics
+                    .decode_errors
+                    .with_label_values(&[error.reason.as_str()])
+                    .inc();
+                tracing::debug!(topic = origin.topic, partition = ?origin.partition,
+                    offset = origin.offset, %error, "rejected record");
+                self.sink.send(Rejected {
+                    origin,
+                    key,
+                    payload,
+                    error: &error,
+                });
+            }
+        }
+        if let Some(partition) = origin.partition {
+            self.state.advance(origin.topic, partition, origin.offset + 1);
+        }
+    }
+
+    /// Makes everything handled so far durable. On success the caller may commit
+    /// `state().offsets()` to Kafka.
+    pub fn checkpoint(&mut self) -> Result<(), CheckpointError> {
+        let started = Instant::now();
+        let result = self.try_checkpoint();
+        match &result {
+            Ok(()) => {
+                self.metrics
+                    .checkpoint_duration
+                    .observe(started.elapsed().as_secs_f64());
+                self.metrics.last_checkpoint.set(unix_now_ms() / 1000);
+                if let Ok(size) = self.store.size_on_disk() {
+                    self.metrics.store_size.set(size as i64);
+                }
+            }
+            Err(_) => self.metrics.checkpoint_failures.inc(),
+        }
+        result
+    }
+
+    fn try_checkpoint(&mut self) -> Result<(), CheckpointError> {
+        self.sink.flush().map_err(CheckpointError::DeadLetter)?;
+        let changes = self.state.changes();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.store.write_checkpoint(&changes)?;
+        self.state.mark_clean();
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch, for records without a timestamp.
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,460 @@
+//! Kafka at the edge: client settings, the consumer loop, rebalances, and the
+//! dead-letter producer.
+//!
+//! The consumer runs on its own thread with a [`BaseConsumer`], so that rebalance
+//! callbacks run on the same thread as record handling, between two polls:
+//! * on **assign**, each partition starts at the offset held in state (restored from
+//!   sled), so a restart neither skips nor re-counts; partitions that driftd has never
+//!   seen start at the group's committed offset, or the earliest one;
+//! * on **revoke**, a checkpoint is written and the offsets committed before the
+//!   partitions go, so the next owner starts exactly where this daemon stopped.
+//!
+//! Offsets are never auto-committed or auto-stored: they are committed after each
+//! checkpoint, from the state that the checkpoint made durable.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+
+use crate::config::Config;
+use crate::http::Readiness;
+use crate::ingest::{unix_now_ms, CheckpointError, DeadLetterSink, Ingest, Origin, Rejected};
+use crate::metrics::Metrics;
+
+/// Dead-letter payloads are cut to this size so that a huge rejected record still
+/// fits the broker's default `message.max.bytes` (1 MiB).
+const MAX_DEAD_LETTER_PAYLOAD: usize = 900 * 1024;
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error("kafka client: {0}")]
+    Client(#[from] KafkaError),
+    #[error("checkpoint failed: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// Settings shared by every client: brokers and the user's pass-through table.
+pub fn client_config(config: &Config) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", config.kafka.brokers.join(","));
+    c.set("client.id", concat!("driftd-", env!("CARGO_PKG_VERSION")));
+    for (k, v) in &config.kafka.client {
+        c.set(k, v);
+    }
+    c
+}
+
+/// The dead-letter producer. Delivery failures are kept and re-sent, so a record
+/// is never dropped; a checkpoint waits until all are delivered.
+pub struct KafkaDeadLetter {
+    producer: BaseProducer<DeadLetterContext>,
+    topic: String,
+    metrics: Metrics,
+}
+
+struct FailedDelivery {
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    headers: OwnedHeaders,
+    too_large: bool,
+}
+
+#[derive(Default)]
+pub struct DeadLetterContext {
+    failed: Mutex<Vec<FailedDelivery>>,
+}
+
+impl ClientContext for DeadLetterContext {}
+
+impl ProducerContext for DeadLetterContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {}
+            Err((e, msg)) => {
+                tracing::warn!(error = %e, "dead-letter delivery failed; will retry");
+                let failed = FailedDelivery {
+                    key: msg.key().map(<[u8]>::to_vec),
+                    payload: msg.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    headers: msg.headers().map(|h| h.detach()).unwrap_or_default(),
+                    too_large: matches!(
+                        e.rdkafka_error_code(),
+                        Some(RDKafkaErrorCode::MessageSizeTooLarge)
+                    ),
+                };
+                lock(&self.failed).push(failed);
+            }
+        }
+    }
+}
+
+impl KafkaDeadLetter {
+    pub fn new(config: &Config, metrics: Metrics) -> Result<Self, KafkaError> {
+        let producer = client_config(config)
+            .set("enable.idempotence", "true")
+            // Retry until delivered: a checkpoint waits for these, nothing is dropped.
+            .set("message.timeout.ms", "0")
+            .set("linger.ms", "20")
+            .create_with_context(DeadLetterContext::default())?;
+        Ok(KafkaDeadLetter {
+            producer,
+            topic: config.kafka.dead_letter_topic.clone(),
+            metrics,
+        })
+    }
+
+    fn enqueue(&self, key: Option<&[u8]>, payload: &[u8], headers: OwnedHeaders) {
+        let mut record: BaseRecord<'_, [u8], [u8], ()> =
+            BaseRecord::to(&self.topic).payload(payload).headers(headers);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => {
+                    self.metrics.dead_letters.inc();
+                    return;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    self.producer.poll(Duration::from_millis(50));
+                }
+                Err((e, r)) => {
+                    // Not deliverable as is (e.g. larger than message.max.bytes on the
+                    // client): keep it for the retry path, which truncates it.
+                    tracing::warn!(error = %e, "dead-letter enqueue failed; will retry");
+                    lock(&self.producer.context().failed).push(FailedDelivery {
+                        key: r.key.map(<[u8]>::to_vec),
+                        payload: r.payload.map(<[u8]>::to_vec).unwrap_or_default(),
+                        headers: r.headers.unwrap_or_default(),
+                        too_large: true,
+                    });
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl DeadLetterSink for KafkaDeadLetter {
+    fn send(&mut self, rejected: Rejected<'_>) {
+        let partition = rejected
+            .origin
+            .partition
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        let offset = rejected.origin.offset.to_string();
+        let mut headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "driftd-reason",
+                value: Some(rejected.error.reason.as_str()),
+            })
+            .insert(Header {
+                key: "driftd-error",
+                value: Some(rejected.error.detail.as_str()),
+            })
+            .insert(Header {
+                key: "driftd-source-topic",
+                value: Some(rejected.origin.topic),
+            })
+            .insert(Header {
+                key: "driftd-source-partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "driftd-source-offset",
+                value: Some(offset.as_str()),
+            });
+        let payload = if rejected.payload.len() > MAX_DEAD_LETTER_PAYLOAD {
+            headers = headers.insert(Header {
+                key: "driftd-truncated-from",
+                value: Some(rejected.payload.len().to_string().as_str()),
+            });
+            &rejected.payload[..MAX_DEAD_LETTER_PAYLOAD]
+        } else {
+            rejected.payload
+        };
+        self.enqueue(rejected.key, payload, headers);
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        let failed = std::mem::take(&mut *lock(&self.producer.context().failed));
+        for f in failed {
+            let mut payload = f.payload;
+            let mut headers = f.headers;
+            if f.too_large && payload.len() > 64 * 1024 {
+                headers = headers.insert(Header {
+                    key: "driftd-truncated-from",
+                    value: Some(payload.len().to_string().as_str()),
+                });
+                payload.truncate(64 * 1024);
+            }
+            self.enqueue(f.key.as_deref(), &payload, headers);
+        }
+        self.producer
+            .flush(FLUSH_TIMEOUT)
+            .map_err(|e| format!("flush: {e}"))?;
+        match lock(&self.producer.context().failed).len() {
+            0 => Ok(()),
+            n => Err(format!("{n} dead-letter records failed delivery; retrying")),
+        }
+    }
+}
+
+type SharedIngest = Arc<Mutex<Ingest<KafkaDeadLetter>>>;
+
+/// Consumer callbacks: rebalances (seek to stored offsets, checkpoint on revoke)
+/// and statistics (consumer lag).
+struct ConsumerCallbacks {
+    ingest: SharedIngest,
+    metrics: Metrics,
+    readiness: Arc<Readiness>,
+    /// Set when a rebalance could not checkpoint; the loop then stops the daemon.
+    fatal: Mutex<Option<String>>,
+}
+
+impl ClientContext for ConsumerCallbacks {
+    fn stats(&self, stats: Statistics) {
+        for (topic, t) in &stats.topics {
+            for (partition, p) in &t.partitions {
+                if *partition < 0 || p.consumer_lag < 0 {
+                    continue;
+                }
+                self.metrics
+                    .consumer_lag
+                    .with_label_values(&[topic, &partition.to_string()])
+                    .set(p.consumer_lag);
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "kafka client error");
+    }
+}
+
+impl ConsumerContext for ConsumerCallbacks {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let ingest = lock(&self.ingest);
+                let mut starts = Vec::new();
+                for e in tpl.elements() {
+                    if let Some(o) = ingest.state().offset(e.topic(), e.partition()) {
+                        starts.push((e.topic().to_string(), e.partition(), o));
+                    }
+                }
+                drop(ingest);
+                for (topic, partition, offset) in &starts {
+                    if let Err(e) =
+                        tpl.set_partition_offset(topic, *partition, Offset::Offset(*offset))
+                    {
+                        tracing::error!(%e, topic, partition, "cannot set start offset");
+                    }
+                }
+                let result = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                match result {
+                    Ok(()) => {
+                        tracing::info!(partitions = ?describe(tpl), "partitions assigned");
+                    }
+                    Err(e) => {
+                        *lock(&self.fatal) = Some(format!("cannot assign partitions: {e}"))
+                    }
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!(partitions = ?describe(tpl), "partitions revoked; checkpointing");
+                let mut ingest = lock(&self.ingest);
+                match ingest.checkpoint() {
+                    Ok(()) => commit(consumer, &ingest, Some(tpl), CommitMode::Sync),
+                    Err(e) => {
+                        // Without a checkpoint the next owner would re-read what this
+                        // daemon counted; stopping and restarting from sled is safe.
+                        *lock(&self.fatal) =
+                            Some(format!("checkpoint before giving up partitions failed: {e}"));
+                    }
+                }
+                drop(ingest);
+                let result = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = result {
+                    tracing::warn!(%e, "unassign failed");
+                }
+                for e in tpl.elements() {
+                    let _ = self
+                        .metrics
+                        .consumer_lag
+                        .remove_label_values(&[e.topic(), &e.partition().to_string()]);
+                }
+            }
+            other => tracing::error!(error = ?other, "rebalance error"),
+        }
+        let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
+        self.metrics.assigned_partitions.set(assigned as i64);
+        self.readiness.set_assigned(assigned > 0);
+    }
+}
+
+fn describe(tpl: &TopicPartitionList) -> Vec<String> {
+    tpl.elements()
+        .iter()
+        .map(|e| format!("{}/{}@{:?}", e.topic(), e.partition(), e.offset()))
+        .collect()
+}
+
+/// Commits the checkpointed offsets of `only` (or of every assigned partition).
+fn commit(
+    consumer: &BaseConsumer<ConsumerCallbacks>,
+    ingest: &Ingest<KafkaDeadLetter>,
+    only: Option<&TopicPartitionList>,
+    mode: CommitMode,
+) {
+    let scope = match only {
+        Some(t) => t.clone(),
+        None => match consumer.assignment() {
+            Ok(a) => a,
+            Err(_) => return,
+        },
+    };
+    let mut tpl = TopicPartitionList::new();
+    for e in scope.elements() {
+        if let Some(o) = ingest.state().offset(e.topic(), e.partition()) {
+            if tpl
+                .add_partition_offset(e.topic(), e.partition(), Offset::Offset(o))
+                .is_err()
+            {
+                continue;
+            }
+        }
+    }
+    if tpl.count() == 0 {
+        return;
+    }
+    if let Err(e) = consumer.commit(&tpl, mode) {
+        // sled holds the truth; a failed commit only means the group offset lags.
+        tracing::warn!(%e, "offset commit failed (state is safe in the store)");
+    }
+}
+
+/// Consumes until `shutdown` is set, checkpointing every `checkpoint_interval`;
+/// ends with a final checkpoint and commit.
+pub fn consume(
+    config: &Config,
+    ingest: SharedIngest,
+    metrics: Metrics,
+    readiness: Arc<Readiness>,
+    shutdown: Arc<AtomicBool>,
+) -> Result<(), ConsumeError> {
+    let callbacks = ConsumerCallbacks {
+        ingest: ingest.clone(),
+        metrics,
+        readiness: readiness.clone(),
+        fatal: Mutex::new(None),
+    };
+    let consumer: BaseConsumer<ConsumerCallbacks> = client_config(config)
+        .set("group.id", &config.kafka.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("statistics.interval.ms", "5000")
+        .create_with_context(callbacks)?;
+    let topics: Vec<&str> = config
+        .sources
+        .iter()
+        .map(|s| s.topic.get_ref().as_str())
+        .collect();
+    consumer.subscribe(&topics)?;
+    tracing::info!(?topics, group = %config.kafka.group_id, "subscribed");
+
+    let interval = config.storage.checkpoint_interval;
+    let mut last_checkpoint = Instant::now();
+    while !shutdown.load(Ordering::SeqCst) {
+        if let Some(reason) = lock(&consumer.context().fatal).take() {
+            return Err(ConsumeError::Fatal(reason));
+        }
+        match consumer.poll(POLL_INTERVAL) {
+            Some(Ok(msg)) => {
+                let origin = Origin {
+                    topic: msg.topic(),
+                    partition: Some(msg.partition()),
+                    offset: msg.offset(),
+                    timestamp_ms: msg.timestamp().to_millis().unwrap_or_else(unix_now_ms),
+                };
+                lock(&ingest).handle(origin, None, msg.key(), msg.payload().unwrap_or(&[]));
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "consume error"),
+            None => {}
+        }
+        if last_checkpoint.elapsed() >= interval {
+            last_checkpoint = Instant::now();
+            checkpoint_and_commit(&consumer, &ingest, &readiness, false)?;
+        }
+    }
+    tracing::info!("shutting down: final checkpoint");
+    checkpoint_and_commit(&consumer, &ingest, &readiness, true)?;
+    // Dropping the consumer leaves the group; the revoke callback finds nothing new.
+    Ok(())
+}
+
+fn checkpoint_and_commit(
+    consumer: &BaseConsumer<ConsumerCallbacks>,
+    ingest: &SharedIngest,
+    readiness: &Readiness,
+    last: bool,
+) -> Result<(), ConsumeError> {
+    let mode = if last {
+        CommitMode::Sync
+    } else {
+        CommitMode::Async
+    };
+    let mut guard = lock(ingest);
+    match guard.checkpoint() {
+        Ok(()) => {
+            readiness.set_checkpoint_ok(true);
+            commit(consumer, &guard, None, mode);
+            Ok(())
+        }
+        Err(CheckpointError::DeadLetter(e)) if !last => {
+            readiness.set_checkpoint_ok(false);
+            tracing::warn!(error = %e, "checkpoint postponed");
+            Ok(())
+        }
+        Err(e) => {
+            readiness.set_checkpoint_ok(false);
+            Err(e.into())
+        }
+    }
+}
+
+/// A poisoned lock means a thread panicked mid-update; the data it guards is still
+/// the best we have, and the checkpoint protocol keeps sled consistent regardless.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,21 @@
+//! The `driftd` binary: parse the command line, set up logging, run, map errors to
+//! exit codes. Everything else lives in the library.
+
+use std::io::IsTerminal;
+
+use clap::Parser;
+
+fn main() {
+    let cli = driftd::cli::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    if let Err(e) = driftd::cli::run(cli) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

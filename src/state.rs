@@ -1,0 +1,170 @@
+//! The daemon's mergeable state and the input positions it reflects. Pure: records in,
+//! counts out; [`crate::store`] persists it.
+//!
+//! Every value is a sum, so the state of two partitions (or two daemons) merges by
+//! addition, and a checkpoint only has to write what changed since the last one.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::event::Record;
+
+/// (model, version)
+pub type ModelKey = (String, String);
+/// (topic, partition)
+pub type PartitionKey = (String, i32);
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct IngestState {
+    /// Accepted prediction records per (model, version).
+    events: BTreeMap<ModelKey, u64>,
+    /// Accepted label records per model.
+    labels: BTreeMap<String, u64>,
+    /// Next offset to read per partition: everything before it is in the counts.
+    offsets: BTreeMap<PartitionKey, i64>,
+    dirty_events: BTreeSet<ModelKey>,
+    dirty_labels: BTreeSet<String>,
+    dirty_offsets: BTreeSet<PartitionKey>,
+}
+
+/// What changed since the last checkpoint, as absolute values ready to be written.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Changes {
+    pub events: Vec<(ModelKey, u64)>,
+    pub labels: Vec<(String, u64)>,
+    pub offsets: Vec<(PartitionKey, i64)>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.labels.is_empty() && self.offsets.is_empty()
+    }
+}
+
+impl IngestState {
+    /// State as loaded from a checkpoint: nothing dirty.
+    pub fn restored(
+        events: BTreeMap<ModelKey, u64>,
+        labels: BTreeMap<String, u64>,
+        offsets: BTreeMap<PartitionKey, i64>,
+    ) -> Self {
+        IngestState {
+            events,
+            labels,
+            offsets,
+            ..Default::default()
+        }
+    }
+
+    /// Adds one decoded record to the state.
+    pub fn apply(&mut self, record: &Record) {
+        match record {
+            Record::Prediction(p) => {
+                let key = (p.model.clone(), p.version.clone());
+                *self.events.entry(key.clone()).or_default() += 1;
+                self.dirty_events.insert(key);
+            }
+            Record::Label(l) => {
+                *self.labels.entry(l.model.clone()).or_default() += 1;
+                self.dirty_labels.insert(l.model.clone());
+            }
+        }
+    }
+
+    /// Records that everything before `next_offset` in the partition has been applied
+    /// (accepted or dead-lettered).
+    pub fn advance(&mut self, topic: &str, partition: i32, next_offset: i64) {
+        let key = (topic.to_string(), partition);
+        self.offsets.insert(key.clone(), next_offset);
+        self.dirty_offsets.insert(key);
+    }
+
+    pub fn offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.offsets.get(&(topic.to_string(), partition)).copied()
+    }
+
+    pub fn events(&self) -> &BTreeMap<ModelKey, u64> {
+        &self.events
+    }
+
+    pub fn labels(&self) -> &BTreeMap<String, u64> {
+        &self.labels
+    }
+
+    pub fn offsets(&self) -> &BTreeMap<PartitionKey, i64> {
+        &self.offsets
+    }
+
+    /// The dirty entries; they stay dirty until [`IngestState::mark_clean`] confirms
+    /// that the checkpoint holding them is durable.
+    pub fn changes(&self) -> Changes {
+        Changes {
+            events: self
+                .dirty_events
+                .iter()
+                .map(|k| (k.clone(), self.events[k]))
+                .collect(),
+            labels: self
+                .dirty_labels
+                .iter()
+                .map(|k| (k.clone(), self.labels[k]))
+                .collect(),
+            offsets: self
+                .dirty_offsets
+                .iter()
+                .map(|k| (k.clone(), self.offsets[k]))
+                .collect(),
+        }
+    }
+
+    pub fn mark_clean(&mut self) {
+        self.dirty_events.clear();
+        self.dirty_labels.clear();
+        self.dirty_offsets.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{LabelRecord, LabelValue, PredictionRecord};
+
+    fn prediction(model: &str, version: &str) -> Record {
+        Record::Prediction(PredictionRecord {
+            model: model.into(),
+            version: version.into(),
+            id: None,
+            ts_ms: 0,
+            features: vec![],
+            prediction: None,
+            latency_ms: None,
+            segment: vec![],
+        })
+    }
+
+    #[test]
+    fn counts_and_changes() {
+        let mut s = IngestState::default();
+        s.apply(&prediction("a", "v1"));
+        s.apply(&prediction("a", "v1"));
+        s.apply(&prediction("b", "v2"));
+        s.apply(&Record::Label(LabelRecord {
+            model: "a".into(),
+            id: "1".into(),
+            label: LabelValue::Number(1.0),
+            ts_ms: 0,
+        }));
+        s.advance("t", 0, 3);
+        let c = s.changes();
+        assert_eq!(
+            c.events,
+            vec![(("a".into(), "v1".into()), 2), (("b".into(), "v2".into()), 1)]
+        );
+        assert_eq!(c.labels, vec![("a".into(), 1)]);
+        assert_eq!(c.offsets, vec![(("t".into(), 0), 3)]);
+        s.mark_clean();
+        assert!(s.changes().is_empty());
+        s.apply(&prediction("b", "v2"));
+        assert_eq!(s.changes().events, vec![(("b".into(), "v2".into()), 2)]);
+        assert_eq!(s.offset("t", 0), Some(3));
+    }
+}

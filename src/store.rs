@@ -1,0 +1,200 @@
+//! Every sled tree and key layout in one place.
+//!
+//! One tree, `state`, holds the counters and the consumed offsets, so that a
+//! checkpoint is a single atomic [`sled::Batch`] followed by a flush: after a crash
+//! the state and the offsets it reflects are always from the same checkpoint.
+//!
+//! Key layout (`\0`-separated; names never contain control characters, see
+//! [`crate::event`]):
+//!
+//! | key                                   | value                   |
+//! |---------------------------------------|-------------------------|
+//! | `meta\0schema`                        | u32 BE schema version   |
+//! | `events\0{model}\0{version}`          | u64 BE accepted records |
+//! | `labels\0{model}`                     | u64 BE accepted labels  |
+//! | `offset\0{topic}\0{partition i32 BE}` | i64 BE next offset      |
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::state::{Changes, IngestState};
+
+const SCHEMA_VERSION: u32 = 1;
+const STATE_TREE: &str = "state";
+const SCHEMA_KEY: &[u8] = b"meta\0schema";
+const EVENTS: &[u8] = b"events\0";
+const LABELS: &[u8] = b"labels\0";
+const OFFSET: &[u8] = b"offset\0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {source} (is another driftd using it?)")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error("store at {path} has schema version {found}, this driftd reads {SCHEMA_VERSION}")]
+    Schema { path: PathBuf, found: u32 },
+    #[error("store I/O failed: {0}")]
+    Io(#[from] sled::Error),
+    #[error("store holds a malformed entry under key {key:?}")]
+    Corrupt { key: String },
+}
+
+pub struct Store {
+    db: sled::Db,
+    state: sled::Tree,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(open_err)?;
+        let state = db.open_tree(STATE_TREE).map_err(open_err)?;
+        match state.get(SCHEMA_KEY)? {
+            None => {
+                state.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                db.flush()?;
+            }
+            Some(v) => {
+                let found = u32::from_be_bytes(fixed(&v, SCHEMA_KEY)?);
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::Schema {
+                        path: path.to_path_buf(),
+                        found,
+                    });
+                }
+            }
+        }
+        Ok(Store { db, state })
+    }
+
+    /// Loads the last checkpoint.
+    pub fn load(&self) -> Result<IngestState, StoreError> {
+        let mut events = BTreeMap::new();
+        for kv in self.state.scan_prefix(EVENTS) {
+            let (k, v) = kv?;
+            let parts = split(&k[EVENTS.len()..], 2, &k)?;
+            events.insert(
+                (parts[0].clone(), parts[1].clone()),
+                u64::from_be_bytes(fixed(&v, &k)?),
+            );
+        }
+        let mut labels = BTreeMap::new();
+        for kv in self.state.scan_prefix(LABELS) {
+            let (k, v) = kv?;
+            let parts = split(&k[LABELS.len()..], 1, &k)?;
+            labels.insert(parts[0].clone(), u64::from_be_bytes(fixed(&v, &k)?));
+        }
+        let mut offsets = BTreeMap::new();
+        for kv in self.state.scan_prefix(OFFSET) {
+            let (k, v) = kv?;
+            let rest = &k[OFFSET.len()..];
+            let corrupt = || StoreError::Corrupt {
+                key: String::from_utf8_lossy(&k).into_owned(),
+            };
+            if rest.len() < 6 || rest[rest.len() - 5] != 0 {
+                return Err(corrupt());
+            }
+            let (topic, partition) = rest.split_at(rest.len() - 5);
+            let topic = String::from_utf8(topic.to_vec()).map_err(|_| corrupt())?;
+            let partition = i32::from_be_bytes(fixed(&partition[1..], &k)?);
+            offsets.insert((topic, partition), i64::from_be_bytes(fixed(&v, &k)?));
+        }
+        Ok(IngestState::restored(events, labels, offsets))
+    }
+
+    /// Writes one checkpoint atomically and makes it durable before returning.
+    pub fn write_checkpoint(&self, changes: &Changes) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for ((model, version), n) in &changes.events {
+            batch.insert(key(EVENTS, &[model, version]), &n.to_be_bytes());
+        }
+        for (model, n) in &changes.labels {
+            batch.insert(key(LABELS, &[model]), &n.to_be_bytes());
+        }
+        for ((topic, partition), offset) in &changes.offsets {
+            let mut k = key(OFFSET, &[topic]);
+            k.push(0);
+            k.extend_from_slice(&partition.to_be_bytes());
+            batch.insert(k, &offset.to_be_bytes());
+        }
+        self.state.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+}
+
+fn key(prefix: &[u8], parts: &[&String]) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(0);
+        }
+        k.extend_from_slice(p.as_bytes());
+    }
+    k
+}
+
+fn split(rest: &[u8], n: usize, whole: &[u8]) -> Result<Vec<String>, StoreError> {
+    let parts: Vec<String> = rest
+        .split(|&b| b == 0)
+        .map(|p| String::from_utf8(p.to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| corrupt(whole))?;
+    if parts.len() != n {
+        return Err(corrupt(whole));
+    }
+    Ok(parts)
+}
+
+fn fixed<const N: usize>(v: &[u8], key: &[u8]) -> Result<[u8; N], StoreError> {
+    v.try_into().map_err(|_| corrupt(key))
+}
+
+fn corrupt(key: &[u8]) -> StoreError {
+    StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{PredictionRecord, Record};
+
+    #[test]
+    fn checkpoint_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = IngestState::default();
+        for (m, v) in [("a", "v1"), ("a", "v1"), ("b", "v9")] {
+            state.apply(&Record::Prediction(PredictionRecord {
+                model: m.into(),
+                version: v.into(),
+                id: None,
+                ts_ms: 0,
+                features: vec![],
+                prediction: None,
+                latency_ms: None,
+                segment: vec![],
+            }));
+        }
+        state.advance("topic.x", 2, 1234);
+        state.advance("topic.x", -1, 5);
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.write_checkpoint(&state.changes()).unwrap();
+        }
+        state.mark_clean();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.load().unwrap(), state);
+    }
+}
