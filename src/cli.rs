@@ -120,12 +120,8 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         RoleArg::Predictions => SourceRole::Predictions,
                         RoleArg::Labels => SourceRole::Labels,
                     };
-                    let s = crate::replay::replay(
-                        &config,
-                        &input,
-                        role,
-                        args.dead_letter.as_deref(),
-                    )?;
+                    let s =
+                        crate::replay::replay(&config, &input, role, args.dead_letter.as_deref())?;
                     tracing::info!(lines = s.lines, rejected = s.rejected, "replay done");
                     Ok(())
                 }
@@ -156,9 +152,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let state = Store::open(&config.storage.path)?.load()?;
             let mut events = serde_json::Map::new();
             for ((model, version), n) in state.events() {
-                let entry = events
-                    .entry(model.clone())
-                    .or_insert_with(|| json!({}));
+                let entry = events.entry(model.clone()).or_insert_with(|| json!({}));
                 entry[version] = json!(n);
             }
             let offsets: Vec<_> = state

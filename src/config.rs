@@ -64,7 +64,10 @@ pub struct KafkaConfig {
     #[serde(default = "default_group_id", deserialize_with = "de_nonempty")]
     pub group_id: String,
     /// Records that do not decode are produced here with a reason header.
-    #[serde(default = "default_dead_letter_topic", deserialize_with = "de_nonempty")]
+    #[serde(
+        default = "default_dead_letter_topic",
+        deserialize_with = "de_nonempty"
+    )]
     pub dead_letter_topic: String,
     /// Passed to librdkafka unchanged (security.protocol, sasl.*, ssl.*, …).
     #[serde(default, deserialize_with = "de_client_settings")]
@@ -321,7 +324,9 @@ fn de_nonempty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 fn de_brokers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let brokers = Vec::<String>::deserialize(d)?;
     if brokers.is_empty() {
-        return Err(de::Error::custom("list at least one broker, e.g. [\"kafka-1:9092\"]"));
+        return Err(de::Error::custom(
+            "list at least one broker, e.g. [\"kafka-1:9092\"]",
+        ));
     }
     for b in &brokers {
         let ok = b
@@ -423,15 +428,24 @@ mod tests {
     fn bad_values_name_key_and_line() {
         let text = format!("{MINIMAL}[storage]\ncheckpoint_interval = \"5x\"\n");
         let err = Config::parse(&text).unwrap_err();
-        assert!(err.contains("line 5") && err.contains("checkpoint_interval"), "{err}");
+        assert!(
+            err.contains("line 5") && err.contains("checkpoint_interval"),
+            "{err}"
+        );
 
         let text = format!("[kafka]\nbrokers = [\"nohostport\"]\n{MINIMAL}");
         let err = Config::parse(&text).unwrap_err();
-        assert!(err.contains("line 2") && err.contains("nohostport"), "{err}");
+        assert!(
+            err.contains("line 2") && err.contains("nohostport"),
+            "{err}"
+        );
 
         let text = "[[source]]\ntopic = \"p\"\nrole = \"predictionz\"\n";
         let err = Config::parse(text).unwrap_err();
-        assert!(err.contains("line 3") && err.contains("predictionz"), "{err}");
+        assert!(
+            err.contains("line 3") && err.contains("predictionz"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -439,7 +453,9 @@ mod tests {
         let text = format!("[kafka.client]\n\"enable.auto.commit\" = true\n{MINIMAL}");
         let err = Config::parse(&text).unwrap_err();
         assert!(err.contains("enable.auto.commit"), "{err}");
-        let text = format!("[kafka.client]\n\"security.protocol\" = \"ssl\"\n\"fetch.min.bytes\" = 1\n{MINIMAL}");
+        let text = format!(
+            "[kafka.client]\n\"security.protocol\" = \"ssl\"\n\"fetch.min.bytes\" = 1\n{MINIMAL}"
+        );
         let c = Config::parse(&text).unwrap();
         assert_eq!(c.kafka.client["fetch.min.bytes"], "1");
     }
@@ -448,13 +464,19 @@ mod tests {
     fn duplicate_topics_name_the_line() {
         let text = format!("{MINIMAL}[[source]]\ntopic = \"predictions\"\nrole = \"labels\"\n");
         let err = Config::parse(&text).unwrap_err();
-        assert!(err.contains("line 5") && err.contains("source[1].topic"), "{err}");
+        assert!(
+            err.contains("line 5") && err.contains("source[1].topic"),
+            "{err}"
+        );
     }
 
     #[test]
     fn durations_parse() {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("").is_err());

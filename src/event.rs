@@ -150,10 +150,7 @@ pub fn decode(
             format!("expected a JSON object, got {}", type_name(&doc)),
         ));
     }
-    let fields = Fields {
-        doc: &doc,
-        paths,
-    };
+    let fields = Fields { doc: &doc, paths };
     let model = fields.name("model", &paths.model)?.ok_or_else(|| {
         err(
             DecodeReason::MissingField,
@@ -482,17 +479,23 @@ mod tests {
 
     #[test]
     fn decodes_the_design_record() {
-        let r = pred(r#"{"model":"churn","model_version":"v7","id":"req-1","ts":"2026-11-28T08:00:00Z",
+        let r = pred(
+            r#"{"model":"churn","model_version":"v7","id":"req-1","ts":"2026-11-28T08:00:00Z",
             "features":{"age":42,"plan":"gold","income":null},"prediction":0.83,"latency_ms":12.5,
-            "segment":{"region":"eu"}}"#)
+            "segment":{"region":"eu"}}"#,
+        )
         .unwrap();
         let Record::Prediction(p) = r else { panic!() };
         assert_eq!(p.model, "churn");
         assert_eq!(p.version, "v7");
         assert_eq!(p.ts_ms, 1_795_852_800_000);
         assert_eq!(p.features.len(), 3);
-        assert!(p.features.contains(&("income".into(), FeatureValue::Missing)));
-        assert!(p.features.contains(&("plan".into(), FeatureValue::Category("gold".into()))));
+        assert!(p
+            .features
+            .contains(&("income".into(), FeatureValue::Missing)));
+        assert!(p
+            .features
+            .contains(&("plan".into(), FeatureValue::Category("gold".into()))));
         assert_eq!(p.prediction.unwrap().score, Some(0.83));
         assert_eq!(p.latency_ms, Some(12.5));
         assert_eq!(p.segment, vec![("region".into(), "eu".into())]);
@@ -514,9 +517,17 @@ mod tests {
             Record::Prediction(p) => p.prediction.unwrap(),
             _ => panic!(),
         };
-        assert_eq!(get(r#"{"model":"m","prediction":"churn"}"#).class.as_deref(), Some("churn"));
+        assert_eq!(
+            get(r#"{"model":"m","prediction":"churn"}"#)
+                .class
+                .as_deref(),
+            Some("churn")
+        );
         let both = get(r#"{"model":"m","prediction":{"score":0.5,"class":"yes"}}"#);
-        assert_eq!((both.score, both.class.as_deref()), (Some(0.5), Some("yes")));
+        assert_eq!(
+            (both.score, both.class.as_deref()),
+            (Some(0.5), Some("yes"))
+        );
     }
 
     #[test]
@@ -533,15 +544,39 @@ mod tests {
         assert_eq!(reason(b"[1,2]"), DecodeReason::NotAnObject);
         assert_eq!(reason(b"{\"features\":{}}"), DecodeReason::MissingField);
         assert_eq!(reason(b"{\"model\":[1]}"), DecodeReason::WrongType);
-        assert_eq!(reason(b"{\"model\":\"m\",\"features\":[1]}"), DecodeReason::WrongType);
-        assert_eq!(reason(b"{\"model\":\"m\",\"features\":{\"a\":{}}}"), DecodeReason::WrongType);
-        assert_eq!(reason(b"{\"model\":\"m\",\"ts\":\"yesterday\"}"), DecodeReason::InvalidValue);
-        assert_eq!(reason(b"{\"model\":\"m\",\"ts\":-5}"), DecodeReason::InvalidValue);
-        assert_eq!(reason(b"{\"model\":\"m\",\"latency_ms\":-1}"), DecodeReason::InvalidValue);
-        assert_eq!(reason(b"{\"model\":\"m\",\"latency_ms\":\"fast\"}"), DecodeReason::WrongType);
+        assert_eq!(
+            reason(b"{\"model\":\"m\",\"features\":[1]}"),
+            DecodeReason::WrongType
+        );
+        assert_eq!(
+            reason(b"{\"model\":\"m\",\"features\":{\"a\":{}}}"),
+            DecodeReason::WrongType
+        );
+        assert_eq!(
+            reason(b"{\"model\":\"m\",\"ts\":\"yesterday\"}"),
+            DecodeReason::InvalidValue
+        );
+        assert_eq!(
+            reason(b"{\"model\":\"m\",\"ts\":-5}"),
+            DecodeReason::InvalidValue
+        );
+        assert_eq!(
+            reason(b"{\"model\":\"m\",\"latency_ms\":-1}"),
+            DecodeReason::InvalidValue
+        );
+        assert_eq!(
+            reason(b"{\"model\":\"m\",\"latency_ms\":\"fast\"}"),
+            DecodeReason::WrongType
+        );
         assert_eq!(reason(b"{\"model\":\"\"}"), DecodeReason::InvalidValue);
-        assert_eq!(reason(b"{\"model\":\"a\\u0000b\"}"), DecodeReason::InvalidValue);
-        assert_eq!(reason(b"{\"model\":\"m\",\"latency_ms\":1e400}"), DecodeReason::InvalidJson);
+        assert_eq!(
+            reason(b"{\"model\":\"a\\u0000b\"}"),
+            DecodeReason::InvalidValue
+        );
+        assert_eq!(
+            reason(b"{\"model\":\"m\",\"latency_ms\":1e400}"),
+            DecodeReason::InvalidJson
+        );
         let long = format!("{{\"model\":\"{}\"}}", "x".repeat(MAX_NAME_BYTES + 1));
         assert_eq!(reason(long.as_bytes()), DecodeReason::InvalidValue);
     }
@@ -568,14 +603,22 @@ mod tests {
 
     #[test]
     fn labels_need_id_and_label() {
-        let dec = |j: &str| {
-            decode(j.as_bytes(), SourceRole::Labels, &FieldPaths::default(), 7)
-        };
-        let Record::Label(l) = dec(r#"{"model":"churn","id":"req-1","label":true}"#).unwrap() else {
+        let dec = |j: &str| decode(j.as_bytes(), SourceRole::Labels, &FieldPaths::default(), 7);
+        let Record::Label(l) = dec(r#"{"model":"churn","id":"req-1","label":true}"#).unwrap()
+        else {
             panic!()
         };
-        assert_eq!((l.id.as_str(), &l.label, l.ts_ms), ("req-1", &LabelValue::Number(1.0), 7));
-        assert_eq!(dec(r#"{"model":"churn","label":1}"#).unwrap_err().reason, DecodeReason::MissingField);
-        assert_eq!(dec(r#"{"model":"churn","id":"x"}"#).unwrap_err().reason, DecodeReason::MissingField);
+        assert_eq!(
+            (l.id.as_str(), &l.label, l.ts_ms),
+            ("req-1", &LabelValue::Number(1.0), 7)
+        );
+        assert_eq!(
+            dec(r#"{"model":"churn","label":1}"#).unwrap_err().reason,
+            DecodeReason::MissingField
+        );
+        assert_eq!(
+            dec(r#"{"model":"churn","id":"x"}"#).unwrap_err().reason,
+            DecodeReason::MissingField
+        );
     }
 }

@@ -69,7 +69,10 @@ async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     match s.readiness.not_ready_reason() {
         None => (StatusCode::OK, "ready\n".to_string()),
-        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
     }
 }
 

@@ -77,12 +77,7 @@ impl<D: DeadLetterSink> Ingest<D> {
         let sources = config
             .sources
             .iter()
-            .map(|s| {
-                (
-                    s.topic.get_ref().clone(),
-                    (s.role, s.fields.clone()),
-                )
-            })
+            .map(|s| (s.topic.get_ref().clone(), (s.role, s.fields.clone())))
             .collect();
         Ok(Ingest {
             state,
@@ -150,7 +145,8 @@ impl<D: DeadLetterSink> Ingest<D> {
             }
         }
         if let Some(partition) = origin.partition {
-            self.state.advance(origin.topic, partition, origin.offset + 1);
+            self.state
+                .advance(origin.topic, partition, origin.offset + 1);
         }
     }
 

@@ -118,8 +118,9 @@ impl KafkaDeadLetter {
     }
 
     fn enqueue(&self, key: Option<&[u8]>, payload: &[u8], headers: OwnedHeaders) {
-        let mut record: BaseRecord<'_, [u8], [u8], ()> =
-            BaseRecord::to(&self.topic).payload(payload).headers(headers);
+        let mut record: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::to(&self.topic)
+            .payload(payload)
+            .headers(headers);
         if let Some(k) = key {
             record = record.key(k);
         }
@@ -228,16 +229,33 @@ struct ConsumerCallbacks {
 }
 
 impl ClientContext for ConsumerCallbacks {
+    /// Lag is measured against driftd's own position (the next offset in state), not
+    /// librdkafka's `consumer_lag`, which counts from the last commit and so would
+    /// report up to one checkpoint interval of phantom lag.
     fn stats(&self, stats: Statistics) {
+        let ingest = lock(&self.ingest);
         for (topic, t) in &stats.topics {
             for (partition, p) in &t.partitions {
-                if *partition < 0 || p.consumer_lag < 0 {
+                // -1 is librdkafka's internal "unassigned" partition.
+                let end = if p.ls_offset >= 0 {
+                    p.ls_offset
+                } else {
+                    p.hi_offset
+                };
+                if *partition < 0 || end < 0 || p.fetch_state != "active" {
                     continue;
                 }
+                let Some(position) = ingest
+                    .state()
+                    .offset(topic, *partition)
+                    .or((p.app_offset >= 0).then_some(p.app_offset))
+                else {
+                    continue;
+                };
                 self.metrics
                     .consumer_lag
                     .with_label_values(&[topic, &partition.to_string()])
-                    .set(p.consumer_lag);
+                    .set((end - position).max(0));
             }
         }
     }
@@ -254,7 +272,10 @@ impl ConsumerContext for ConsumerCallbacks {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let ingest = lock(&self.ingest);
@@ -281,9 +302,7 @@ impl ConsumerContext for ConsumerCallbacks {
                     Ok(()) => {
                         tracing::info!(partitions = ?describe(tpl), "partitions assigned");
                     }
-                    Err(e) => {
-                        *lock(&self.fatal) = Some(format!("cannot assign partitions: {e}"))
-                    }
+                    Err(e) => *lock(&self.fatal) = Some(format!("cannot assign partitions: {e}")),
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
@@ -294,8 +313,9 @@ impl ConsumerContext for ConsumerCallbacks {
                     Err(e) => {
                         // Without a checkpoint the next owner would re-read what this
                         // daemon counted; stopping and restarting from sled is safe.
-                        *lock(&self.fatal) =
-                            Some(format!("checkpoint before giving up partitions failed: {e}"));
+                        *lock(&self.fatal) = Some(format!(
+                            "checkpoint before giving up partitions failed: {e}"
+                        ));
                     }
                 }
                 drop(ingest);

@@ -83,10 +83,8 @@ impl Metrics {
             "driftd_last_checkpoint_timestamp_seconds",
             "Unix time of the last successful checkpoint.",
         )?;
-        let store_size = IntGauge::new(
-            "driftd_store_size_bytes",
-            "Size of the sled store on disk.",
-        )?;
+        let store_size =
+            IntGauge::new("driftd_store_size_bytes", "Size of the sled store on disk.")?;
         for reason in DecodeReason::ALL {
             // Present from the start, so rate() works before the first error.
             decode_errors.with_label_values(&[reason.as_str()]);
@@ -102,7 +100,10 @@ impl Metrics {
         registry.register(Box::new(last_checkpoint.clone()))?;
         registry.register(Box::new(store_size.clone()))?;
         let build_info = IntGaugeVec::new(
-            Opts::new("driftd_build_info", "Always 1; labelled with the driftd version."),
+            Opts::new(
+                "driftd_build_info",
+                "Always 1; labelled with the driftd version.",
+            ),
             &["version"],
         )?;
         build_info

@@ -99,10 +99,12 @@ pub fn replay(
     let out = match dead_letter {
         Some(p) => Some((
             p.to_path_buf(),
-            BufWriter::new(File::create(p).map_err(|source| ReplayError::DeadLetterFile {
-                path: p.to_path_buf(),
-                source,
-            })?),
+            BufWriter::new(
+                File::create(p).map_err(|source| ReplayError::DeadLetterFile {
+                    path: p.to_path_buf(),
+                    source,
+                })?,
+            ),
         )),
         None => None,
     };

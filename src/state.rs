@@ -157,7 +157,10 @@ mod tests {
         let c = s.changes();
         assert_eq!(
             c.events,
-            vec![(("a".into(), "v1".into()), 2), (("b".into(), "v2".into()), 1)]
+            vec![
+                (("a".into(), "v1".into()), 2),
+                (("b".into(), "v2".into()), 1)
+            ]
         );
         assert_eq!(c.labels, vec![("a".into(), 1)]);
         assert_eq!(c.offsets, vec![(("t".into(), 0), 3)]);

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what building and testing driftd needs, when missing (Debian/Ubuntu, as root
+# or with sudo): a JDK and Maven for the local Kafka broker, and the headers librdkafka
+# links against. Idempotent: does nothing when everything is there.
+set -euo pipefail
+
+missing=()
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v cc >/dev/null || missing+=(build-essential)
+dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
+command -v curl >/dev/null || missing+=(curl)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "ensure-deps: installing ${missing[*]}" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "ensure-deps: cargo not found; install Rust with rustup" >&2; exit 1; }

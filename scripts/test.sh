@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, starts a real Kafka broker on its own
+# port, runs formatting and lint checks and every test, and stops the broker at the
+# end, also when a test fails.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/ensure-deps.sh
+
+# A port of its own, so a broker left by the demo or by development does not interfere.
+export KAFKA_PORT=${DRIFTD_TEST_KAFKA_PORT:-19192}
+export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
+export DRIFTD_TEST_BROKERS="127.0.0.1:$KAFKA_PORT"
+
+trap 'scripts/kafka.sh stop || true' EXIT
+scripts/kafka.sh stop >/dev/null 2>&1 || true
+scripts/kafka.sh start
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --all-targets 2>&1

@@ -1,0 +1,451 @@
+//! Helpers for integration tests that run the real `driftd` binary against the real
+//! Kafka broker started by `scripts/test.sh` (`DRIFTD_TEST_BROKERS`, default
+//! 127.0.0.1:19092). Nothing here fakes a service: when the broker is missing the
+//! tests fail and say how to start it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+pub fn brokers() -> String {
+    std::env::var("DRIFTD_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".to_string())
+}
+
+pub fn driftd_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_driftd")
+}
+
+/// A name no other test run uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+pub fn create_topic(name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("admin client");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = rt
+        .block_on(admin.create_topics([&topic], &opts))
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot reach Kafka at {} ({e}); run the tests with scripts/test.sh, \
+                 which starts the broker",
+                brokers()
+            )
+        });
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+    }
+}
+
+/// Produces (key, payload) pairs and waits until all are acknowledged.
+pub fn produce(topic: &str, records: &[(String, Vec<u8>)]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "200000")
+        .create()
+        .expect("producer");
+    for (key, payload) in records {
+        let mut record = BaseRecord::to(topic).key(key).payload(payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    record = r;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+}
+
+/// Reads every message of a topic from the beginning: (payload, headers).
+pub fn read_topic(
+    topic: &str,
+    expect_at_least: usize,
+    timeout: Duration,
+) -> Vec<(Vec<u8>, BTreeMap<String, String>)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).expect("assign");
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut quiet_since = Instant::now();
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                let mut headers = BTreeMap::new();
+                if let Some(h) = m.headers() {
+                    for hd in h.iter() {
+                        headers.insert(
+                            hd.key.to_string(),
+                            String::from_utf8_lossy(hd.value.unwrap_or_default()).into_owned(),
+                        );
+                    }
+                }
+                out.push((m.payload().unwrap_or_default().to_vec(), headers));
+                quiet_since = Instant::now();
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {
+                if out.len() >= expect_at_least && quiet_since.elapsed() > Duration::from_secs(3) {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A config for one test: its own topics, group, store and port.
+pub struct TestConfig {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub port: u16,
+}
+
+pub fn write_config(topic: &str, dead_letter: &str, group: &str) -> TestConfig {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = dir.path().join("driftd.toml");
+    let text = format!(
+        r#"
+[kafka]
+brokers = ["{brokers}"]
+group_id = "{group}"
+dead_letter_topic = "{dead_letter}"
+
+[kafka.client]
+# A killed member holds its partitions until its session times out; the broker's
+# minimum keeps restarts in these tests quick.
+"session.timeout.ms" = 6000
+"heartbeat.interval.ms" = 1000
+
+[storage]
+path = "{store}"
+checkpoint_interval = "1s"
+
+[http]
+bind = "127.0.0.1:{port}"
+
+[[source]]
+topic = "{topic}"
+role = "predictions"
+"#,
+        brokers = brokers(),
+        store = dir.path().join("store").display(),
+    );
+    std::fs::write(&path, text).unwrap();
+    TestConfig { dir, path, port }
+}
+
+pub struct Daemon {
+    pub child: Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(config: &TestConfig, log_name: &str) -> Daemon {
+        let log = config.dir.path().join(log_name);
+        let child = Command::new(driftd_bin())
+            .args(["run", "--config"])
+            .arg(&config.path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn driftd");
+        let d = Daemon {
+            child,
+            port: config.port,
+            log,
+        };
+        d.wait_http();
+        d
+    }
+
+    fn wait_http(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if http_get(self.port, "/healthz").is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("driftd did not serve /healthz; log:\n{}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        Metrics::parse(
+            &http_get(self.port, "/metrics")
+                .map(|r| r.1)
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Polls /metrics until `done` holds or the timeout passes.
+    pub fn wait_metrics(&self, timeout: Duration, done: impl Fn(&Metrics) -> bool) -> Metrics {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let m = self.metrics();
+            if done(&m) || Instant::now() > deadline {
+                return m;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn sigterm(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "driftd did not exit within 60 s of SIGTERM; log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn sigkill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// GET over plain TCP: (status, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|x| x.1.to_string())?;
+    Some((status, body))
+}
+
+/// Parsed Prometheus text: series (name + labels as written) → value.
+#[derive(Debug, Default)]
+pub struct Metrics(pub BTreeMap<String, f64>);
+
+impl Metrics {
+    pub fn parse(text: &str) -> Metrics {
+        let mut m = BTreeMap::new();
+        for line in text.lines() {
+            if line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            if let Some((series, value)) = line.rsplit_once(' ') {
+                if let Ok(v) = value.parse() {
+                    m.insert(series.to_string(), v);
+                }
+            }
+        }
+        Metrics(m)
+    }
+
+    /// Sum of every series of a metric name.
+    pub fn sum(&self, name: &str) -> f64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.as_str() == name || k.starts_with(&format!("{name}{{")))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    pub fn get(&self, series: &str) -> Option<f64> {
+        self.0.get(series).copied()
+    }
+}
+
+/// `driftd state show` for a stopped daemon.
+pub fn state_show(config: &Path) -> serde_json::Value {
+    let out: Output = Command::new(driftd_bin())
+        .args(["state", "show", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "state show failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// (model, version) → count from `state show`.
+pub fn state_counts(config: &Path) -> BTreeMap<(String, String), u64> {
+    let v = state_show(config);
+    let mut out = BTreeMap::new();
+    if let Some(models) = v["events"].as_object() {
+        for (model, versions) in models {
+            for (version, n) in versions.as_object().unwrap() {
+                out.insert((model.clone(), version.clone()), n.as_u64().unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// (model, version) → count from /metrics.
+pub fn metric_counts(m: &Metrics) -> BTreeMap<(String, String), u64> {
+    let mut out = BTreeMap::new();
+    for (series, v) in &m.0 {
+        if let Some(labels) = series.strip_prefix("driftd_events_total{") {
+            let mut model = String::new();
+            let mut version = String::new();
+            for part in labels.trim_end_matches('}').split(',') {
+                if let Some((k, val)) = part.split_once('=') {
+                    let val = val.trim_matches('"').to_string();
+                    match k {
+                        "model" => model = val,
+                        "version" => version = val,
+                        _ => {}
+                    }
+                }
+            }
+            out.insert((model, version), *v as u64);
+        }
+    }
+    out
+}
+
+/// A deterministic stream: `valid` records over three models (four model/version
+/// pairs, uneven shares) plus the expected counts.
+/// (key, payload) pairs ready to produce.
+pub type Records = Vec<(String, Vec<u8>)>;
+/// (model, version) → count.
+pub type Counts = BTreeMap<(String, String), u64>;
+
+pub fn valid_records(valid: usize, seed: u64) -> (Records, Counts) {
+    let pairs = [
+        ("churn", "v7"),
+        ("churn", "v8"),
+        ("fraud", "2024-01"),
+        ("ltv", "v1"),
+    ];
+    let mut rng = driftd::generate::SplitMix::new(seed);
+    let mut expected = BTreeMap::new();
+    let mut records = Vec::with_capacity(valid);
+    for i in 0..valid {
+        // Shares 10 % / 30 % / 45 % / 15 %.
+        let u = rng.uniform();
+        let (model, version) = if u < 0.10 {
+            pairs[0]
+        } else if u < 0.40 {
+            pairs[1]
+        } else if u < 0.85 {
+            pairs[2]
+        } else {
+            pairs[3]
+        };
+        let payload = serde_json::json!({
+            "model": model, "model_version": version, "id": format!("req-{i}"),
+            "ts": 1_795_852_800_000i64 + i as i64,
+            "features": {"age": (rng.uniform() * 80.0).round(), "plan": "gold", "income": null},
+            "prediction": rng.uniform(), "latency_ms": 12.5,
+        });
+        *expected
+            .entry((model.to_string(), version.to_string()))
+            .or_insert(0u64) += 1;
+        records.push((format!("k{i}"), payload.to_string().into_bytes()));
+    }
+    (records, expected)
+}
+
+/// `per_kind` malformed records of each of five kinds, with the reason driftd
+/// must give each kind.
+pub fn malformed_records(per_kind: usize) -> Vec<(String, Vec<u8>, &'static str)> {
+    let mut out = Vec::new();
+    for i in 0..per_kind {
+        out.push((
+            format!("bad-json-{i}"),
+            format!("{{\"model\": \"churn\", \"id\": {i}").into_bytes(),
+            "invalid_json",
+        ));
+        let mut utf8 = format!("{{\"model\": \"churn\", \"id\": \"{i}\", \"x\": \"").into_bytes();
+        utf8.extend_from_slice(&[0xff, 0xfe, b'"', b'}']);
+        out.push((format!("bad-utf8-{i}"), utf8, "invalid_utf8"));
+        out.push((
+            format!("bad-type-{i}"),
+            format!("{{\"model\": \"churn\", \"features\": [{i}]}}").into_bytes(),
+            "wrong_type",
+        ));
+        out.push((
+            format!("no-model-{i}"),
+            format!("{{\"id\": \"{i}\", \"features\": {{}}}}").into_bytes(),
+            "missing_field",
+        ));
+        out.push((format!("empty-{i}"), Vec::new(), "empty"));
+    }
+    out
+}
