@@ -29,4 +29,5 @@ pub mod kafka;
 pub mod metrics;
 pub mod replay;
 pub mod state;
+pub mod stats;
 pub mod store;

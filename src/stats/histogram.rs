@@ -1,0 +1,351 @@
+//! Bins and mergeable counts (DESIGN §3, §4.1).
+//!
+//! A numeric value v falls in bin i = number of edges ≤ v, so bins are
+//! [e(i−1), e(i)) and open at both ends. The fine edges used for KS are:
+//! * continuous reference: its quantiles k/R (k = 1…R−1, numpy's linear method),
+//!   duplicates removed — D is then within one reference bin's mass (≈ 1/R) of the
+//!   exact statistic;
+//! * reference with fewer than R distinct values: every distinct value v and the next
+//!   float above it, so each reference value has a bin of its own and D is exact;
+//!
+//! in both cases joined with the PSI edges (quantiles k/B), so that PSI counts are
+//! sums of fine counts whatever R and B are.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// numpy's default (`method="linear"`) quantile of finite, ascending values.
+pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let virtual_index = (n - 1) as f64 * p;
+    let prev = (virtual_index.floor() as usize).min(n - 1);
+    let next = (prev + 1).min(n - 1);
+    let t = virtual_index - prev as f64;
+    let (a, b) = (sorted[prev], sorted[next]);
+    let diff = b - a;
+    if !diff.is_finite() {
+        // Huge magnitudes of opposite sign: interpolate without overflowing.
+        return a * (1.0 - t) + b * t;
+    }
+    if t >= 0.5 {
+        b - diff * (1.0 - t)
+    } else {
+        a + diff * t
+    }
+}
+
+/// Sorted, deduplicated quantiles k/q for k = 1…q−1.
+pub fn quantile_edges(sorted: &[f64], q: usize) -> Vec<f64> {
+    let mut edges: Vec<f64> = (1..q)
+        .map(|k| quantile_sorted(sorted, k as f64 / q as f64))
+        .filter(|v| !v.is_nan())
+        .collect();
+    edges.dedup();
+    edges
+}
+
+/// The number of edges ≤ v: the bin of v.
+#[inline]
+pub fn bin_of(edges: &[f64], v: f64) -> usize {
+    edges.partition_point(|e| *e <= v)
+}
+
+/// Edges of one numeric feature, fixed by its reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NumericBins {
+    /// R: the fine edges come from quantiles k/R.
+    pub resolution: usize,
+    /// B: the PSI edges are quantiles k/B.
+    pub psi_bins: usize,
+    pub fine_edges: Vec<f64>,
+    pub psi_edges: Vec<f64>,
+    /// For each fine bin, the PSI bin that contains it.
+    pub psi_of_fine: Vec<u32>,
+}
+
+impl NumericBins {
+    /// From the reference's finite values, ascending.
+    pub fn from_sorted(sorted: &[f64], resolution: usize, psi_bins: usize) -> NumericBins {
+        let resolution = resolution.max(1);
+        let psi_bins = psi_bins.max(1);
+        let psi_edges = quantile_edges(sorted, psi_bins);
+        let mut distinct: Vec<f64> = sorted.to_vec();
+        distinct.dedup();
+        let mut fine = if distinct.len() < resolution {
+            distinct
+                .iter()
+                .flat_map(|&v| [v, v.next_up()])
+                .filter(|v| v.is_finite())
+                .collect()
+        } else {
+            quantile_edges(sorted, resolution)
+        };
+        fine.extend_from_slice(&psi_edges);
+        fine.sort_by(f64::total_cmp);
+        fine.dedup();
+        let psi_of_fine = (0..=fine.len())
+            .map(|j| {
+                if j == 0 {
+                    0
+                } else {
+                    bin_of(&psi_edges, fine[j - 1]) as u32
+                }
+            })
+            .collect();
+        NumericBins {
+            resolution,
+            psi_bins,
+            fine_edges: fine,
+            psi_edges,
+            psi_of_fine,
+        }
+    }
+
+    pub fn fine_bin_count(&self) -> usize {
+        self.fine_edges.len() + 1
+    }
+
+    pub fn psi_bin_count(&self) -> usize {
+        self.psi_edges.len() + 1
+    }
+
+    #[inline]
+    pub fn fine_bin(&self, v: f64) -> usize {
+        bin_of(&self.fine_edges, v)
+    }
+
+    /// Sums fine counts into PSI bins.
+    pub fn psi_counts(&self, fine: &[u64]) -> Vec<u64> {
+        let mut out = vec![0u64; self.psi_bin_count()];
+        for (j, c) in fine.iter().enumerate() {
+            out[self.psi_of_fine[j] as usize] += c;
+        }
+        out
+    }
+}
+
+/// Counts of one numeric feature over some rows. Every field is a sum (min/max are
+/// lattice joins), so two `NumericCounts` over the same bins merge by addition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NumericCounts {
+    pub bins: Vec<u64>,
+    /// Absent, null or NaN.
+    pub missing: u64,
+    /// A value that is not a number (e.g. a string in a numeric column).
+    pub type_mismatch: u64,
+    /// Outside the reference's [min, max], ±∞ included.
+    pub out_of_range: u64,
+    /// Smallest and largest finite value seen (for the Wasserstein bounds).
+    pub min: f64,
+    pub max: f64,
+}
+
+impl NumericCounts {
+    pub fn new(bins: &NumericBins) -> Self {
+        NumericCounts {
+            bins: vec![0; bins.fine_bin_count()],
+            missing: 0,
+            type_mismatch: 0,
+            out_of_range: 0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+
+    /// Adds one value; `range` is the reference's finite [min, max].
+    #[inline]
+    pub fn add(&mut self, bins: &NumericBins, range: (f64, f64), v: f64) {
+        if v.is_nan() {
+            self.missing += 1;
+            return;
+        }
+        self.bins[bins.fine_bin(v)] += 1;
+        if !(range.0..=range.1).contains(&v) {
+            self.out_of_range += 1;
+        }
+        if v.is_finite() {
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+        }
+    }
+
+    /// Values in the distribution (not missing, not mismatched).
+    pub fn count(&self) -> u64 {
+        self.bins.iter().sum()
+    }
+
+    pub fn merge(&mut self, other: &NumericCounts) {
+        for (a, b) in self.bins.iter_mut().zip(&other.bins) {
+            *a += b;
+        }
+        self.missing += other.missing;
+        self.type_mismatch += other.type_mismatch;
+        self.out_of_range += other.out_of_range;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+}
+
+/// Name of the bin for categories outside the reference vocabulary.
+pub const OTHER: &str = "__other__";
+
+/// The vocabulary of one categorical feature: the reference's most frequent
+/// categories, plus [`OTHER`] as the last bin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryBins {
+    pub categories: Vec<String>,
+    #[serde(skip)]
+    index: HashMap<String, u32>,
+}
+
+impl CategoryBins {
+    /// Keeps up to `max` categories by count (ties by name, for a stable order).
+    pub fn from_counts(counts: &HashMap<String, u64>, max: usize) -> CategoryBins {
+        let mut by_freq: Vec<(&String, &u64)> = counts.iter().collect();
+        by_freq.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        let categories = by_freq
+            .into_iter()
+            .take(max)
+            .map(|(k, _)| k.clone())
+            .collect();
+        CategoryBins::new(categories)
+    }
+
+    pub fn new(categories: Vec<String>) -> CategoryBins {
+        let index = categories
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i as u32))
+            .collect();
+        CategoryBins { categories, index }
+    }
+
+    /// Rebuilds the lookup index after deserialisation.
+    pub fn reindexed(self) -> CategoryBins {
+        CategoryBins::new(self.categories)
+    }
+
+    pub fn bin_count(&self) -> usize {
+        self.categories.len() + 1
+    }
+
+    #[inline]
+    pub fn bin(&self, category: &str) -> usize {
+        self.index
+            .get(category)
+            .map(|&i| i as usize)
+            .unwrap_or(self.categories.len())
+    }
+}
+
+/// Counts of one categorical feature; merges by addition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryCounts {
+    /// One per category, [`OTHER`] last.
+    pub bins: Vec<u64>,
+    pub missing: u64,
+    /// A number in a categorical column.
+    pub type_mismatch: u64,
+}
+
+impl CategoryCounts {
+    pub fn new(bins: &CategoryBins) -> Self {
+        CategoryCounts {
+            bins: vec![0; bins.bin_count()],
+            missing: 0,
+            type_mismatch: 0,
+        }
+    }
+
+    #[inline]
+    pub fn add(&mut self, bins: &CategoryBins, category: &str) {
+        self.bins[bins.bin(category)] += 1;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.bins.iter().sum()
+    }
+
+    /// Values outside the vocabulary.
+    pub fn other(&self) -> u64 {
+        self.bins.last().copied().unwrap_or(0)
+    }
+
+    pub fn merge(&mut self, other: &CategoryCounts) {
+        for (a, b) in self.bins.iter_mut().zip(&other.bins) {
+            *a += b;
+        }
+        self.missing += other.missing;
+        self.type_mismatch += other.type_mismatch;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numpy_linear_quantiles() {
+        let x = [1.0, 2.0, 3.0, 4.0];
+        // np.quantile([1,2,3,4], [0.25, 0.5, 0.9]) = [1.75, 2.5, 3.7]
+        assert_eq!(quantile_sorted(&x, 0.25), 1.75);
+        assert_eq!(quantile_sorted(&x, 0.5), 2.5);
+        assert!((quantile_sorted(&x, 0.9) - 3.7).abs() < 1e-15);
+        assert_eq!(quantile_sorted(&[-1e308, 1e308], 0.5), 0.0);
+    }
+
+    #[test]
+    fn bins_are_closed_below() {
+        let edges = [1.0, 2.0];
+        assert_eq!(bin_of(&edges, 0.5), 0);
+        assert_eq!(bin_of(&edges, 1.0), 1);
+        assert_eq!(bin_of(&edges, 1.5), 1);
+        assert_eq!(bin_of(&edges, 2.0), 2);
+        assert_eq!(bin_of(&edges, f64::INFINITY), 2);
+        assert_eq!(bin_of(&edges, f64::NEG_INFINITY), 0);
+    }
+
+    #[test]
+    fn psi_edges_are_fine_edges() {
+        let sorted: Vec<f64> = (0..10_000).map(|i| (i as f64).sqrt()).collect();
+        for (r, b) in [(1000, 10), (1000, 7), (50, 10)] {
+            let bins = NumericBins::from_sorted(&sorted, r, b);
+            for e in &bins.psi_edges {
+                assert!(bins.fine_edges.contains(e));
+            }
+            // PSI counts from fine counts equal direct PSI binning.
+            let mut fine = vec![0u64; bins.fine_bin_count()];
+            let mut direct = vec![0u64; bins.psi_bin_count()];
+            for &v in &sorted {
+                fine[bins.fine_bin(v)] += 1;
+                direct[bin_of(&bins.psi_edges, v)] += 1;
+            }
+            assert_eq!(bins.psi_counts(&fine), direct);
+        }
+    }
+
+    #[test]
+    fn discrete_reference_gets_a_bin_per_value() {
+        let sorted = [1.0, 1.0, 2.0, 3.0, 3.0, 3.0];
+        let bins = NumericBins::from_sorted(&sorted, 1000, 10);
+        let b1 = bins.fine_bin(1.0);
+        assert_ne!(b1, bins.fine_bin(1.5));
+        assert_ne!(bins.fine_bin(1.5), bins.fine_bin(2.0));
+        assert_ne!(bins.fine_bin(3.0), bins.fine_bin(3.5));
+    }
+
+    #[test]
+    fn categories_by_frequency_then_name() {
+        let counts: HashMap<String, u64> = [("b", 5), ("a", 5), ("c", 9), ("d", 1)]
+            .map(|(k, v)| (k.to_string(), v))
+            .into();
+        let bins = CategoryBins::from_counts(&counts, 3);
+        assert_eq!(bins.categories, ["c", "a", "b"]);
+        assert_eq!(bins.bin("d"), 3);
+        assert_eq!(bins.bin("never"), 3);
+    }
+}

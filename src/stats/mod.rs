@@ -1,0 +1,24 @@
+//! Pure statistics: counts in, numbers out. No I/O, no clock, no tokio.
+//!
+//! - [`histogram`]: bin edges from reference quantiles, mergeable counts
+//! - [`psi`]: population stability index and its sample-size-aware critical value
+//! - [`ks`]: Kolmogorov–Smirnov statistic and the finite-n Kolmogorov p-value
+//! - [`chi2`]: χ² test of a 2×K contingency table
+//! - [`divergence`]: Jensen–Shannon distance, binned Wasserstein distance
+//!
+//! The contracts are DESIGN §4 and are held to scipy/numpy by `tests/golden.rs`.
+
+pub mod chi2;
+pub mod divergence;
+pub mod histogram;
+pub mod ks;
+pub mod psi;
+
+/// Counts as proportions of their sum; all zeros when the sum is zero.
+pub fn proportions(counts: &[u64]) -> Vec<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return vec![0.0; counts.len()];
+    }
+    counts.iter().map(|&c| c as f64 / total as f64).collect()
+}
