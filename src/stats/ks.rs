@@ -288,10 +288,9 @@ fn pomeranz_cdf(n: u64, x: f64) -> f64 {
             let conv = convolve(a, b);
             let conv_start = (nj1 - k1) as usize;
             let conv_len = (nj2 - nj1 + 1).max(0) as usize;
-            for idx in 0..conv_len.min(npwrs) {
-                if let Some(c) = conv.get(conv_start + idx) {
-                    v1[idx] = *c;
-                }
+            let src = conv.iter().skip(conv_start).take(conv_len);
+            for (dst, c) in v1.iter_mut().zip(src) {
+                *dst = *c;
             }
             let max = v1.iter().cloned().fold(f64::MIN, f64::max);
             if max > 0.0 && max < 1.0 / scale {
