@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use crate::config::{parse_duration, Config, SourceRole};
+use crate::reference::ProfileOptions;
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
@@ -41,6 +42,86 @@ pub enum Command {
     State(StateCommand),
     /// Produce a synthetic prediction stream to Kafka (for the demo and load tests).
     Generate(GenerateArgs),
+    /// Compare a current dataset with a reference dataset, feature by feature (PSI,
+    /// KS, χ², Jensen–Shannon, data quality). With --fail-on-drift the exit code is 1
+    /// when any feature drifted, so the command can gate a CI pipeline.
+    Report(ReportArgs),
+    /// Reference profiles stored for the daemon: import, show, list.
+    #[command(subcommand)]
+    Reference(ReferenceCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct OptionalConfigArg {
+    /// Path to driftd.toml ([profile] and [report] settings, store path); defaults apply
+    /// when omitted and ./driftd.toml does not exist.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+}
+
+impl OptionalConfigArg {
+    fn load(&self) -> Result<Config, crate::config::ConfigError> {
+        match &self.config {
+            Some(p) => Config::load(p),
+            None if std::path::Path::new("driftd.toml").exists() => {
+                Config::load(std::path::Path::new("driftd.toml"))
+            }
+            None => Ok(Config::default()),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Reference dataset: CSV with a header row, or JSON lines (.jsonl).
+    #[arg(long)]
+    pub reference: PathBuf,
+    /// Current dataset, same formats.
+    #[arg(long)]
+    pub current: PathBuf,
+    #[command(flatten)]
+    pub config: OptionalConfigArg,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ReportFormat,
+    /// Exit with status 1 when any feature's PSI reaches its threshold.
+    #[arg(long)]
+    pub fail_on_drift: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReferenceCommand {
+    /// Build a reference profile from a CSV or JSON-lines file and store it.
+    Import {
+        #[arg(long)]
+        model: String,
+        #[arg(long, default_value = crate::event::UNVERSIONED)]
+        version: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        config: OptionalConfigArg,
+    },
+    /// Print a model's newest profile (a summary; --full for every edge and count).
+    Show {
+        model: String,
+        #[arg(long)]
+        version: Option<String>,
+        #[arg(long)]
+        full: bool,
+        #[command(flatten)]
+        config: OptionalConfigArg,
+    },
+    /// List every stored profile.
+    List {
+        #[command(flatten)]
+        config: OptionalConfigArg,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +249,8 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
+        Command::Report(a) => report(a),
+        Command::Reference(c) => reference(c),
         Command::Generate(a) => {
             let opts = crate::generate::GenerateOptions {
                 brokers: a.brokers,
@@ -200,4 +283,155 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
     }
+}
+
+/// Exit status 1 for `--fail-on-drift`, distinct from errors in output only.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} feature(s) drifted")]
+pub struct DriftDetected(pub usize);
+
+fn report(a: ReportArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let config = a.config.load()?;
+    let options = ProfileOptions::from(&config.profile);
+    let started = std::time::Instant::now();
+    let profile = crate::reference::profile_file(&a.reference, "report", "report", &options, "")?;
+    let current = crate::reference::count_file(&a.current, &profile.features)?;
+    let mut features: Vec<_> = profile
+        .features
+        .iter()
+        .zip(&current.features)
+        .zip(&current.seen)
+        .map(|((f, c), seen)| {
+            crate::report::feature_drift(
+                f,
+                c,
+                current.rows,
+                *seen || current.rows == 0,
+                config.profile.psi_epsilon,
+                &config.report,
+            )
+        })
+        .collect();
+    for (name, (present, numbers)) in &current.extra {
+        features.push(crate::report::unprofiled_column(name, *present, *numbers, current.rows));
+    }
+    let report = crate::report::DriftReport::new(profile.rows, current.rows, features);
+    tracing::debug!(elapsed = ?started.elapsed(), "report computed");
+    match a.format {
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ReportFormat::Table => print!("{}", report.to_table()),
+    }
+    if a.fail_on_drift && !report.drifted.is_empty() {
+        return Err(Box::new(DriftDetected(report.drifted.len())));
+    }
+    Ok(())
+}
+
+fn reference(c: ReferenceCommand) -> Result<(), Box<dyn std::error::Error>> {
+    match c {
+        ReferenceCommand::Import {
+            model,
+            version,
+            file,
+            config,
+        } => {
+            let config = config.load()?;
+            crate::event::check_name("model", &model)?;
+            crate::event::check_name("version", &version)?;
+            let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let profile = crate::reference::profile_file(
+                &file,
+                &model,
+                &version,
+                &ProfileOptions::from(&config.profile),
+                &created,
+            )?;
+            Store::open(&config.storage.path)?.put_reference(&profile)?;
+            println!(
+                "imported {} ({} rows, {} features) from {}",
+                profile.id,
+                profile.rows,
+                profile.features.len(),
+                file.display()
+            );
+            Ok(())
+        }
+        ReferenceCommand::Show {
+            model,
+            version,
+            full,
+            config,
+        } => {
+            let config = config.load()?;
+            let store = Store::open(&config.storage.path)?;
+            let profile = store
+                .latest_reference(&model, version.as_deref())?
+                .ok_or_else(|| format!("no reference profile for model `{model}`"))?;
+            let out = if full {
+                serde_json::to_value(&profile)?
+            } else {
+                profile_summary(&profile)
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        ReferenceCommand::List { config } => {
+            let config = config.load()?;
+            let store = Store::open(&config.storage.path)?;
+            println!(
+                "{:<20} {:<12} {:<28} {:<22} {:>10} {:>8}  checksum",
+                "model", "version", "id", "created", "rows", "features"
+            );
+            for p in store.references()? {
+                println!(
+                    "{:<20} {:<12} {:<28} {:<22} {:>10} {:>8}  {}",
+                    p.model,
+                    p.version,
+                    p.id,
+                    p.created_at,
+                    p.rows,
+                    p.features.len(),
+                    p.source_checksum
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A profile without its per-bin arrays.
+fn profile_summary(p: &crate::reference::ReferenceProfile) -> serde_json::Value {
+    use crate::reference::FeatureKind;
+    let features: Vec<_> = p
+        .features
+        .iter()
+        .map(|f| {
+            let mut v = json!({
+                "name": f.name, "kind": f.kind.name(),
+                "missing_rate": if p.rows > 0 { f.missing as f64 / p.rows as f64 } else { 0.0 },
+                "type_mismatch": f.type_mismatch,
+            });
+            match &f.kind {
+                FeatureKind::Numeric { bins, min, max, mean, std, .. } => {
+                    v["min"] = json!(min);
+                    v["max"] = json!(max);
+                    v["mean"] = json!(mean);
+                    v["std"] = json!(std);
+                    v["psi_edges"] = json!(bins.psi_edges);
+                    v["fine_edges"] = json!(bins.fine_edges.len());
+                }
+                FeatureKind::Categorical { bins, counts } => {
+                    v["categories"] = json!(bins.categories);
+                    v["counts"] = json!(counts);
+                }
+            }
+            v
+        })
+        .collect();
+    json!({
+        "id": p.id, "model": p.model, "version": p.version, "created_at": p.created_at,
+        "source": p.source, "source_checksum": p.source_checksum, "rows": p.rows,
+        "resolution": p.resolution, "psi_bins": p.psi_bins,
+        "max_categories": p.max_categories, "features": features,
+    })
 }

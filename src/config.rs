@@ -41,7 +41,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -50,9 +50,80 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(default)]
     pub http: HttpConfig,
-    /// One `[[source]]` table per topic driftd consumes.
-    #[serde(rename = "source")]
+    /// One `[[source]]` table per topic driftd consumes (the daemon needs one).
+    #[serde(rename = "source", default)]
     pub sources: Vec<SourceConfig>,
+    /// How reference profiles are built.
+    #[serde(default)]
+    pub profile: ProfileConfig,
+    /// Drift verdicts of `driftd report`.
+    #[serde(default)]
+    pub report: ReportConfig,
+}
+
+/// Reference profile settings (DESIGN §4.1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// R: fine quantile edges k/R for the KS statistic.
+    #[serde(default = "default_resolution", deserialize_with = "de_resolution")]
+    pub resolution: usize,
+    /// B: PSI edges at quantiles k/B.
+    #[serde(default = "default_psi_bins", deserialize_with = "de_psi_bins")]
+    pub psi_bins: usize,
+    /// ε: floor of each proportion in PSI.
+    #[serde(default = "default_psi_epsilon", deserialize_with = "de_psi_epsilon")]
+    pub psi_epsilon: f64,
+    /// Categories kept per feature, by frequency; the rest share `__other__`.
+    #[serde(default = "default_max_categories", deserialize_with = "de_max_categories")]
+    pub max_categories: usize,
+    /// Feature kinds that inference would get wrong (e.g. numeric-looking codes).
+    #[serde(default)]
+    pub kinds: BTreeMap<String, FeatureKindName>,
+}
+
+impl Default for ProfileConfig {
+    fn default() -> Self {
+        ProfileConfig {
+            resolution: default_resolution(),
+            psi_bins: default_psi_bins(),
+            psi_epsilon: default_psi_epsilon(),
+            max_categories: default_max_categories(),
+            kinds: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeatureKindName {
+    Numeric,
+    Categorical,
+}
+
+/// When `driftd report` calls a feature drifted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// A feature drifted when its PSI is at least this.
+    #[serde(default = "default_psi_threshold", deserialize_with = "de_threshold")]
+    pub psi_threshold: f64,
+    /// Per-feature PSI thresholds that override `psi_threshold`.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, f64>,
+    /// α of the sample-size-aware PSI critical value reported next to PSI.
+    #[serde(default = "default_alpha", deserialize_with = "de_alpha")]
+    pub alpha: f64,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            psi_threshold: default_psi_threshold(),
+            thresholds: BTreeMap::new(),
+            alpha: default_alpha(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,9 +290,6 @@ impl Config {
     }
 
     fn validate(&self, text: &str) -> Result<(), String> {
-        if self.sources.is_empty() {
-            return Err("at least one [[source]] table is required".into());
-        }
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, source) in self.sources.iter().enumerate() {
             let topic = source.topic.get_ref().as_str();
@@ -289,6 +357,66 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "`{s}` has unknown unit `{unit}`; use ms, s, m, h or d"
         )),
     }
+}
+
+fn default_resolution() -> usize {
+    1000
+}
+fn default_psi_bins() -> usize {
+    10
+}
+fn default_psi_epsilon() -> f64 {
+    1e-4
+}
+fn default_max_categories() -> usize {
+    100
+}
+fn default_psi_threshold() -> f64 {
+    0.2
+}
+fn default_alpha() -> f64 {
+    0.05
+}
+
+fn de_ranged_usize<'de, D: Deserializer<'de>>(
+    d: D,
+    lo: usize,
+    hi: usize,
+) -> Result<usize, D::Error> {
+    let v = usize::deserialize(d)?;
+    if !(lo..=hi).contains(&v) {
+        return Err(de::Error::custom(format!("{v} is outside {lo}..={hi}")));
+    }
+    Ok(v)
+}
+fn de_resolution<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    de_ranged_usize(d, 2, 100_000)
+}
+fn de_psi_bins<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    de_ranged_usize(d, 2, 1000)
+}
+fn de_max_categories<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    de_ranged_usize(d, 1, 100_000)
+}
+fn de_open_unit<'de, D: Deserializer<'de>>(d: D, what: &str) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(v > 0.0 && v < 1.0) {
+        return Err(de::Error::custom(format!("{what} {v} must be between 0 and 1, exclusive")));
+    }
+    Ok(v)
+}
+fn de_psi_epsilon<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    de_open_unit(d, "psi_epsilon")
+}
+fn de_alpha<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    de_open_unit(d, "alpha")
+}
+fn de_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(de::Error::custom(format!("threshold {v} must be a positive number")));
+    }
+    Ok(v)
 }
 
 fn default_brokers() -> Vec<String> {

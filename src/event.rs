@@ -424,7 +424,8 @@ fn finite(v: Option<f64>, field: &str) -> Result<f64, DecodeError> {
     }
 }
 
-fn check_name(field: &str, s: &str) -> Result<(), DecodeError> {
+/// Names (models, versions, features, segments) are non-empty, bounded, printable.
+pub fn check_name(field: &str, s: &str) -> Result<(), DecodeError> {
     if s.is_empty() {
         return Err(err(DecodeReason::InvalidValue, format!("{field} is empty")));
     }

@@ -21,13 +21,16 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod dataset;
 pub mod event;
 pub mod generate;
 pub mod http;
 pub mod ingest;
 pub mod kafka;
 pub mod metrics;
+pub mod reference;
 pub mod replay;
+pub mod report;
 pub mod state;
 pub mod stats;
 pub mod store;

@@ -15,7 +15,12 @@ fn main() {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     if let Err(e) = driftd::cli::run(cli) {
-        eprintln!("error: {e}");
+        // --fail-on-drift: the report is already printed; only the status changes.
+        if let Some(d) = e.downcast_ref::<driftd::cli::DriftDetected>() {
+            eprintln!("drift: {d}");
+        } else {
+            eprintln!("error: {e}");
+        }
         std::process::exit(1);
     }
 }

@@ -13,14 +13,21 @@
 //! | `events\0{model}\0{version}`          | u64 BE accepted records |
 //! | `labels\0{model}`                     | u64 BE accepted labels  |
 //! | `offset\0{topic}\0{partition i32 BE}` | i64 BE next offset      |
+//!
+//! Tree `references` holds reference profiles as JSON, one per import, under
+//! `{model}\0{version}\0{sequence u64 BE}` so that the last key of a prefix is the
+//! newest profile.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::reference::{FeatureKind, ReferenceProfile};
 use crate::state::{Changes, IngestState};
+use crate::stats::histogram::CategoryBins;
 
 const SCHEMA_VERSION: u32 = 1;
 const STATE_TREE: &str = "state";
+const REFERENCES_TREE: &str = "references";
 const SCHEMA_KEY: &[u8] = b"meta\0schema";
 const EVENTS: &[u8] = b"events\0";
 const LABELS: &[u8] = b"labels\0";
@@ -36,11 +43,14 @@ pub enum StoreError {
     Io(#[from] sled::Error),
     #[error("store holds a malformed entry under key {key:?}")]
     Corrupt { key: String },
+    #[error("store holds a reference profile it cannot read: {0}")]
+    Profile(#[from] serde_json::Error),
 }
 
 pub struct Store {
     db: sled::Db,
     state: sled::Tree,
+    references: sled::Tree,
 }
 
 impl Store {
@@ -55,6 +65,7 @@ impl Store {
             .open()
             .map_err(open_err)?;
         let state = db.open_tree(STATE_TREE).map_err(open_err)?;
+        let references = db.open_tree(REFERENCES_TREE).map_err(open_err)?;
         match state.get(SCHEMA_KEY)? {
             None => {
                 state.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
@@ -70,7 +81,11 @@ impl Store {
                 }
             }
         }
-        Ok(Store { db, state })
+        Ok(Store {
+            db,
+            state,
+            references,
+        })
     }
 
     /// Loads the last checkpoint.
@@ -128,9 +143,61 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a new version of a model's reference profile.
+    pub fn put_reference(&self, profile: &ReferenceProfile) -> Result<(), StoreError> {
+        let mut k = key(b"", &[&profile.model, &profile.version]);
+        k.push(0);
+        k.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+        self.references.insert(k, serde_json::to_vec(profile)?)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Every stored profile, oldest first within each model and version.
+    pub fn references(&self) -> Result<Vec<ReferenceProfile>, StoreError> {
+        self.references
+            .iter()
+            .map(|kv| Ok(read_profile(&kv?.1)?))
+            .collect()
+    }
+
+    /// The newest profile of a model (of one version, or of any version).
+    pub fn latest_reference(
+        &self,
+        model: &str,
+        version: Option<&str>,
+    ) -> Result<Option<ReferenceProfile>, StoreError> {
+        let model = model.to_string();
+        let mut prefix = key(b"", &[&model]);
+        prefix.push(0);
+        if let Some(v) = version {
+            prefix.extend_from_slice(v.as_bytes());
+            prefix.push(0);
+        }
+        let mut newest: Option<(u64, ReferenceProfile)> = None;
+        for kv in self.references.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            let seq = u64::from_be_bytes(fixed(&k[k.len().saturating_sub(8)..], &k)?);
+            if newest.as_ref().is_none_or(|(s, _)| seq > *s) {
+                newest = Some((seq, read_profile(&v)?));
+            }
+        }
+        Ok(newest.map(|(_, p)| p))
+    }
+
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
     }
+}
+
+fn read_profile(bytes: &[u8]) -> Result<ReferenceProfile, serde_json::Error> {
+    let mut p: ReferenceProfile = serde_json::from_slice(bytes)?;
+    for f in &mut p.features {
+        if let FeatureKind::Categorical { bins, .. } = &mut f.kind {
+            *bins = std::mem::replace(bins, CategoryBins::new(Vec::new())).reindexed();
+        }
+    }
+    Ok(p)
 }
 
 fn key(prefix: &[u8], parts: &[&String]) -> Vec<u8> {

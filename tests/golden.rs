@@ -75,3 +75,70 @@ fn chi2_matches_scipy_chi2_contingency() {
         assert_eq!(t.dof as u64, case["dof"].as_u64().unwrap());
     }
 }
+
+/// `driftd report --format json` on each dataset pair: KS D within 1/R of scipy's
+/// exact statistic for continuous features and equal for discrete ones; the KS p-value
+/// of a discrete feature (same D) equal to scipy's; χ² equal to scipy's; and PSI and JS
+/// equal to numpy's recomputation from the reported edges (scripts/golden.py verify).
+#[test]
+fn report_matches_scipy_and_numpy_on_datasets() {
+    let g = golden();
+    let python = std::env::var("DRIFTD_PYTHON").expect(
+        "DRIFTD_PYTHON is not set: run scripts/test.sh, which provides numpy and scipy",
+    );
+    for case in g["datasets"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let (reference, current) = (
+            case["reference"].as_str().unwrap(),
+            case["current"].as_str().unwrap(),
+        );
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
+            .args(["report", "--format", "json", "--reference", reference, "--current", current])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for f in report["features"].as_array().unwrap() {
+            let fname = f["name"].as_str().unwrap();
+            let want = &case["features"][fname];
+            let ctx = format!("{name}/{fname}");
+            if f["kind"] == "numeric" {
+                assert_eq!(want["kind"], "numeric", "{ctx}: kind");
+                let d = f["ks_statistic"].as_f64().unwrap();
+                let exact = want["ks_statistic"].as_f64().unwrap();
+                let r = f["resolution"].as_f64().unwrap();
+                if want["discrete"].as_bool().unwrap() {
+                    assert!((d - exact).abs() < 1e-12, "{ctx}: D {d} vs exact {exact}");
+                    let p = f["ks_pvalue"].as_f64().unwrap();
+                    let sp = want["ks_pvalue"].as_f64().unwrap();
+                    assert!(within(p, sp, 1e-9, 1e-6), "{ctx}: p {p:e} vs scipy {sp:e}");
+                } else {
+                    assert!((d - exact).abs() <= 1.0 / r, "{ctx}: D {d} vs exact {exact}");
+                }
+                assert_eq!(f["count"].as_u64(), want["m"].as_u64(), "{ctx}: count");
+                assert_eq!(f["reference_count"].as_u64(), want["n"].as_u64(), "{ctx}");
+            } else {
+                assert_eq!(f["kind"], "categorical", "{ctx}");
+                let stat = f["chi2_statistic"].as_f64().unwrap();
+                let p = f["chi2_pvalue"].as_f64().unwrap();
+                assert!(within(stat, want["chi2_statistic"].as_f64().unwrap(), 0.0, 1e-9), "{ctx}");
+                assert!(within(p, want["chi2_pvalue"].as_f64().unwrap(), 0.0, 1e-9), "{ctx}");
+            }
+        }
+        let report_path = golden_dir().join(format!("{name}_report.json"));
+        std::fs::write(&report_path, &out.stdout).unwrap();
+        let verify = std::process::Command::new(&python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/golden.py"))
+            .arg("verify")
+            .arg(&report_path)
+            .args([reference, current])
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success(),
+            "{name}: numpy disagrees:\n{}{}",
+            String::from_utf8_lossy(&verify.stdout),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+    }
+}

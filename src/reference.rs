@@ -1,0 +1,483 @@
+//! Reference profiles: what "normal" looks like for each feature, built once from a
+//! reference dataset (DESIGN §4.1), and the current-side counts measured against it.
+//!
+//! A profile holds, per feature, the bins (numeric: fine quantile edges and PSI
+//! edges; categorical: the vocabulary) and the reference's own counts in those bins,
+//! so every statistic can be computed later from counts alone. Pure: values in,
+//! profile out; [`crate::store`] persists profiles and [`crate::dataset`] reads files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{FeatureKindName, ProfileConfig};
+use crate::dataset::{self, Cell, Columns, DatasetError};
+use crate::stats::histogram::{CategoryBins, CategoryCounts, NumericBins, NumericCounts};
+
+/// Share of a column's present values that must be numbers for it to be numeric.
+const NUMERIC_SHARE: f64 = 0.99;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceProfile {
+    pub id: String,
+    pub model: String,
+    pub version: String,
+    /// RFC 3339.
+    pub created_at: String,
+    pub source: String,
+    /// FNV-1a 64 of the source file's bytes, hex.
+    pub source_checksum: String,
+    pub rows: u64,
+    pub resolution: usize,
+    pub psi_bins: usize,
+    pub max_categories: usize,
+    pub features: Vec<FeatureProfile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureProfile {
+    pub name: String,
+    pub missing: u64,
+    pub type_mismatch: u64,
+    #[serde(flatten)]
+    pub kind: FeatureKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum FeatureKind {
+    Numeric {
+        bins: NumericBins,
+        /// Reference counts per fine bin (±∞ in the end bins).
+        counts: Vec<u64>,
+        /// Finite range; `None` when the reference has no finite value.
+        min: Option<f64>,
+        max: Option<f64>,
+        mean: Option<f64>,
+        /// Population standard deviation of the finite values.
+        std: Option<f64>,
+    },
+    Categorical {
+        bins: CategoryBins,
+        /// Reference counts per category, `__other__` last.
+        counts: Vec<u64>,
+    },
+}
+
+impl FeatureKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FeatureKind::Numeric { .. } => "numeric",
+            FeatureKind::Categorical { .. } => "categorical",
+        }
+    }
+}
+
+impl FeatureProfile {
+    /// Empty counts over this feature's bins.
+    pub fn empty_counts(&self) -> FeatureCounts {
+        match &self.kind {
+            FeatureKind::Numeric { bins, .. } => FeatureCounts::Numeric(NumericCounts::new(bins)),
+            FeatureKind::Categorical { bins, .. } => {
+                FeatureCounts::Categorical(CategoryCounts::new(bins))
+            }
+        }
+    }
+
+    /// Adds one current value.
+    #[inline]
+    pub fn observe(&self, counts: &mut FeatureCounts, cell: &Cell<'_>) {
+        match (&self.kind, counts) {
+            (FeatureKind::Numeric { bins, min, max, .. }, FeatureCounts::Numeric(c)) => {
+                match cell {
+                    Cell::Missing => c.missing += 1,
+                    Cell::Number(v) => c.add(
+                        bins,
+                        (min.unwrap_or(f64::INFINITY), max.unwrap_or(f64::NEG_INFINITY)),
+                        *v,
+                    ),
+                    Cell::Text(_) | Cell::Invalid => c.type_mismatch += 1,
+                }
+            }
+            (FeatureKind::Categorical { bins, .. }, FeatureCounts::Categorical(c)) => match cell {
+                Cell::Missing => c.missing += 1,
+                Cell::Number(v) => c.add(bins, &number_key(*v)),
+                Cell::Text(t) => c.add(bins, t),
+                Cell::Invalid => c.type_mismatch += 1,
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Current-side counts of one feature; merges by addition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum FeatureCounts {
+    Numeric(NumericCounts),
+    Categorical(CategoryCounts),
+}
+
+/// A number used as a category: its shortest decimal form, the same on both sides.
+pub fn number_key(v: f64) -> String {
+    v.to_string()
+}
+
+/// How a profile is built.
+#[derive(Debug, Clone)]
+pub struct ProfileOptions {
+    pub resolution: usize,
+    pub psi_bins: usize,
+    pub max_categories: usize,
+    pub kinds: BTreeMap<String, FeatureKindName>,
+}
+
+impl From<&ProfileConfig> for ProfileOptions {
+    fn from(c: &ProfileConfig) -> Self {
+        ProfileOptions {
+            resolution: c.resolution,
+            psi_bins: c.psi_bins,
+            max_categories: c.max_categories,
+            kinds: c.kinds.clone(),
+        }
+    }
+}
+
+/// Everything a column held, until its kind is decided.
+#[derive(Default)]
+struct ColumnValues {
+    numbers: Vec<f64>,
+    texts: HashMap<String, u64>,
+    text_total: u64,
+    missing: u64,
+    invalid: u64,
+}
+
+/// Accumulates rows, then [`ProfileBuilder::finish`] decides kinds and bins.
+#[derive(Default)]
+pub struct ProfileBuilder {
+    columns: Vec<ColumnValues>,
+    rows: u64,
+}
+
+impl ProfileBuilder {
+    pub fn add_row(&mut self, row: &[Cell<'_>], width: usize) {
+        if self.columns.len() < width {
+            // A column first seen now was missing in every earlier row.
+            let rows = self.rows;
+            self.columns.resize_with(width, || ColumnValues {
+                missing: rows,
+                ..Default::default()
+            });
+        }
+        for (i, col) in self.columns.iter_mut().enumerate() {
+            match row.get(i).unwrap_or(&Cell::Missing) {
+                Cell::Missing => col.missing += 1,
+                Cell::Number(v) => col.numbers.push(*v),
+                Cell::Text(t) => {
+                    col.text_total += 1;
+                    match col.texts.get_mut(*t) {
+                        Some(n) => *n += 1,
+                        None => {
+                            col.texts.insert((*t).to_string(), 1);
+                        }
+                    }
+                }
+                Cell::Invalid => col.invalid += 1,
+            }
+        }
+        self.rows += 1;
+    }
+
+    pub fn finish(self, names: &[String], options: &ProfileOptions) -> (u64, Vec<FeatureProfile>) {
+        let features = self
+            .columns
+            .into_iter()
+            .zip(names)
+            .map(|(col, name)| build_feature(name, col, options))
+            .collect();
+        (self.rows, features)
+    }
+}
+
+fn build_feature(name: &str, col: ColumnValues, options: &ProfileOptions) -> FeatureProfile {
+    let present = col.numbers.len() as u64 + col.text_total;
+    let numeric = match options.kinds.get(name) {
+        Some(FeatureKindName::Numeric) => true,
+        Some(FeatureKindName::Categorical) => false,
+        None => present == 0 || col.numbers.len() as f64 >= NUMERIC_SHARE * present as f64,
+    };
+    if numeric {
+        let mut finite: Vec<f64> = col.numbers.iter().copied().filter(|v| v.is_finite()).collect();
+        finite.sort_unstable_by(f64::total_cmp);
+        let bins = NumericBins::from_sorted(&finite, options.resolution, options.psi_bins);
+        let mut counts = vec![0u64; bins.fine_bin_count()];
+        for &v in &col.numbers {
+            counts[bins.fine_bin(v)] += 1;
+        }
+        let (mean, std) = mean_std(&finite);
+        FeatureProfile {
+            name: name.to_string(),
+            missing: col.missing,
+            type_mismatch: col.text_total + col.invalid,
+            kind: FeatureKind::Numeric {
+                bins,
+                counts,
+                min: finite.first().copied(),
+                max: finite.last().copied(),
+                mean,
+                std,
+            },
+        }
+    } else {
+        let mut all = col.texts;
+        for v in &col.numbers {
+            *all.entry(number_key(*v)).or_insert(0) += 1;
+        }
+        let bins = CategoryBins::from_counts(&all, options.max_categories);
+        let mut counts = vec![0u64; bins.bin_count()];
+        for (k, n) in &all {
+            counts[bins.bin(k)] += n;
+        }
+        FeatureProfile {
+            name: name.to_string(),
+            missing: col.missing,
+            type_mismatch: col.invalid,
+            kind: FeatureKind::Categorical { bins, counts },
+        }
+    }
+}
+
+fn mean_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
+    if values.is_empty() {
+        return (None, None);
+    }
+    // Welford: stable for huge magnitudes and long columns.
+    let (mut mean, mut m2) = (0.0f64, 0.0f64);
+    for (i, &v) in values.iter().enumerate() {
+        let delta = v - mean;
+        mean += delta / (i + 1) as f64;
+        m2 += delta * (v - mean);
+    }
+    let var = m2 / values.len() as f64;
+    let finite = |x: f64| x.is_finite().then_some(x);
+    (finite(mean), finite(var.max(0.0).sqrt()))
+}
+
+/// Builds a profile from a CSV or JSON-lines file.
+pub fn profile_file(
+    path: &Path,
+    model: &str,
+    version: &str,
+    options: &ProfileOptions,
+    created_at: &str,
+) -> Result<ReferenceProfile, DatasetError> {
+    let mut builder = ProfileBuilder::default();
+    let (columns, _) = dataset::read(path, |cols, row| builder.add_row(row, cols.names.len()))?;
+    let (rows, features) = builder.finish(&columns.names, options);
+    let checksum = checksum_file(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(ReferenceProfile {
+        id: format!("{model}@{version}#{}", &checksum[..8]),
+        model: model.to_string(),
+        version: version.to_string(),
+        created_at: created_at.to_string(),
+        source: path.display().to_string(),
+        source_checksum: checksum,
+        rows,
+        resolution: options.resolution,
+        psi_bins: options.psi_bins,
+        max_categories: options.max_categories,
+        features,
+    })
+}
+
+/// FNV-1a 64 of a file, hex: identifies the source of a profile (not a security hash).
+pub fn checksum_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for b in &buf[..n] {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    Ok(format!("{hash:016x}"))
+}
+
+/// Counts of a current dataset against a profile, column by column.
+pub struct CurrentCounts<'p> {
+    profile: &'p [FeatureProfile],
+    pub rows: u64,
+    pub features: Vec<FeatureCounts>,
+    /// For each column id of the current file: the profile feature, or an extra column.
+    mapping: Vec<Mapping>,
+    /// Columns the reference does not have: name → (present values, numbers among them).
+    pub extra: BTreeMap<String, (u64, u64)>,
+    /// Profile features that the current data names at all.
+    pub seen: Vec<bool>,
+}
+
+#[derive(Clone, Copy)]
+enum Mapping {
+    Feature(usize),
+    Extra(usize),
+}
+
+impl<'p> CurrentCounts<'p> {
+    pub fn new(profile: &'p [FeatureProfile]) -> Self {
+        CurrentCounts {
+            profile,
+            rows: 0,
+            features: profile.iter().map(FeatureProfile::empty_counts).collect(),
+            mapping: Vec::new(),
+            extra: BTreeMap::new(),
+            seen: vec![false; profile.len()],
+        }
+    }
+
+    /// Adds one row of a file with these columns. Features absent from the row are
+    /// counted as missing.
+    pub fn add_row(&mut self, columns: &Columns, row: &[Cell<'_>]) {
+        while self.mapping.len() < columns.names.len() {
+            let name = &columns.names[self.mapping.len()];
+            let m = match self.profile.iter().position(|f| &f.name == name) {
+                Some(i) => {
+                    self.seen[i] = true;
+                    Mapping::Feature(i)
+                }
+                None => {
+                    self.extra.entry(name.clone()).or_insert((0, 0));
+                    Mapping::Extra(self.mapping.len())
+                }
+            };
+            self.mapping.push(m);
+        }
+        let mut touched = vec![false; self.profile.len()];
+        for (col, cell) in row.iter().enumerate() {
+            match self.mapping[col] {
+                Mapping::Feature(i) => {
+                    touched[i] = true;
+                    self.profile[i].observe(&mut self.features[i], cell);
+                }
+                Mapping::Extra(c) => {
+                    if !matches!(cell, Cell::Missing) {
+                        let e = self
+                            .extra
+                            .get_mut(&columns.names[c])
+                            .expect("extra columns are registered above");
+                        e.0 += 1;
+                        e.1 += u64::from(matches!(cell, Cell::Number(_)));
+                    }
+                }
+            }
+        }
+        for (i, t) in touched.iter().enumerate() {
+            if !t {
+                self.profile[i].observe(&mut self.features[i], &Cell::Missing);
+            }
+        }
+        self.rows += 1;
+    }
+}
+
+/// Counts a current file against a profile.
+pub fn count_file<'p>(
+    path: &Path,
+    profile: &'p [FeatureProfile],
+) -> Result<CurrentCounts<'p>, DatasetError> {
+    let mut counts = CurrentCounts::new(profile);
+    dataset::read(path, |cols, row| counts.add_row(cols, row))?;
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> ProfileOptions {
+        ProfileOptions {
+            resolution: 1000,
+            psi_bins: 10,
+            max_categories: 100,
+            kinds: BTreeMap::new(),
+        }
+    }
+
+    fn build(rows: &[Vec<Cell<'_>>], names: &[&str], o: &ProfileOptions) -> Vec<FeatureProfile> {
+        let mut b = ProfileBuilder::default();
+        for r in rows {
+            b.add_row(r, names.len());
+        }
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        b.finish(&names, o).1
+    }
+
+    #[test]
+    fn kinds_are_inferred_and_overridable() {
+        let rows: Vec<Vec<Cell>> = (0..200)
+            .map(|i| {
+                vec![
+                    Cell::Number(i as f64),
+                    if i == 7 { Cell::Text("oops") } else { Cell::Number(1.0) },
+                    Cell::Text(if i % 2 == 0 { "a" } else { "b" }),
+                    Cell::Number((i % 3) as f64),
+                ]
+            })
+            .collect();
+        let mut o = options();
+        o.kinds.insert("code".into(), FeatureKindName::Categorical);
+        let f = build(&rows, &["x", "mostly", "plan", "code"], &o);
+        assert_eq!(f[0].kind.name(), "numeric");
+        assert_eq!(f[1].kind.name(), "numeric", "one stray string in 200 stays numeric");
+        assert_eq!(f[1].type_mismatch, 1);
+        assert_eq!(f[2].kind.name(), "categorical");
+        let FeatureKind::Categorical { bins, counts } = &f[3].kind else {
+            panic!()
+        };
+        assert_eq!(bins.categories.len(), 3);
+        assert_eq!(counts.iter().sum::<u64>(), 200);
+    }
+
+    #[test]
+    fn constant_and_empty_columns() {
+        let rows: Vec<Vec<Cell>> = (0..10).map(|_| vec![Cell::Number(5.0), Cell::Missing]).collect();
+        let f = build(&rows, &["c", "e"], &options());
+        let FeatureKind::Numeric { bins, min, max, std, .. } = &f[0].kind else {
+            panic!()
+        };
+        assert_eq!(bins.psi_edges, vec![5.0]);
+        assert_eq!((*min, *max, *std), (Some(5.0), Some(5.0), Some(0.0)));
+        let FeatureKind::Numeric { bins, min, .. } = &f[1].kind else {
+            panic!()
+        };
+        assert!(bins.psi_edges.is_empty() && min.is_none());
+        assert_eq!(f[1].missing, 10);
+    }
+
+    #[test]
+    fn current_counts_track_missing_mismatch_and_extras() {
+        let rows: Vec<Vec<Cell>> = (0..100).map(|i| vec![Cell::Number(i as f64)]).collect();
+        let profile = build(&rows, &["x"], &options());
+        let mut cur = CurrentCounts::new(&profile);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.csv");
+        std::fs::write(&p, "x,new\n1,a\n,b\nzz,\n1e9,c\n").unwrap();
+        dataset::read(&p, |c, r| cur.add_row(c, r)).unwrap();
+        let FeatureCounts::Numeric(c) = &cur.features[0] else {
+            panic!()
+        };
+        assert_eq!((c.count(), c.missing, c.type_mismatch, c.out_of_range), (2, 1, 1, 1));
+        assert_eq!(cur.extra["new"], (3, 0));
+        assert_eq!(cur.rows, 4);
+    }
+}
