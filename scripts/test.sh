@@ -7,6 +7,20 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/ensure-deps.sh
 
+# scipy and numpy, for the golden answers of the statistics tests.
+venv=target/pyenv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import numpy, scipy" 2>/dev/null; then
+  echo "== installing numpy and scipy into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-test.txt
+fi
+export DRIFTD_PYTHON="$PWD/$venv/bin/python"
+export DRIFTD_GOLDEN_DIR="$PWD/target/golden"
+if [ ! -f "$DRIFTD_GOLDEN_DIR/golden.json" ] || [ scripts/golden.py -nt "$DRIFTD_GOLDEN_DIR/golden.json" ]; then
+  echo "== generating golden answers with scipy"
+  "$DRIFTD_PYTHON" scripts/golden.py generate "$DRIFTD_GOLDEN_DIR"
+fi
+
 # A port of its own, so a broker left by the demo or by development does not interfere.
 export KAFKA_PORT=${DRIFTD_TEST_KAFKA_PORT:-19192}
 export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))

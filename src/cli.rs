@@ -313,7 +313,12 @@ fn report(a: ReportArgs) -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     for (name, (present, numbers)) in &current.extra {
-        features.push(crate::report::unprofiled_column(name, *present, *numbers, current.rows));
+        features.push(crate::report::unprofiled_column(
+            name,
+            *present,
+            *numbers,
+            current.rows,
+        ));
     }
     let report = crate::report::DriftReport::new(profile.rows, current.rows, features);
     tracing::debug!(elapsed = ?started.elapsed(), "report computed");
@@ -412,7 +417,14 @@ fn profile_summary(p: &crate::reference::ReferenceProfile) -> serde_json::Value 
                 "type_mismatch": f.type_mismatch,
             });
             match &f.kind {
-                FeatureKind::Numeric { bins, min, max, mean, std, .. } => {
+                FeatureKind::Numeric {
+                    bins,
+                    min,
+                    max,
+                    mean,
+                    std,
+                    ..
+                } => {
                     v["min"] = json!(min);
                     v["max"] = json!(max);
                     v["mean"] = json!(mean);

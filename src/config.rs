@@ -75,7 +75,10 @@ pub struct ProfileConfig {
     #[serde(default = "default_psi_epsilon", deserialize_with = "de_psi_epsilon")]
     pub psi_epsilon: f64,
     /// Categories kept per feature, by frequency; the rest share `__other__`.
-    #[serde(default = "default_max_categories", deserialize_with = "de_max_categories")]
+    #[serde(
+        default = "default_max_categories",
+        deserialize_with = "de_max_categories"
+    )]
     pub max_categories: usize,
     /// Feature kinds that inference would get wrong (e.g. numeric-looking codes).
     #[serde(default)]
@@ -401,7 +404,9 @@ fn de_max_categories<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error>
 fn de_open_unit<'de, D: Deserializer<'de>>(d: D, what: &str) -> Result<f64, D::Error> {
     let v = f64::deserialize(d)?;
     if !(v > 0.0 && v < 1.0) {
-        return Err(de::Error::custom(format!("{what} {v} must be between 0 and 1, exclusive")));
+        return Err(de::Error::custom(format!(
+            "{what} {v} must be between 0 and 1, exclusive"
+        )));
     }
     Ok(v)
 }
@@ -414,7 +419,9 @@ fn de_alpha<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 fn de_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let v = f64::deserialize(d)?;
     if !(v.is_finite() && v > 0.0) {
-        return Err(de::Error::custom(format!("threshold {v} must be a positive number")));
+        return Err(de::Error::custom(format!(
+            "threshold {v} must be a positive number"
+        )));
     }
     Ok(v)
 }

@@ -197,10 +197,12 @@ fn read_jsonl<R: BufRead>(
     let mut row: Vec<(usize, Option<f64>, Option<usize>, bool)> = Vec::new();
     loop {
         line.clear();
-        let n = reader.read_line(&mut line).map_err(|source| DatasetError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let n = reader
+            .read_line(&mut line)
+            .map_err(|source| DatasetError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         if n == 0 {
             break;
         }
@@ -351,7 +353,13 @@ mod tests {
         read(&path, |cols, row| {
             out.push(
                 (0..cols.names.len())
-                    .map(|i| format!("{}={:?}", cols.names[i], row.get(i).unwrap_or(&Cell::Missing)))
+                    .map(|i| {
+                        format!(
+                            "{}={:?}",
+                            cols.names[i],
+                            row.get(i).unwrap_or(&Cell::Missing)
+                        )
+                    })
                     .collect(),
             )
         })?;
@@ -368,7 +376,9 @@ mod tests {
 
     #[test]
     fn ragged_csv_names_the_line() {
-        let err = collect("a.csv", "x,y\n1,2\n3\n4,5\n").unwrap_err().to_string();
+        let err = collect("a.csv", "x,y\n1,2\n3\n4,5\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(":3:") && err.contains("1 fields"), "{err}");
     }
 
@@ -379,10 +389,18 @@ mod tests {
             "{\"model\":\"m\",\"features\":{\"age\":3,\"plan\":\"gold\",\"x\":null}}\n\n{\"age\":true,\"z\":[1]}\n",
         )
         .unwrap();
-        assert_eq!(rows[0], ["age=Number(3.0)", "plan=Text(\"gold\")", "x=Missing"]);
+        assert_eq!(
+            rows[0],
+            ["age=Number(3.0)", "plan=Text(\"gold\")", "x=Missing"]
+        );
         assert_eq!(
             rows[1],
-            ["age=Text(\"true\")", "plan=Missing", "x=Missing", "z=Invalid"]
+            [
+                "age=Text(\"true\")",
+                "plan=Missing",
+                "x=Missing",
+                "z=Invalid"
+            ]
         );
         let err = collect("b.jsonl", "{}\n[1]\n").unwrap_err().to_string();
         assert!(err.contains(":2:"), "{err}");

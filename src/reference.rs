@@ -94,7 +94,10 @@ impl FeatureProfile {
                     Cell::Missing => c.missing += 1,
                     Cell::Number(v) => c.add(
                         bins,
-                        (min.unwrap_or(f64::INFINITY), max.unwrap_or(f64::NEG_INFINITY)),
+                        (
+                            min.unwrap_or(f64::INFINITY),
+                            max.unwrap_or(f64::NEG_INFINITY),
+                        ),
                         *v,
                     ),
                     Cell::Text(_) | Cell::Invalid => c.type_mismatch += 1,
@@ -209,7 +212,12 @@ fn build_feature(name: &str, col: ColumnValues, options: &ProfileOptions) -> Fea
         None => present == 0 || col.numbers.len() as f64 >= NUMERIC_SHARE * present as f64,
     };
     if numeric {
-        let mut finite: Vec<f64> = col.numbers.iter().copied().filter(|v| v.is_finite()).collect();
+        let mut finite: Vec<f64> = col
+            .numbers
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
         finite.sort_unstable_by(f64::total_cmp);
         let bins = NumericBins::from_sorted(&finite, options.resolution, options.psi_bins);
         let mut counts = vec![0u64; bins.fine_bin_count()];
@@ -428,7 +436,11 @@ mod tests {
             .map(|i| {
                 vec![
                     Cell::Number(i as f64),
-                    if i == 7 { Cell::Text("oops") } else { Cell::Number(1.0) },
+                    if i == 7 {
+                        Cell::Text("oops")
+                    } else {
+                        Cell::Number(1.0)
+                    },
                     Cell::Text(if i % 2 == 0 { "a" } else { "b" }),
                     Cell::Number((i % 3) as f64),
                 ]
@@ -438,7 +450,11 @@ mod tests {
         o.kinds.insert("code".into(), FeatureKindName::Categorical);
         let f = build(&rows, &["x", "mostly", "plan", "code"], &o);
         assert_eq!(f[0].kind.name(), "numeric");
-        assert_eq!(f[1].kind.name(), "numeric", "one stray string in 200 stays numeric");
+        assert_eq!(
+            f[1].kind.name(),
+            "numeric",
+            "one stray string in 200 stays numeric"
+        );
         assert_eq!(f[1].type_mismatch, 1);
         assert_eq!(f[2].kind.name(), "categorical");
         let FeatureKind::Categorical { bins, counts } = &f[3].kind else {
@@ -450,9 +466,18 @@ mod tests {
 
     #[test]
     fn constant_and_empty_columns() {
-        let rows: Vec<Vec<Cell>> = (0..10).map(|_| vec![Cell::Number(5.0), Cell::Missing]).collect();
+        let rows: Vec<Vec<Cell>> = (0..10)
+            .map(|_| vec![Cell::Number(5.0), Cell::Missing])
+            .collect();
         let f = build(&rows, &["c", "e"], &options());
-        let FeatureKind::Numeric { bins, min, max, std, .. } = &f[0].kind else {
+        let FeatureKind::Numeric {
+            bins,
+            min,
+            max,
+            std,
+            ..
+        } = &f[0].kind
+        else {
             panic!()
         };
         assert_eq!(bins.psi_edges, vec![5.0]);
@@ -476,7 +501,10 @@ mod tests {
         let FeatureCounts::Numeric(c) = &cur.features[0] else {
             panic!()
         };
-        assert_eq!((c.count(), c.missing, c.type_mismatch, c.out_of_range), (2, 1, 1, 1));
+        assert_eq!(
+            (c.count(), c.missing, c.type_mismatch, c.out_of_range),
+            (2, 1, 1, 1)
+        );
         assert_eq!(cur.extra["new"], (3, 0));
         assert_eq!(cur.rows, 4);
     }

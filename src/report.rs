@@ -8,7 +8,9 @@
 //! * a reference column with no values: statistics `null`, status
 //!   `no_reference_values`;
 //! * a column only in the current data: listed with status `only_in_current`;
-//! * constant reference: one PSI edge at the constant, statistics as usual;
+//! * constant reference: one PSI edge at the constant, statistics as usual. Values
+//!   above the constant share its PSI bin, so PSI stays 0 for them; KS (one fine bin
+//!   per reference value) and `out_of_range_rate` show the change.
 //!   `wasserstein_normed` is `null` (the reference spread is 0).
 //!
 //! Rates: `missing_rate` and `type_mismatch_rate` are shares of current rows;
@@ -141,12 +143,7 @@ pub fn feature_drift(
         None
     };
     let detail = match (&feature.kind, counts) {
-        (
-            FeatureKind::Numeric {
-                bins, std, ..
-            },
-            FeatureCounts::Numeric(cur),
-        ) => {
+        (FeatureKind::Numeric { bins, std, .. }, FeatureCounts::Numeric(cur)) => {
             let d = computable.then(|| ks::ks_statistic(ref_bins, cur_bins));
             let (lo, hi) = match &feature.kind {
                 FeatureKind::Numeric { min, max, .. } => (
@@ -206,10 +203,19 @@ pub fn feature_drift(
 }
 
 /// A column that only the current data has.
-pub fn unprofiled_column(name: &str, present: u64, numbers: u64, current_rows: u64) -> FeatureDrift {
+pub fn unprofiled_column(
+    name: &str,
+    present: u64,
+    numbers: u64,
+    current_rows: u64,
+) -> FeatureDrift {
     FeatureDrift {
         name: name.to_string(),
-        kind: if numbers * 2 >= present { "numeric" } else { "categorical" },
+        kind: if numbers * 2 >= present {
+            "numeric"
+        } else {
+            "categorical"
+        },
         status: "only_in_current",
         count: present,
         reference_count: 0,

@@ -83,9 +83,8 @@ fn chi2_matches_scipy_chi2_contingency() {
 #[test]
 fn report_matches_scipy_and_numpy_on_datasets() {
     let g = golden();
-    let python = std::env::var("DRIFTD_PYTHON").expect(
-        "DRIFTD_PYTHON is not set: run scripts/test.sh, which provides numpy and scipy",
-    );
+    let python = std::env::var("DRIFTD_PYTHON")
+        .expect("DRIFTD_PYTHON is not set: run scripts/test.sh, which provides numpy and scipy");
     for case in g["datasets"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let (reference, current) = (
@@ -93,10 +92,22 @@ fn report_matches_scipy_and_numpy_on_datasets() {
             case["current"].as_str().unwrap(),
         );
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
-            .args(["report", "--format", "json", "--reference", reference, "--current", current])
+            .args([
+                "report",
+                "--format",
+                "json",
+                "--reference",
+                reference,
+                "--current",
+                current,
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         for f in report["features"].as_array().unwrap() {
             let fname = f["name"].as_str().unwrap();
@@ -113,7 +124,10 @@ fn report_matches_scipy_and_numpy_on_datasets() {
                     let sp = want["ks_pvalue"].as_f64().unwrap();
                     assert!(within(p, sp, 1e-9, 1e-6), "{ctx}: p {p:e} vs scipy {sp:e}");
                 } else {
-                    assert!((d - exact).abs() <= 1.0 / r, "{ctx}: D {d} vs exact {exact}");
+                    assert!(
+                        (d - exact).abs() <= 1.0 / r,
+                        "{ctx}: D {d} vs exact {exact}"
+                    );
                 }
                 assert_eq!(f["count"].as_u64(), want["m"].as_u64(), "{ctx}: count");
                 assert_eq!(f["reference_count"].as_u64(), want["n"].as_u64(), "{ctx}");
@@ -121,8 +135,14 @@ fn report_matches_scipy_and_numpy_on_datasets() {
                 assert_eq!(f["kind"], "categorical", "{ctx}");
                 let stat = f["chi2_statistic"].as_f64().unwrap();
                 let p = f["chi2_pvalue"].as_f64().unwrap();
-                assert!(within(stat, want["chi2_statistic"].as_f64().unwrap(), 0.0, 1e-9), "{ctx}");
-                assert!(within(p, want["chi2_pvalue"].as_f64().unwrap(), 0.0, 1e-9), "{ctx}");
+                assert!(
+                    within(stat, want["chi2_statistic"].as_f64().unwrap(), 0.0, 1e-9),
+                    "{ctx}"
+                );
+                assert!(
+                    within(p, want["chi2_pvalue"].as_f64().unwrap(), 0.0, 1e-9),
+                    "{ctx}"
+                );
             }
         }
         let report_path = golden_dir().join(format!("{name}_report.json"));
