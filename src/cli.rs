@@ -294,10 +294,20 @@ fn report(a: ReportArgs) -> Result<(), Box<dyn std::error::Error>> {
     let config = a.config.load()?;
     let options = ProfileOptions::from(&config.profile);
     let started = std::time::Instant::now();
-    let profile = crate::reference::profile_file(&a.reference, "report", "report", &options, "")?;
-    let current = crate::reference::count_file(&a.current, &profile.features)?;
-    let mut features: Vec<_> = profile
-        .features
+    // Both files are parsed at once, one thread each; the current columns are then
+    // counted against the reference's bins.
+    let (reference, current) = std::thread::scope(|s| {
+        let r = s.spawn(|| crate::reference::read_columns(&a.reference));
+        let c = s.spawn(|| crate::reference::read_columns(&a.current));
+        (r.join(), c.join())
+    });
+    let (ref_names, ref_columns) = reference.map_err(|_| "reading the reference panicked")??;
+    let (cur_names, cur_columns) = current.map_err(|_| "reading the current data panicked")??;
+    tracing::debug!(elapsed = ?started.elapsed(), "files read");
+    let (reference_rows, features) = ref_columns.finish(&ref_names, &options);
+    let current = cur_columns.count_against(&cur_names, &features);
+    tracing::debug!(elapsed = ?started.elapsed(), "current counted");
+    let mut drift: Vec<_> = features
         .iter()
         .zip(&current.features)
         .zip(&current.seen)
@@ -313,14 +323,14 @@ fn report(a: ReportArgs) -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     for (name, (present, numbers)) in &current.extra {
-        features.push(crate::report::unprofiled_column(
+        drift.push(crate::report::unprofiled_column(
             name,
             *present,
             *numbers,
             current.rows,
         ));
     }
-    let report = crate::report::DriftReport::new(profile.rows, current.rows, features);
+    let report = crate::report::DriftReport::new(reference_rows, current.rows, drift);
     tracing::debug!(elapsed = ?started.elapsed(), "report computed");
     match a.format {
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),

@@ -67,6 +67,15 @@ pub struct Columns {
 }
 
 impl Columns {
+    /// Columns with these names, in this order.
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Columns {
+        let mut c = Columns::default();
+        for n in names {
+            c.id(n.as_ref());
+        }
+        c
+    }
+
     fn id(&mut self, name: &str) -> usize {
         if let Some(&i) = self.index.get(name) {
             return i;

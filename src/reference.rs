@@ -114,6 +114,23 @@ impl FeatureProfile {
     }
 }
 
+impl FeatureProfile {
+    /// Adds the same current value `n` times.
+    pub fn observe_many(&self, counts: &mut FeatureCounts, cell: &Cell<'_>, n: u64) {
+        match (cell, counts) {
+            (Cell::Missing, FeatureCounts::Numeric(c)) => c.missing += n,
+            (Cell::Missing, FeatureCounts::Categorical(c)) => c.missing += n,
+            (Cell::Invalid | Cell::Text(_), FeatureCounts::Numeric(c)) => c.type_mismatch += n,
+            (Cell::Invalid, FeatureCounts::Categorical(c)) => c.type_mismatch += n,
+            (_, counts) => {
+                for _ in 0..n {
+                    self.observe(counts, cell);
+                }
+            }
+        }
+    }
+}
+
 /// Current-side counts of one feature; merges by addition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -165,15 +182,20 @@ pub struct ProfileBuilder {
 }
 
 impl ProfileBuilder {
-    pub fn add_row(&mut self, row: &[Cell<'_>], width: usize) {
+    /// Adds columns up to `width`; a column first seen now was missing in every
+    /// earlier row.
+    pub fn pad_to(&mut self, width: usize) {
         if self.columns.len() < width {
-            // A column first seen now was missing in every earlier row.
             let rows = self.rows;
             self.columns.resize_with(width, || ColumnValues {
                 missing: rows,
                 ..Default::default()
             });
         }
+    }
+
+    pub fn add_row(&mut self, row: &[Cell<'_>], width: usize) {
+        self.pad_to(width);
         for (i, col) in self.columns.iter_mut().enumerate() {
             match row.get(i).unwrap_or(&Cell::Missing) {
                 Cell::Missing => col.missing += 1,
@@ -193,13 +215,55 @@ impl ProfileBuilder {
         self.rows += 1;
     }
 
+    /// Counts these columns against a profile: the same per-value rules as
+    /// [`CurrentCounts::add_row`], applied to whole columns (in parallel).
+    pub fn count_against<'p>(
+        self,
+        names: &[String],
+        profile: &'p [FeatureProfile],
+    ) -> CurrentCounts<'p> {
+        let mut counts = CurrentCounts::new(profile);
+        counts.rows = self.rows;
+        let columns: Vec<(ColumnValues, &String)> = self.columns.into_iter().zip(names).collect();
+        let counted = parallel_map(columns, |(col, name)| {
+            let Some(i) = profile.iter().position(|f| &f.name == name) else {
+                let present = col.numbers.len() as u64 + col.text_total;
+                return Err((name.clone(), (present, col.numbers.len() as u64)));
+            };
+            let f = &profile[i];
+            let mut c = f.empty_counts();
+            f.observe_many(&mut c, &Cell::Missing, col.missing);
+            f.observe_many(&mut c, &Cell::Invalid, col.invalid);
+            for v in &col.numbers {
+                f.observe(&mut c, &Cell::Number(*v));
+            }
+            for (t, n) in &col.texts {
+                f.observe_many(&mut c, &Cell::Text(t), *n);
+            }
+            Ok((i, c))
+        });
+        for result in counted {
+            match result {
+                Ok((i, c)) => {
+                    counts.seen[i] = true;
+                    counts.features[i] = c;
+                }
+                Err((name, extra)) => {
+                    counts.extra.insert(name, extra);
+                }
+            }
+        }
+        for (i, seen) in counts.seen.iter().enumerate() {
+            if !seen {
+                profile[i].observe_many(&mut counts.features[i], &Cell::Missing, counts.rows);
+            }
+        }
+        counts
+    }
+
     pub fn finish(self, names: &[String], options: &ProfileOptions) -> (u64, Vec<FeatureProfile>) {
-        let features = self
-            .columns
-            .into_iter()
-            .zip(names)
-            .map(|(col, name)| build_feature(name, col, options))
-            .collect();
+        let columns: Vec<(ColumnValues, &String)> = self.columns.into_iter().zip(names).collect();
+        let features = parallel_map(columns, |(col, name)| build_feature(name, col, options));
         (self.rows, features)
     }
 }
@@ -257,6 +321,35 @@ fn build_feature(name: &str, col: ColumnValues, options: &ProfileOptions) -> Fea
     }
 }
 
+/// `items.map(f)` on every core, order kept: columns are independent, and sorting
+/// and binning a million values each dominates a large report.
+fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(items.len().max(1));
+    if threads <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let mut buckets: Vec<Vec<(usize, T)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, item) in items.into_iter().enumerate() {
+        buckets[i % threads].push((i, item));
+    }
+    let f = &f;
+    let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
+        let handles: Vec<_> = buckets
+            .into_iter()
+            .map(|b| s.spawn(move || b.into_iter().map(|(i, t)| (i, f(t))).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
 fn mean_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
     if values.is_empty() {
         return (None, None);
@@ -273,6 +366,16 @@ fn mean_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
     (finite(mean), finite(var.max(0.0).sqrt()))
 }
 
+/// Reads a CSV or JSON-lines file into per-column values, ready either to become a
+/// profile ([`ProfileBuilder::finish`]) or to be counted against one
+/// ([`ProfileBuilder::count_against`]).
+pub fn read_columns(path: &Path) -> Result<(Vec<String>, ProfileBuilder), DatasetError> {
+    let mut builder = ProfileBuilder::default();
+    let (columns, _) = dataset::read(path, |cols, row| builder.add_row(row, cols.names.len()))?;
+    builder.pad_to(columns.names.len());
+    Ok((columns.names, builder))
+}
+
 /// Builds a profile from a CSV or JSON-lines file.
 pub fn profile_file(
     path: &Path,
@@ -281,9 +384,8 @@ pub fn profile_file(
     options: &ProfileOptions,
     created_at: &str,
 ) -> Result<ReferenceProfile, DatasetError> {
-    let mut builder = ProfileBuilder::default();
-    let (columns, _) = dataset::read(path, |cols, row| builder.add_row(row, cols.names.len()))?;
-    let (rows, features) = builder.finish(&columns.names, options);
+    let (names, builder) = read_columns(path)?;
+    let (rows, features) = builder.finish(&names, options);
     let checksum = checksum_file(path).map_err(|source| DatasetError::Io {
         path: path.to_path_buf(),
         source,
@@ -333,6 +435,8 @@ pub struct CurrentCounts<'p> {
     pub extra: BTreeMap<String, (u64, u64)>,
     /// Profile features that the current data names at all.
     pub seen: Vec<bool>,
+    /// Scratch: features present in the row being added.
+    touched: Vec<bool>,
 }
 
 #[derive(Clone, Copy)]
@@ -350,6 +454,7 @@ impl<'p> CurrentCounts<'p> {
             mapping: Vec::new(),
             extra: BTreeMap::new(),
             seen: vec![false; profile.len()],
+            touched: vec![false; profile.len()],
         }
     }
 
@@ -370,11 +475,11 @@ impl<'p> CurrentCounts<'p> {
             };
             self.mapping.push(m);
         }
-        let mut touched = vec![false; self.profile.len()];
+        self.touched.iter_mut().for_each(|t| *t = false);
         for (col, cell) in row.iter().enumerate() {
             match self.mapping[col] {
                 Mapping::Feature(i) => {
-                    touched[i] = true;
+                    self.touched[i] = true;
                     self.profile[i].observe(&mut self.features[i], cell);
                 }
                 Mapping::Extra(c) => {
@@ -389,23 +494,13 @@ impl<'p> CurrentCounts<'p> {
                 }
             }
         }
-        for (i, t) in touched.iter().enumerate() {
-            if !t {
+        for i in 0..self.profile.len() {
+            if !self.touched[i] {
                 self.profile[i].observe(&mut self.features[i], &Cell::Missing);
             }
         }
         self.rows += 1;
     }
-}
-
-/// Counts a current file against a profile.
-pub fn count_file<'p>(
-    path: &Path,
-    profile: &'p [FeatureProfile],
-) -> Result<CurrentCounts<'p>, DatasetError> {
-    let mut counts = CurrentCounts::new(profile);
-    dataset::read(path, |cols, row| counts.add_row(cols, row))?;
-    Ok(counts)
 }
 
 #[cfg(test)]

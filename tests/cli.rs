@@ -119,3 +119,89 @@ fn replay_counts_lines_and_reports_rejects() {
     assert_eq!(reasons, ["invalid_json", "not_object", "wrong_type"]);
     assert_eq!(rejects[0]["line"], 251);
 }
+
+#[test]
+fn reference_import_show_list_versions_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("driftd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\npath = \"{}\"\n[profile]\nresolution = 100\npsi_bins = 5\n[profile.kinds]\nzip = \"categorical\"\n",
+            dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    let csv = |name: &str, rows: usize| {
+        let p = dir.path().join(name);
+        let mut s = String::from("age,plan,zip\n");
+        for i in 0..rows {
+            s.push_str(&format!(
+                "{},{},{}\n",
+                20 + i % 50,
+                ["a", "b", "c"][i % 3],
+                1000 + i % 7
+            ));
+        }
+        std::fs::write(&p, s).unwrap();
+        p
+    };
+    let first = csv("first.csv", 300);
+    let second = csv("second.csv", 600);
+    let driftd = |args: &[&str]| {
+        let out = Command::new(driftd_bin())
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for file in [&first, &second] {
+        let out = driftd(&[
+            "reference",
+            "import",
+            "--model",
+            "churn",
+            "--version",
+            "v7",
+            "--file",
+            file.to_str().unwrap(),
+        ]);
+        assert!(out.contains("imported churn@v7"), "{out}");
+    }
+    let list = driftd(&["reference", "list"]);
+    assert_eq!(
+        list.lines().filter(|l| l.starts_with("churn")).count(),
+        2,
+        "{list}"
+    );
+
+    let show: serde_json::Value =
+        serde_json::from_str(&driftd(&["reference", "show", "churn"])).unwrap();
+    assert_eq!(show["rows"], 600, "newest profile wins");
+    assert_eq!(show["resolution"], 100);
+    let features = show["features"].as_array().unwrap();
+    assert_eq!(features[0]["kind"], "numeric");
+    assert_eq!(features[0]["psi_edges"].as_array().unwrap().len(), 4);
+    assert_eq!(features[0]["min"], 20.0);
+    assert_eq!(
+        features[2]["kind"], "categorical",
+        "kind override from config"
+    );
+    assert_eq!(features[2]["categories"].as_array().unwrap().len(), 7);
+    assert!(show["source_checksum"].as_str().unwrap().len() == 16);
+
+    let out = Command::new(driftd_bin())
+        .args(["reference", "show", "nosuch", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no reference profile"));
+}
