@@ -56,9 +56,134 @@ pub struct Config {
     /// How reference profiles are built.
     #[serde(default)]
     pub profile: ProfileConfig,
-    /// Drift verdicts of `driftd report`.
+    /// Drift verdicts of `driftd report` (and of the daemon's windows).
     #[serde(default)]
     pub report: ReportConfig,
+    /// Event-time buckets and the rolling windows evaluated over them.
+    #[serde(default)]
+    pub windows: WindowsConfig,
+}
+
+/// Buckets, tiers and windows (see `window.rs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowsConfig {
+    /// Width of the fine buckets; must divide one hour.
+    #[serde(default = "default_bucket", deserialize_with = "de_bucket")]
+    pub bucket: Duration,
+    /// Rolling windows evaluated every tick, e.g. ["5m", "1h", "24h"].
+    #[serde(default = "default_windows", deserialize_with = "de_windows")]
+    pub windows: Vec<(String, Duration)>,
+    /// How often windows are evaluated and their metrics updated.
+    #[serde(default = "default_tick", deserialize_with = "de_any_duration")]
+    pub tick: Duration,
+    /// How long fine buckets are kept before they are folded into hour buckets.
+    #[serde(
+        default = "default_fine_retention",
+        deserialize_with = "de_any_duration"
+    )]
+    pub fine_retention: Duration,
+    /// How long hour buckets are kept before they are folded into day buckets.
+    #[serde(
+        default = "default_hour_retention",
+        deserialize_with = "de_any_duration"
+    )]
+    pub hour_retention: Duration,
+    /// How long day buckets are kept; older events are counted as too late.
+    #[serde(
+        default = "default_day_retention",
+        deserialize_with = "de_any_duration"
+    )]
+    pub day_retention: Duration,
+}
+
+impl Default for WindowsConfig {
+    fn default() -> Self {
+        WindowsConfig {
+            bucket: default_bucket(),
+            windows: default_windows(),
+            tick: default_tick(),
+            fine_retention: default_fine_retention(),
+            hour_retention: default_hour_retention(),
+            day_retention: default_day_retention(),
+        }
+    }
+}
+
+impl WindowsConfig {
+    pub fn settings(&self) -> crate::window::WindowSettings {
+        crate::window::WindowSettings {
+            bucket_ms: self.bucket.as_millis() as i64,
+            fine_retention_ms: self.fine_retention.as_millis() as i64,
+            hour_retention_ms: self.hour_retention.as_millis() as i64,
+            day_retention_ms: self.day_retention.as_millis() as i64,
+        }
+    }
+
+    /// The window named `name` (as written in the config, e.g. "1h").
+    pub fn window(&self, name: &str) -> Option<Duration> {
+        self.windows
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| *d)
+    }
+}
+
+fn default_bucket() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_windows() -> Vec<(String, Duration)> {
+    ["5m", "1h", "24h"]
+        .iter()
+        .filter_map(|w| parse_duration(w).ok().map(|d| (w.to_string(), d)))
+        .collect()
+}
+fn default_tick() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_fine_retention() -> Duration {
+    Duration::from_secs(2 * 3600)
+}
+fn default_hour_retention() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+fn default_day_retention() -> Duration {
+    Duration::from_secs(90 * 86_400)
+}
+fn de_any_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    let dur = parse_duration(&s).map_err(de::Error::custom)?;
+    if dur.is_zero() {
+        return Err(de::Error::custom("must be longer than 0"));
+    }
+    Ok(dur)
+}
+fn de_bucket<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    let dur = parse_duration(&s).map_err(de::Error::custom)?;
+    let ms = dur.as_millis();
+    if ms < 1000 || 3_600_000 % ms != 0 {
+        return Err(de::Error::custom(format!(
+            "`{s}` must be at least 1s and divide one hour (e.g. 10s, 1m, 5m, 1h)"
+        )));
+    }
+    Ok(dur)
+}
+fn de_windows<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Duration)>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    if names.is_empty() {
+        return Err(de::Error::custom("list at least one window, e.g. [\"1h\"]"));
+    }
+    names
+        .into_iter()
+        .map(|n| {
+            let dur = parse_duration(&n).map_err(de::Error::custom)?;
+            if dur.is_zero() {
+                return Err(de::Error::custom(format!("window `{n}` is empty")));
+            }
+            Ok((n, dur))
+        })
+        .collect()
 }
 
 /// Reference profile settings (DESIGN §4.1).

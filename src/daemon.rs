@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
+use crate::evaluate::{window_report, EvaluationSettings, WindowSource};
 use crate::http::{self, Readiness};
+use crate::ingest::unix_now_ms;
 use crate::ingest::Ingest;
 use crate::kafka::{self, ConsumeError, KafkaDeadLetter};
 use crate::metrics::Metrics;
@@ -28,10 +30,15 @@ pub enum DaemonError {
     Consume(#[from] ConsumeError),
     #[error("consumer thread panicked")]
     Panicked,
+    #[error("the configuration has no [[source]] table: nothing to consume")]
+    NoSources,
 }
 
 /// Runs the daemon until a signal or a fatal error.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
+    if config.sources.is_empty() {
+        return Err(DaemonError::NoSources);
+    }
     let metrics = Metrics::new()?;
     let store = Store::open(&config.storage.path)?;
     let sink = KafkaDeadLetter::new(&config, metrics.clone())?;
@@ -43,14 +50,25 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         partitions_known = ingest.state().offsets().len(),
         "state restored"
     );
+    tracing::info!(
+        profiles = ingest.profiles().len(),
+        "reference profiles loaded"
+    );
     let ingest = Arc::new(Mutex::new(ingest));
     let readiness = Arc::new(Readiness::default());
     let shutdown = Arc::new(AtomicBool::new(false));
+    let shared_config = Arc::new(config.clone());
+    let windows: Arc<dyn WindowSource> = ingest.clone();
 
+    let ticker = tokio::spawn(evaluate_every_tick(
+        windows.clone(),
+        shared_config.clone(),
+        metrics.clone(),
+    ));
     let (stop_http, mut http_stopped) = tokio::sync::watch::channel(false);
     let http = http::serve(
         config.http.bind,
-        http::router(metrics.clone(), readiness.clone()),
+        http::router(metrics.clone(), readiness.clone(), windows, shared_config),
         async move {
             let _ = http_stopped.changed().await;
         },
@@ -76,6 +94,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         }
         finished = &mut consumer => finished,
     };
+    ticker.abort();
     let _ = stop_http.send(true);
     let _ = http.await;
     match result {
@@ -85,6 +104,59 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         }
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(DaemonError::Panicked),
+    }
+}
+
+/// Every tick: fold aged buckets, then evaluate every window of every model version
+/// and publish the statistics as gauges. Runs on the blocking pool: KS p-values for
+/// large windows take milliseconds each.
+async fn evaluate_every_tick(
+    windows: Arc<dyn WindowSource>,
+    config: Arc<Config>,
+    metrics: Metrics,
+) {
+    let mut interval = tokio::time::interval(config.windows.tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let (windows, config, metrics) = (windows.clone(), config.clone(), metrics.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let now = unix_now_ms();
+            windows.compact(now);
+            let profiles = windows.profiles();
+            let settings = EvaluationSettings {
+                profile: &config.profile,
+                report: &config.report,
+            };
+            let mut evaluated = 0;
+            for (model, version) in windows.series() {
+                for (name, dur) in &config.windows.windows {
+                    let ms = dur.as_millis() as i64;
+                    let (bucket, newest) = windows.window(&model, Some(&version), ms, now);
+                    let report = window_report(
+                        &bucket,
+                        newest,
+                        &profiles,
+                        &model,
+                        Some(&version),
+                        (name, ms),
+                        now,
+                        &settings,
+                    );
+                    metrics.record_window(&report);
+                    evaluated += 1;
+                }
+            }
+            metrics
+                .evaluation_duration
+                .observe(started.elapsed().as_secs_f64());
+            tracing::debug!(evaluated, elapsed = ?started.elapsed(), "windows evaluated");
+        })
+        .await;
+        if let Err(e) = done {
+            tracing::error!(error = %e, "window evaluation failed");
+        }
     }
 }
 

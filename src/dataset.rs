@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The column name a record's prediction gets (see [`crate::window::PREDICTION_FEATURE`]).
+static PREDICTION_KEY: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| crate::window::PREDICTION_FEATURE.to_string());
+
 /// One cell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell<'a> {
@@ -229,14 +233,31 @@ fn read_jsonl<R: BufRead>(
         let Value::Object(obj) = &doc else {
             return Err(malformed("expected a JSON object".into()));
         };
-        // DESIGN §5 records keep features under "features"; flat objects are rows.
-        let fields = match obj.get("features") {
-            Some(Value::Object(f)) => f,
-            _ => obj,
+        // DESIGN §5 records keep features under "features" and the model's answer
+        // under "prediction" (a column named `prediction`, as the daemon sees it);
+        // flat objects are rows.
+        let (fields, prediction) = match obj.get("features") {
+            Some(Value::Object(f)) => (
+                f,
+                obj.get("prediction")
+                    .filter(|_| !f.contains_key("prediction")),
+            ),
+            _ => (obj, None),
         };
         texts.clear();
         row.clear();
-        for (name, value) in fields {
+        let prediction = prediction.map(|p| match p {
+            Value::Object(o) => match (o.get("score"), o.get("class")) {
+                (Some(s @ Value::Number(_)), _) => s,
+                (_, Some(c)) => c,
+                _ => &Value::Null,
+            },
+            other => other,
+        });
+        for (name, value) in fields
+            .iter()
+            .chain(prediction.map(|p| (&*PREDICTION_KEY, p)))
+        {
             let id = columns.id(name);
             match value {
                 Value::Null => row.push((id, None, None, false)),

@@ -1,4 +1,6 @@
-//! HTTP at the edge (axum): `/metrics`, `/healthz`, `/readyz`.
+//! HTTP at the edge (axum): `/metrics`, `/healthz`, `/readyz`, and the JSON API:
+//! `GET /api/v1/models` and `GET /api/v1/models/{model}/drift?window=1h[&version=v]`
+//! (DESIGN §4.3 plus window, rate, staleness and latency).
 //!
 //! `/healthz` answers 200 while the process serves requests. `/readyz` answers 200 only
 //! when partitions are assigned and the last checkpoint succeeded, so an orchestrator
@@ -8,12 +10,19 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
+use std::collections::BTreeMap;
 
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::evaluate::{window_report, EvaluationSettings, WindowSource};
+use crate::ingest::unix_now_ms;
 use crate::metrics::Metrics;
 
 /// What `/readyz` reports; written by the consumer, read by HTTP.
@@ -46,14 +55,125 @@ impl Readiness {
 struct AppState {
     metrics: Metrics,
     readiness: Arc<Readiness>,
+    windows: Arc<dyn WindowSource>,
+    config: Arc<Config>,
 }
 
-pub fn router(metrics: Metrics, readiness: Arc<Readiness>) -> Router {
+pub fn router(
+    metrics: Metrics,
+    readiness: Arc<Readiness>,
+    windows: Arc<dyn WindowSource>,
+    config: Arc<Config>,
+) -> Router {
     Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(AppState { metrics, readiness })
+        .route("/api/v1/models", get(models))
+        .route("/api/v1/models/{model}/drift", get(drift))
+        .with_state(AppState {
+            metrics,
+            readiness,
+            windows,
+            config,
+        })
+}
+
+fn api_error(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+async fn models(State(s): State<AppState>) -> Response {
+    let profiles = s.windows.profiles();
+    let mut by_model: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (model, version) in s.windows.series() {
+        by_model.entry(model).or_default().push(version);
+    }
+    let models: Vec<_> = by_model
+        .into_iter()
+        .map(|(model, versions)| {
+            let profile = profiles.get(&model, "").map(|p| p.profile.id.clone());
+            json!({ "model": model, "versions": versions, "profile_id": profile })
+        })
+        .collect();
+    let windows: Vec<&str> = s
+        .config
+        .windows
+        .windows
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    Json(json!({ "models": models, "windows": windows })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct DriftQuery {
+    window: Option<String>,
+    version: Option<String>,
+}
+
+async fn drift(
+    State(s): State<AppState>,
+    Path(model): Path<String>,
+    Query(q): Query<DriftQuery>,
+) -> Response {
+    let windows = &s.config.windows;
+    let name = q.window.unwrap_or_else(|| {
+        if windows.window("1h").is_some() {
+            "1h".to_string()
+        } else {
+            windows.windows[0].0.clone()
+        }
+    });
+    let Some(dur) = windows.window(&name) else {
+        let known: Vec<&str> = windows.windows.iter().map(|(n, _)| n.as_str()).collect();
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            format!("unknown window `{name}`; configured: {}", known.join(", ")),
+        );
+    };
+    let series = s.windows.series();
+    if !series
+        .iter()
+        .any(|(m, v)| *m == model && q.version.as_ref().is_none_or(|want| want == v))
+    {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no data for model `{model}`{}",
+                q.version
+                    .map(|v| format!(" version `{v}`"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    let result = tokio::task::spawn_blocking(move || {
+        let now = unix_now_ms();
+        let ms = dur.as_millis() as i64;
+        let (bucket, newest) = s.windows.window(&model, q.version.as_deref(), ms, now);
+        let settings = EvaluationSettings {
+            profile: &s.config.profile,
+            report: &s.config.report,
+        };
+        window_report(
+            &bucket,
+            newest,
+            &s.windows.profiles(),
+            &model,
+            q.version.as_deref(),
+            (&name, ms),
+            now,
+            &settings,
+        )
+    })
+    .await;
+    match result {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("evaluation failed: {e}"),
+        ),
+    }
 }
 
 async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
@@ -84,7 +204,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
-    tracing::info!(%bind, "HTTP listening: /metrics /healthz /readyz");
+    tracing::info!(%bind, "HTTP listening: /metrics /healthz /readyz /api/v1/models");
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

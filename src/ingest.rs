@@ -9,13 +9,15 @@
 //! 3. only then does the caller commit offsets to Kafka.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::{Config, FieldPaths, SourceRole};
 use crate::event::{decode, DecodeError};
 use crate::metrics::Metrics;
-use crate::state::IngestState;
+use crate::state::{ApplyContext, IngestState};
 use crate::store::{Store, StoreError};
+use crate::window::{Observed, ProfileSet, WindowSettings};
 
 /// Where a record came from.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +61,8 @@ pub struct Ingest<D> {
     metrics: Metrics,
     sink: D,
     sources: HashMap<String, (SourceRole, FieldPaths)>,
+    profiles: Arc<ProfileSet>,
+    windows: WindowSettings,
 }
 
 impl<D: DeadLetterSink> Ingest<D> {
@@ -70,6 +74,7 @@ impl<D: DeadLetterSink> Ingest<D> {
         sink: D,
     ) -> Result<Self, StoreError> {
         let state = store.load()?;
+        let profiles = Arc::new(ProfileSet::new(store.references()?));
         metrics.restore(&state);
         if let Ok(size) = store.size_on_disk() {
             metrics.store_size.set(size as i64);
@@ -85,11 +90,23 @@ impl<D: DeadLetterSink> Ingest<D> {
             metrics,
             sink,
             sources,
+            profiles,
+            windows: config.windows.settings(),
         })
     }
 
     pub fn state(&self) -> &IngestState {
         &self.state
+    }
+
+    /// The reference profiles loaded at start.
+    pub fn profiles(&self) -> &Arc<ProfileSet> {
+        &self.profiles
+    }
+
+    /// Folds aged buckets into coarser tiers (persisted at the next checkpoint).
+    pub fn compact(&mut self, now_ms: i64) {
+        self.state.windows_mut().compact(&self.windows, now_ms);
     }
 
     pub fn sink(&self) -> &D {
@@ -127,7 +144,17 @@ impl<D: DeadLetterSink> Ingest<D> {
                         self.metrics.labels.with_label_values(&[&l.model]).inc()
                     }
                 }
-                self.state.apply(&record);
+                let ctx = ApplyContext {
+                    profiles: &self.profiles,
+                    windows: &self.windows,
+                    now_ms: unix_now_ms(),
+                };
+                if self.state.apply(&record, &ctx) == Observed::TooLate {
+                    self.metrics
+                        .late_events
+                        .with_label_values(&[record.model()])
+                        .inc();
+                }
             }
             Err(error) => {
                 self.metrics
@@ -188,4 +215,42 @@ pub fn unix_now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+impl<D: DeadLetterSink + Send> crate::evaluate::WindowSource for std::sync::Mutex<Ingest<D>> {
+    fn series(&self) -> std::collections::BTreeSet<(String, String)> {
+        lock(self).state.windows().series()
+    }
+
+    fn window(
+        &self,
+        model: &str,
+        version: Option<&str>,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> (crate::window::Bucket, i64) {
+        let guard = lock(self);
+        crate::evaluate::window_bucket(
+            guard.state.windows(),
+            &guard.profiles,
+            model,
+            version,
+            window_ms,
+            now_ms,
+        )
+    }
+
+    fn profiles(&self) -> Arc<ProfileSet> {
+        lock(self).profiles.clone()
+    }
+
+    fn compact(&self, now_ms: i64) {
+        lock(self).compact(now_ms);
+    }
+}
+
+/// A poisoned lock means a thread panicked mid-update; the checkpoint protocol keeps
+/// sled consistent regardless, so carry on with the data.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -13,7 +13,7 @@
 //! checkpoint, from the state that the checkpoint made durable.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -28,7 +28,7 @@ use rdkafka::ClientContext;
 
 use crate::config::Config;
 use crate::http::Readiness;
-use crate::ingest::{unix_now_ms, CheckpointError, DeadLetterSink, Ingest, Origin, Rejected};
+use crate::ingest::{lock, unix_now_ms, CheckpointError, DeadLetterSink, Ingest, Origin, Rejected};
 use crate::metrics::Metrics;
 
 /// Dead-letter payloads are cut to this size so that a huge rejected record still
@@ -471,10 +471,4 @@ fn checkpoint_and_commit(
             Err(e.into())
         }
     }
-}
-
-/// A poisoned lock means a thread panicked mid-update; the data it guards is still
-/// the best we have, and the checkpoint protocol keeps sled consistent regardless.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -6,8 +6,8 @@
 //! decode reasons are a fixed set.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 use crate::event::DecodeReason;
@@ -25,7 +25,63 @@ pub struct Metrics {
     pub checkpoint_failures: IntCounter,
     pub last_checkpoint: IntGauge,
     pub store_size: IntGauge,
+    pub late_events: IntCounterVec,
+    pub evaluation_duration: Histogram,
+    windows: WindowGauges,
 }
+
+/// Gauges of the rolling windows, set every tick.
+#[derive(Clone)]
+struct WindowGauges {
+    events: GaugeVec,
+    event_rate: GaugeVec,
+    staleness: GaugeVec,
+    latency: GaugeVec,
+    /// (statistic name, gauge) per feature statistic.
+    features: Vec<(&'static str, GaugeVec)>,
+}
+
+/// Per-feature statistics exported as `driftd_feature_<name>`.
+const FEATURE_STATS: &[(&str, &str)] = &[
+    ("psi", "Population stability index against the reference."),
+    (
+        "ks_statistic",
+        "Kolmogorov-Smirnov D against the reference (numeric features).",
+    ),
+    (
+        "ks_pvalue",
+        "Kolmogorov-Smirnov p-value (numeric features).",
+    ),
+    (
+        "chi2_pvalue",
+        "Chi-square p-value against the reference (categorical features).",
+    ),
+    (
+        "js_distance",
+        "Jensen-Shannon distance (base 2) against the reference.",
+    ),
+    (
+        "wasserstein_normed",
+        "Binned Wasserstein-1 distance over the reference standard deviation.",
+    ),
+    (
+        "missing_ratio",
+        "Share of events where the feature is missing.",
+    ),
+    (
+        "type_mismatch_ratio",
+        "Share of events where the feature has the wrong type.",
+    ),
+    (
+        "out_of_range_ratio",
+        "Share of present values outside the reference range.",
+    ),
+    (
+        "unseen_ratio",
+        "Share of present values outside the reference categories.",
+    ),
+    ("drifted", "1 when PSI reaches its threshold, else 0."),
+];
 
 impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
@@ -85,6 +141,63 @@ impl Metrics {
         )?;
         let store_size =
             IntGauge::new("driftd_store_size_bytes", "Size of the sled store on disk.")?;
+        let late_events = IntCounterVec::new(
+            Opts::new(
+                "driftd_late_events_total",
+                "Prediction records older than every bucket tier's retention: counted in \
+                 driftd_events_total, in no window.",
+            ),
+            &["model"],
+        )?;
+        registry.register(Box::new(late_events.clone()))?;
+        let evaluation_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "driftd_evaluation_duration_seconds",
+                "Time to evaluate every window of every model version in one tick.",
+            )
+            .buckets(vec![0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        )?;
+        registry.register(Box::new(evaluation_duration.clone()))?;
+        let window_labels = &["model", "version", "window"];
+        let gauge =
+            |name: &str, help: &str, labels: &[&str]| -> Result<GaugeVec, prometheus::Error> {
+                let g = GaugeVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(g.clone()))?;
+                Ok(g)
+            };
+        let windows = WindowGauges {
+            events: gauge(
+                "driftd_window_events",
+                "Prediction events in the window.",
+                window_labels,
+            )?,
+            event_rate: gauge(
+                "driftd_window_events_per_second",
+                "Prediction events per second over the window.",
+                window_labels,
+            )?,
+            staleness: gauge(
+                "driftd_staleness_seconds",
+                "Seconds since the newest event of the model version.",
+                &["model", "version"],
+            )?,
+            latency: gauge(
+                "driftd_latency_seconds",
+                "Prediction latency percentiles over the window (1 % relative error).",
+                &["model", "version", "window", "quantile"],
+            )?,
+            features: FEATURE_STATS
+                .iter()
+                .map(|(name, help)| {
+                    gauge(
+                        &format!("driftd_feature_{name}"),
+                        help,
+                        &["model", "version", "window", "feature"],
+                    )
+                    .map(|g| (*name, g))
+                })
+                .collect::<Result<_, _>>()?,
+        };
         for reason in DecodeReason::ALL {
             // Present from the start, so rate() works before the first error.
             decode_errors.with_label_values(&[reason.as_str()]);
@@ -126,7 +239,75 @@ impl Metrics {
             checkpoint_failures,
             last_checkpoint,
             store_size,
+            late_events,
+            evaluation_duration,
+            windows,
         })
+    }
+
+    /// Sets the gauges of one evaluated window of one model version; statistics that
+    /// are undefined (no data) are removed rather than left stale.
+    pub fn record_window(&self, w: &crate::evaluate::WindowReport) {
+        use crate::report::KindDrift;
+        let version = w.version.as_deref().unwrap_or("");
+        let g = &self.windows;
+        let labels = [w.model.as_str(), version, w.window.as_str()];
+        g.events.with_label_values(&labels).set(w.events as f64);
+        g.event_rate.with_label_values(&labels).set(w.event_rate);
+        set_or_remove(&g.staleness, &[&w.model, version], w.staleness_seconds);
+        for (q, v) in [
+            ("0.5", w.latency_ms.p50),
+            ("0.9", w.latency_ms.p90),
+            ("0.99", w.latency_ms.p99),
+        ] {
+            set_or_remove(
+                &g.latency,
+                &[&w.model, version, &w.window, q],
+                v.map(|ms| ms / 1000.0),
+            );
+        }
+        for f in &w.drift.features {
+            let (ks_d, ks_p, chi_p, oor, unseen, wass) = match &f.detail {
+                KindDrift::Numeric {
+                    ks_statistic,
+                    ks_pvalue,
+                    out_of_range_rate,
+                    wasserstein_normed,
+                    ..
+                } => (
+                    *ks_statistic,
+                    *ks_pvalue,
+                    None,
+                    Some(*out_of_range_rate),
+                    None,
+                    *wasserstein_normed,
+                ),
+                KindDrift::Categorical {
+                    chi2_pvalue,
+                    unseen_rate,
+                    ..
+                } => (None, None, *chi2_pvalue, None, Some(*unseen_rate), None),
+                KindDrift::Unprofiled {} => (None, None, None, None, None, None),
+            };
+            let ok = f.status == "ok";
+            for (name, gauge) in &g.features {
+                let value = match *name {
+                    "psi" => f.psi,
+                    "ks_statistic" => ks_d,
+                    "ks_pvalue" => ks_p,
+                    "chi2_pvalue" => chi_p,
+                    "js_distance" => f.js_distance,
+                    "wasserstein_normed" => wass,
+                    "missing_ratio" => Some(f.missing_rate),
+                    "type_mismatch_ratio" => Some(f.type_mismatch_rate),
+                    "out_of_range_ratio" => oor.filter(|_| ok),
+                    "unseen_ratio" => unseen.filter(|_| ok),
+                    "drifted" => ok.then_some(if f.drifted { 1.0 } else { 0.0 }),
+                    _ => None,
+                };
+                set_or_remove(gauge, &[&w.model, version, &w.window, &f.name], value);
+            }
+        }
     }
 
     /// Starts the per-model counters at the values restored from the store, so that
@@ -148,5 +329,14 @@ impl Metrics {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+fn set_or_remove(g: &GaugeVec, labels: &[&str], v: Option<f64>) {
+    match v {
+        Some(v) if v.is_finite() => g.with_label_values(labels).set(v),
+        _ => {
+            let _ = g.remove_label_values(labels);
+        }
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::event::Record;
+use crate::window::{Bucket, BucketKey, Observed, ProfileSet, WindowSettings, WindowState};
 
 /// (model, version)
 pub type ModelKey = (String, String);
@@ -21,9 +22,19 @@ pub struct IngestState {
     labels: BTreeMap<String, u64>,
     /// Next offset to read per partition: everything before it is in the counts.
     offsets: BTreeMap<PartitionKey, i64>,
+    /// Event-time buckets per model and version.
+    windows: WindowState,
     dirty_events: BTreeSet<ModelKey>,
     dirty_labels: BTreeSet<String>,
     dirty_offsets: BTreeSet<PartitionKey>,
+}
+
+/// What [`IngestState::apply`] needs besides the record: the reference profiles,
+/// the bucket layout, and the wall clock.
+pub struct ApplyContext<'a> {
+    pub profiles: &'a ProfileSet,
+    pub windows: &'a WindowSettings,
+    pub now_ms: i64,
 }
 
 /// What changed since the last checkpoint, as absolute values ready to be written.
@@ -32,11 +43,17 @@ pub struct Changes {
     pub events: Vec<(ModelKey, u64)>,
     pub labels: Vec<(String, u64)>,
     pub offsets: Vec<(PartitionKey, i64)>,
+    pub buckets: Vec<(BucketKey, Bucket)>,
+    pub removed_buckets: Vec<BucketKey>,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.labels.is_empty() && self.offsets.is_empty()
+        self.events.is_empty()
+            && self.labels.is_empty()
+            && self.offsets.is_empty()
+            && self.buckets.is_empty()
+            && self.removed_buckets.is_empty()
     }
 }
 
@@ -46,28 +63,43 @@ impl IngestState {
         events: BTreeMap<ModelKey, u64>,
         labels: BTreeMap<String, u64>,
         offsets: BTreeMap<PartitionKey, i64>,
+        buckets: BTreeMap<BucketKey, Bucket>,
     ) -> Self {
         IngestState {
             events,
             labels,
             offsets,
+            windows: WindowState::restored(buckets),
             ..Default::default()
         }
     }
 
-    /// Adds one decoded record to the state.
-    pub fn apply(&mut self, record: &Record) {
+    /// Adds one decoded record to the state. A prediction older than every bucket
+    /// tier is counted in the totals but not in any window ([`Observed::TooLate`]).
+    pub fn apply(&mut self, record: &Record, ctx: &ApplyContext<'_>) -> Observed {
         match record {
             Record::Prediction(p) => {
                 let key = (p.model.clone(), p.version.clone());
                 *self.events.entry(key.clone()).or_default() += 1;
                 self.dirty_events.insert(key);
+                let profile = ctx.profiles.get(&p.model, &p.version);
+                self.windows
+                    .observe(p, profile.map(|p| p.as_ref()), ctx.windows, ctx.now_ms)
             }
             Record::Label(l) => {
                 *self.labels.entry(l.model.clone()).or_default() += 1;
                 self.dirty_labels.insert(l.model.clone());
+                Observed::Added
             }
         }
+    }
+
+    pub fn windows(&self) -> &WindowState {
+        &self.windows
+    }
+
+    pub fn windows_mut(&mut self) -> &mut WindowState {
+        &mut self.windows
     }
 
     /// Records that everything before `next_offset` in the partition has been applied
@@ -97,7 +129,10 @@ impl IngestState {
     /// The dirty entries; they stay dirty until [`IngestState::mark_clean`] confirms
     /// that the checkpoint holding them is durable.
     pub fn changes(&self) -> Changes {
+        let (buckets, removed_buckets) = self.windows.changes();
         Changes {
+            buckets,
+            removed_buckets,
             events: self
                 .dirty_events
                 .iter()
@@ -117,6 +152,7 @@ impl IngestState {
     }
 
     pub fn mark_clean(&mut self) {
+        self.windows.mark_clean();
         self.dirty_events.clear();
         self.dirty_labels.clear();
         self.dirty_offsets.clear();
@@ -143,16 +179,26 @@ mod tests {
 
     #[test]
     fn counts_and_changes() {
+        let profiles = ProfileSet::default();
+        let settings = WindowSettings::default();
+        let ctx = ApplyContext {
+            profiles: &profiles,
+            windows: &settings,
+            now_ms: 1000,
+        };
         let mut s = IngestState::default();
-        s.apply(&prediction("a", "v1"));
-        s.apply(&prediction("a", "v1"));
-        s.apply(&prediction("b", "v2"));
-        s.apply(&Record::Label(LabelRecord {
-            model: "a".into(),
-            id: "1".into(),
-            label: LabelValue::Number(1.0),
-            ts_ms: 0,
-        }));
+        s.apply(&prediction("a", "v1"), &ctx);
+        s.apply(&prediction("a", "v1"), &ctx);
+        s.apply(&prediction("b", "v2"), &ctx);
+        s.apply(
+            &Record::Label(LabelRecord {
+                model: "a".into(),
+                id: "1".into(),
+                label: LabelValue::Number(1.0),
+                ts_ms: 0,
+            }),
+            &ctx,
+        );
         s.advance("t", 0, 3);
         let c = s.changes();
         assert_eq!(
@@ -164,9 +210,10 @@ mod tests {
         );
         assert_eq!(c.labels, vec![("a".into(), 1)]);
         assert_eq!(c.offsets, vec![(("t".into(), 0), 3)]);
+        assert_eq!(c.buckets.len(), 2, "one bucket per model and version");
         s.mark_clean();
         assert!(s.changes().is_empty());
-        s.apply(&prediction("b", "v2"));
+        s.apply(&prediction("b", "v2"), &ctx);
         assert_eq!(s.changes().events, vec![(("b".into(), "v2".into()), 2)]);
         assert_eq!(s.offset("t", 0), Some(3));
     }

@@ -13,6 +13,10 @@
 //! | `events\0{model}\0{version}`          | u64 BE accepted records |
 //! | `labels\0{model}`                     | u64 BE accepted labels  |
 //! | `offset\0{topic}\0{partition i32 BE}` | i64 BE next offset      |
+//! | `bucket\0{model}\0{version}\0{tier u8}{start}` | JSON [`Bucket`]  |
+//!
+//! (`start` is the bucket's event-time start in ms, i64 with the sign bit flipped,
+//! big-endian, so keys sort by time.)
 //!
 //! Tree `references` holds reference profiles as JSON, one per import, under
 //! `{model}\0{version}\0{sequence u64 BE}` so that the last key of a prefix is the
@@ -24,6 +28,7 @@ use std::path::{Path, PathBuf};
 use crate::reference::{FeatureKind, ReferenceProfile};
 use crate::state::{Changes, IngestState};
 use crate::stats::histogram::CategoryBins;
+use crate::window::BucketKey;
 
 const SCHEMA_VERSION: u32 = 1;
 const STATE_TREE: &str = "state";
@@ -32,6 +37,7 @@ const SCHEMA_KEY: &[u8] = b"meta\0schema";
 const EVENTS: &[u8] = b"events\0";
 const LABELS: &[u8] = b"labels\0";
 const OFFSET: &[u8] = b"offset\0";
+const BUCKET: &[u8] = b"bucket\0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,8 +49,8 @@ pub enum StoreError {
     Io(#[from] sled::Error),
     #[error("store holds a malformed entry under key {key:?}")]
     Corrupt { key: String },
-    #[error("store holds a reference profile it cannot read: {0}")]
-    Profile(#[from] serde_json::Error),
+    #[error("store holds an entry it cannot decode: {0}")]
+    Decode(#[from] serde_json::Error),
 }
 
 pub struct Store {
@@ -62,6 +68,9 @@ impl Store {
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
+            // Checkpoints flush explicitly; a background flusher would only make
+            // durability timing harder to reason about (and hold the lock after drop).
+            .flush_every_ms(None)
             .open()
             .map_err(open_err)?;
         let state = db.open_tree(STATE_TREE).map_err(open_err)?;
@@ -120,7 +129,13 @@ impl Store {
             let partition = i32::from_be_bytes(fixed(&partition[1..], &k)?);
             offsets.insert((topic, partition), i64::from_be_bytes(fixed(&v, &k)?));
         }
-        Ok(IngestState::restored(events, labels, offsets))
+        let mut buckets = BTreeMap::new();
+        for kv in self.state.scan_prefix(BUCKET) {
+            let (k, v) = kv?;
+            let key = parse_bucket_key(&k).ok_or_else(|| corrupt(&k))?;
+            buckets.insert(key, serde_json::from_slice(&v)?);
+        }
+        Ok(IngestState::restored(events, labels, offsets, buckets))
     }
 
     /// Writes one checkpoint atomically and makes it durable before returning.
@@ -137,6 +152,12 @@ impl Store {
             k.push(0);
             k.extend_from_slice(&partition.to_be_bytes());
             batch.insert(k, &offset.to_be_bytes());
+        }
+        for (k, bucket) in &changes.buckets {
+            batch.insert(bucket_key(k), serde_json::to_vec(bucket)?);
+        }
+        for k in &changes.removed_buckets {
+            batch.remove(bucket_key(k));
         }
         self.state.apply_batch(batch)?;
         self.db.flush()?;
@@ -190,6 +211,37 @@ impl Store {
     }
 }
 
+fn bucket_key(k: &BucketKey) -> Vec<u8> {
+    let mut out = key(BUCKET, &[&k.model, &k.version]);
+    out.push(0);
+    out.push(k.tier.code());
+    out.extend_from_slice(&((k.start_ms as u64) ^ (1 << 63)).to_be_bytes());
+    out
+}
+
+fn parse_bucket_key(k: &[u8]) -> Option<BucketKey> {
+    let rest = k.strip_prefix(BUCKET)?;
+    // Fixed tail: \0, tier, 8 bytes of start.
+    if rest.len() < 11 || rest[rest.len() - 10] != 0 {
+        return None;
+    }
+    let (names, tail) = rest.split_at(rest.len() - 10);
+    let tier = crate::window::Tier::from_code(tail[1])?;
+    let start = u64::from_be_bytes(tail[2..].try_into().ok()?) ^ (1 << 63);
+    let mut parts = names.split(|&b| b == 0);
+    let model = String::from_utf8(parts.next()?.to_vec()).ok()?;
+    let version = String::from_utf8(parts.next()?.to_vec()).ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(BucketKey {
+        model,
+        version,
+        tier,
+        start_ms: start as i64,
+    })
+}
+
 fn read_profile(bytes: &[u8]) -> Result<ReferenceProfile, serde_json::Error> {
     let mut p: ReferenceProfile = serde_json::from_slice(bytes)?;
     for f in &mut p.features {
@@ -241,18 +293,28 @@ mod tests {
     #[test]
     fn checkpoint_round_trip() {
         let dir = tempfile::tempdir().unwrap();
+        let profiles = crate::window::ProfileSet::default();
+        let settings = crate::window::WindowSettings::default();
+        let ctx = crate::state::ApplyContext {
+            profiles: &profiles,
+            windows: &settings,
+            now_ms: 1_000_000,
+        };
         let mut state = IngestState::default();
         for (m, v) in [("a", "v1"), ("a", "v1"), ("b", "v9")] {
-            state.apply(&Record::Prediction(PredictionRecord {
-                model: m.into(),
-                version: v.into(),
-                id: None,
-                ts_ms: 0,
-                features: vec![],
-                prediction: None,
-                latency_ms: None,
-                segment: vec![],
-            }));
+            state.apply(
+                &Record::Prediction(PredictionRecord {
+                    model: m.into(),
+                    version: v.into(),
+                    id: None,
+                    ts_ms: 0,
+                    features: vec![],
+                    prediction: None,
+                    latency_ms: Some(3.0),
+                    segment: vec![],
+                }),
+                &ctx,
+            );
         }
         state.advance("topic.x", 2, 1234);
         state.advance("topic.x", -1, 5);

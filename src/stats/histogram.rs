@@ -139,9 +139,43 @@ pub struct NumericCounts {
     pub type_mismatch: u64,
     /// Outside the reference's [min, max], ±∞ included.
     pub out_of_range: u64,
-    /// Smallest and largest finite value seen (for the Wasserstein bounds).
+    /// Smallest and largest finite value seen (for the Wasserstein bounds); ±∞
+    /// while none is, stored as `null`.
+    #[serde(with = "infinite_as_null::positive")]
     pub min: f64,
+    #[serde(with = "infinite_as_null::negative")]
     pub max: f64,
+}
+
+/// JSON has no ∞: an empty range's ±∞ bounds are written as `null` and read back.
+mod infinite_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    fn ser<S: Serializer>(v: f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub mod positive {
+        pub fn serialize<S: super::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+            super::ser(*v, s)
+        }
+        pub fn deserialize<'de, D: super::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+            Ok(<Option<f64> as super::Deserialize>::deserialize(d)?.unwrap_or(f64::INFINITY))
+        }
+    }
+
+    pub mod negative {
+        pub fn serialize<S: super::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+            super::ser(*v, s)
+        }
+        pub fn deserialize<'de, D: super::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+            Ok(<Option<f64> as super::Deserialize>::deserialize(d)?.unwrap_or(f64::NEG_INFINITY))
+        }
+    }
 }
 
 impl NumericCounts {

@@ -5,6 +5,7 @@
 //! - [`ks`]: Kolmogorov–Smirnov statistic and the finite-n Kolmogorov p-value
 //! - [`chi2`]: χ² test of a 2×K contingency table
 //! - [`divergence`]: Jensen–Shannon distance, binned Wasserstein distance
+//! - [`latency`]: log-scale latency histogram, percentiles within 1 %
 //!
 //! The contracts are DESIGN §4 and are held to scipy/numpy by `tests/golden.rs`.
 
@@ -12,6 +13,7 @@ pub mod chi2;
 pub mod divergence;
 pub mod histogram;
 pub mod ks;
+pub mod latency;
 pub mod psi;
 
 /// Counts as proportions of their sum; all zeros when the sum is zero.

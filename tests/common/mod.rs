@@ -150,6 +150,11 @@ pub struct TestConfig {
 }
 
 pub fn write_config(topic: &str, dead_letter: &str, group: &str) -> TestConfig {
+    write_config_with(topic, dead_letter, group, "")
+}
+
+/// As [`write_config`], with more TOML appended (e.g. a `[windows]` table).
+pub fn write_config_with(topic: &str, dead_letter: &str, group: &str, extra: &str) -> TestConfig {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let path = dir.path().join("driftd.toml");
@@ -176,6 +181,8 @@ bind = "127.0.0.1:{port}"
 [[source]]
 topic = "{topic}"
 role = "predictions"
+
+{extra}
 "#,
         brokers = brokers(),
         store = dir.path().join("store").display(),
@@ -277,7 +284,18 @@ impl Drop for Daemon {
     }
 }
 
-/// GET over plain TCP: (status, body).
+/// Runs the driftd binary with these arguments; panics with stderr on failure.
+pub fn driftd(args: &[&str]) -> String {
+    let out = Command::new(driftd_bin()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "driftd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// GET over plain TCP: (status, body). Handles chunked bodies.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -289,8 +307,24 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|x| x.1.to_string())?;
-    Some((status, body))
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Some((status, body.to_string()));
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let (size, after) = rest.split_once("\r\n")?;
+        let n = usize::from_str_radix(size.trim(), 16).ok()?;
+        if n == 0 {
+            return Some((status, out));
+        }
+        out.push_str(after.get(..n)?);
+        rest = after.get(n + 2..)?;
+    }
 }
 
 /// Parsed Prometheus text: series (name + labels as written) → value.

@@ -1,0 +1,149 @@
+//! Windows → statistics: merge a model's buckets over a window and compute the same
+//! per-feature report as `driftd report`, plus event rate, staleness and latency.
+//! Pure: a [`WindowState`], profiles and a `now` in, [`WindowReport`] out. The daemon
+//! calls it every tick (for the metrics) and the HTTP API on request.
+
+use serde::Serialize;
+
+use crate::config::{ProfileConfig, ReportConfig};
+use crate::report::{feature_drift, DriftReport};
+use crate::window::{Bucket, ProfileSet, WindowState};
+
+/// One window of one model (one version, or every version merged).
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowReport {
+    pub model: String,
+    /// `None`: every version of the model.
+    pub version: Option<String>,
+    pub window: String,
+    pub window_seconds: f64,
+    /// Evaluation time, ms since the epoch.
+    pub evaluated_at_ms: i64,
+    pub events: u64,
+    /// Events per second over the window.
+    pub event_rate: f64,
+    /// Seconds since the newest event of the model (any window), at evaluation time.
+    pub staleness_seconds: Option<f64>,
+    pub latency_ms: LatencySummary,
+    /// Values of features the reference profile does not know.
+    pub unknown_feature_values: u64,
+    /// The reference profile the drift is measured against.
+    pub profile_id: Option<String>,
+    /// DESIGN §4.3: `reference`, `current`, `features`, `drifted`.
+    #[serde(flatten)]
+    pub drift: DriftReport,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencySummary {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// Everything the window computations need besides the state.
+pub struct EvaluationSettings<'a> {
+    pub profile: &'a ProfileConfig,
+    pub report: &'a ReportConfig,
+}
+
+/// The merged bucket of a window (under the state's lock) and the newest event time
+/// of the model; the statistics are computed afterwards by [`window_report`].
+pub fn window_bucket(
+    state: &WindowState,
+    profiles: &ProfileSet,
+    model: &str,
+    version: Option<&str>,
+    window_ms: i64,
+    now_ms: i64,
+) -> (Bucket, i64) {
+    let profile = profiles
+        .get(model, version.unwrap_or(""))
+        .map(|p| &p.profile);
+    let bucket = state.window(model, version, profile, window_ms, now_ms);
+    let newest = state
+        .buckets()
+        .iter()
+        .filter(|(k, _)| k.model == model && version.is_none_or(|v| v == k.version))
+        .map(|(_, b)| b.last_event_ms)
+        .max()
+        .unwrap_or(i64::MIN);
+    (bucket, newest)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn window_report(
+    bucket: &Bucket,
+    newest_event_ms: i64,
+    profiles: &ProfileSet,
+    model: &str,
+    version: Option<&str>,
+    window: (&str, i64),
+    now_ms: i64,
+    settings: &EvaluationSettings<'_>,
+) -> WindowReport {
+    let profile = profiles
+        .get(model, version.unwrap_or(""))
+        .map(|p| &p.profile)
+        .filter(|p| bucket.profile_id.as_ref() == Some(&p.id));
+    let features = profile
+        .map(|p| {
+            p.features
+                .iter()
+                .zip(&bucket.features)
+                .map(|(f, c)| {
+                    feature_drift(
+                        f,
+                        c,
+                        bucket.events,
+                        true,
+                        settings.profile.psi_epsilon,
+                        settings.report,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let window_seconds = window.1 as f64 / 1000.0;
+    WindowReport {
+        model: model.to_string(),
+        version: version.map(str::to_string),
+        window: window.0.to_string(),
+        window_seconds,
+        evaluated_at_ms: now_ms,
+        events: bucket.events,
+        event_rate: bucket.events as f64 / window_seconds,
+        staleness_seconds: (newest_event_ms != i64::MIN)
+            .then(|| ((now_ms - newest_event_ms) as f64 / 1000.0).max(0.0)),
+        latency_ms: LatencySummary {
+            p50: bucket.latency.quantile(0.5),
+            p90: bucket.latency.quantile(0.9),
+            p99: bucket.latency.quantile(0.99),
+        },
+        unknown_feature_values: bucket.unknown_features,
+        profile_id: profile.map(|p| p.id.clone()),
+        drift: DriftReport::new(
+            profile.map(|p| p.rows).unwrap_or(0),
+            bucket.events,
+            features,
+        ),
+    }
+}
+
+/// Read access to the live windows, for the tick and the HTTP API; implemented by
+/// the ingest pipeline behind its lock.
+pub trait WindowSource: Send + Sync {
+    /// (model, version) pairs with data.
+    fn series(&self) -> std::collections::BTreeSet<(String, String)>;
+    /// [`window_bucket`] under the lock.
+    fn window(
+        &self,
+        model: &str,
+        version: Option<&str>,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> (Bucket, i64);
+    fn profiles(&self) -> std::sync::Arc<ProfileSet>;
+    /// Folds aged buckets into coarser tiers.
+    fn compact(&self, now_ms: i64);
+}

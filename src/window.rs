@@ -1,0 +1,522 @@
+//! Event-time buckets and windows (DESIGN §3). Pure: records, profiles and a `now`
+//! in; merged counts out.
+//!
+//! Each (model, version) has buckets of fixed event-time width in three tiers:
+//! fine buckets (`[windows] bucket`, default 1 min) for `fine_retention` (2 h), hour
+//! buckets for `hour_retention` (7 d), day buckets for `day_retention` (90 d).
+//! [`WindowState::compact`] folds fine buckets into hour buckets and hour buckets into
+//! day buckets as they age, and drops day buckets past retention, so memory is bounded
+//! by models × versions × features × bins × buckets, never by events.
+//!
+//! A late event is added to the bucket of its own event time, in whatever tier covers
+//! that time now; an event older than every tier is counted as too late and dropped.
+//! A window of width W at `now` is the merge of every bucket that starts at or after
+//! `now − W`; for windows longer than the fine retention its far edge is therefore
+//! exact to one coarse bucket.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Cell;
+use crate::event::{FeatureValue, Prediction, PredictionRecord};
+use crate::reference::{FeatureCounts, ReferenceProfile};
+use crate::stats::latency::LatencyHistogram;
+
+/// Name of the profile feature that holds the model's prediction (score or class).
+pub const PREDICTION_FEATURE: &str = "prediction";
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Tier {
+    Fine,
+    Hour,
+    Day,
+}
+
+impl Tier {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+    pub fn from_code(c: u8) -> Option<Tier> {
+        [Tier::Fine, Tier::Hour, Tier::Day].get(c as usize).copied()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BucketKey {
+    pub model: String,
+    pub version: String,
+    pub tier: Tier,
+    /// Event-time start of the bucket, ms since the epoch.
+    pub start_ms: i64,
+}
+
+/// Everything measured in one bucket; every field merges by addition (or max).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub events: u64,
+    /// Latest event time seen, ms.
+    pub last_event_ms: i64,
+    /// The profile whose bins `features` use; `None` when the model has none.
+    pub profile_id: Option<String>,
+    /// Counts per profile feature, in profile order.
+    pub features: Vec<FeatureCounts>,
+    /// Values of features the profile does not know.
+    pub unknown_features: u64,
+    /// `latency_ms` values.
+    pub latency: LatencyHistogram,
+}
+
+impl Bucket {
+    pub fn new(profile: Option<&ReferenceProfile>) -> Bucket {
+        Bucket {
+            events: 0,
+            last_event_ms: i64::MIN,
+            profile_id: profile.map(|p| p.id.clone()),
+            features: profile
+                .map(|p| p.features.iter().map(|f| f.empty_counts()).collect())
+                .unwrap_or_default(),
+            unknown_features: 0,
+            latency: LatencyHistogram::default(),
+        }
+    }
+
+    /// Adds another bucket. Feature counts are added only when both use the same
+    /// profile; a bucket of an older profile keeps contributing events and latency.
+    pub fn merge(&mut self, other: &Bucket) {
+        self.events += other.events;
+        self.last_event_ms = self.last_event_ms.max(other.last_event_ms);
+        self.unknown_features += other.unknown_features;
+        self.latency.merge(&other.latency);
+        if self.profile_id == other.profile_id {
+            for (a, b) in self.features.iter_mut().zip(&other.features) {
+                match (a, b) {
+                    (FeatureCounts::Numeric(a), FeatureCounts::Numeric(b)) => a.merge(b),
+                    (FeatureCounts::Categorical(a), FeatureCounts::Categorical(b)) => a.merge(b),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// A reference profile with a name → feature index for fast lookup.
+#[derive(Debug)]
+pub struct IndexedProfile {
+    pub profile: ReferenceProfile,
+    index: HashMap<String, usize>,
+}
+
+impl IndexedProfile {
+    pub fn new(profile: ReferenceProfile) -> IndexedProfile {
+        let index = profile
+            .features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.clone(), i))
+            .collect();
+        IndexedProfile { profile, index }
+    }
+}
+
+/// The reference profile of each model: version-specific when one was imported for
+/// that version, else the model's newest.
+#[derive(Debug, Default)]
+pub struct ProfileSet {
+    exact: HashMap<(String, String), Arc<IndexedProfile>>,
+    newest: HashMap<String, Arc<IndexedProfile>>,
+}
+
+impl ProfileSet {
+    /// From profiles oldest first (as the store lists them).
+    pub fn new(profiles: Vec<ReferenceProfile>) -> ProfileSet {
+        let mut set = ProfileSet::default();
+        for p in profiles {
+            let p = Arc::new(IndexedProfile::new(p));
+            let (m, v) = (p.profile.model.clone(), p.profile.version.clone());
+            set.newest.insert(m.clone(), p.clone());
+            set.exact.insert((m, v), p);
+        }
+        set
+    }
+
+    pub fn get(&self, model: &str, version: &str) -> Option<&Arc<IndexedProfile>> {
+        self.exact
+            .get(&(model.to_string(), version.to_string()))
+            .or_else(|| self.newest.get(model))
+    }
+
+    pub fn len(&self) -> usize {
+        self.exact.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WindowSettings {
+    pub bucket_ms: i64,
+    pub fine_retention_ms: i64,
+    pub hour_retention_ms: i64,
+    pub day_retention_ms: i64,
+}
+
+impl Default for WindowSettings {
+    fn default() -> Self {
+        WindowSettings {
+            bucket_ms: 60_000,
+            fine_retention_ms: 2 * HOUR_MS,
+            hour_retention_ms: 7 * DAY_MS,
+            day_retention_ms: 90 * DAY_MS,
+        }
+    }
+}
+
+impl WindowSettings {
+    fn width(&self, tier: Tier) -> i64 {
+        match tier {
+            Tier::Fine => self.bucket_ms,
+            Tier::Hour => HOUR_MS,
+            Tier::Day => DAY_MS,
+        }
+    }
+
+    /// The tier that holds event time `ts` at `now`, or `None` when it is too late.
+    fn tier_for(&self, ts: i64, now: i64) -> Option<Tier> {
+        let age = now.saturating_sub(ts);
+        if age < self.fine_retention_ms {
+            Some(Tier::Fine)
+        } else if age < self.hour_retention_ms {
+            Some(Tier::Hour)
+        } else if age < self.day_retention_ms {
+            Some(Tier::Day)
+        } else {
+            None
+        }
+    }
+}
+
+fn floor_to(ts: i64, width: i64) -> i64 {
+    ts.div_euclid(width) * width
+}
+
+/// What happened to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    Added,
+    /// Older than every tier's retention: counted, not added.
+    TooLate,
+}
+
+/// All buckets of all models, with the changes since the last checkpoint.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct WindowState {
+    buckets: BTreeMap<BucketKey, Bucket>,
+    dirty: BTreeSet<BucketKey>,
+    removed: BTreeSet<BucketKey>,
+}
+
+impl WindowState {
+    pub fn restored(buckets: BTreeMap<BucketKey, Bucket>) -> WindowState {
+        WindowState {
+            buckets,
+            ..Default::default()
+        }
+    }
+
+    pub fn buckets(&self) -> &BTreeMap<BucketKey, Bucket> {
+        &self.buckets
+    }
+
+    /// Adds one prediction record to the bucket of its event time.
+    pub fn observe(
+        &mut self,
+        record: &PredictionRecord,
+        profile: Option<&IndexedProfile>,
+        settings: &WindowSettings,
+        now_ms: i64,
+    ) -> Observed {
+        let Some(tier) = settings.tier_for(record.ts_ms, now_ms) else {
+            return Observed::TooLate;
+        };
+        let key = BucketKey {
+            model: record.model.clone(),
+            version: record.version.clone(),
+            tier,
+            start_ms: floor_to(record.ts_ms, settings.width(tier)),
+        };
+        let bucket = self
+            .buckets
+            .entry(key.clone())
+            .or_insert_with(|| Bucket::new(profile.map(|p| &p.profile)));
+        bucket.events += 1;
+        bucket.last_event_ms = bucket.last_event_ms.max(record.ts_ms);
+        if let Some(ms) = record.latency_ms {
+            bucket.latency.add(ms);
+        }
+        if let Some(p) = profile.filter(|p| Some(&p.profile.id) == bucket.profile_id.as_ref()) {
+            let mut touched = vec![false; p.profile.features.len()];
+            for (name, value) in &record.features {
+                let Some(&i) = p.index.get(name) else {
+                    bucket.unknown_features += u64::from(*value != FeatureValue::Missing);
+                    continue;
+                };
+                touched[i] = true;
+                let cell = match value {
+                    FeatureValue::Number(v) => Cell::Number(*v),
+                    FeatureValue::Category(s) => Cell::Text(s),
+                    FeatureValue::Missing => Cell::Missing,
+                };
+                p.profile.features[i].observe(&mut bucket.features[i], &cell);
+            }
+            if let Some(&i) = p.index.get(PREDICTION_FEATURE) {
+                if !touched[i] {
+                    touched[i] = true;
+                    let cell = prediction_cell(record.prediction.as_ref());
+                    p.profile.features[i].observe(&mut bucket.features[i], &cell);
+                }
+            }
+            for (i, t) in touched.iter().enumerate() {
+                if !t {
+                    p.profile.features[i].observe(&mut bucket.features[i], &Cell::Missing);
+                }
+            }
+        }
+        self.removed.remove(&key);
+        self.dirty.insert(key);
+        Observed::Added
+    }
+
+    /// Folds aged fine buckets into hour buckets and aged hour buckets into day
+    /// buckets; drops day buckets past retention.
+    pub fn compact(&mut self, settings: &WindowSettings, now_ms: i64) {
+        // A bucket folded into the next tier may itself be aged there: one pass per tier.
+        for _ in 0..3 {
+            self.compact_once(settings, now_ms);
+        }
+    }
+
+    fn compact_once(&mut self, settings: &WindowSettings, now_ms: i64) {
+        let aged: Vec<BucketKey> = self
+            .buckets
+            .keys()
+            .filter(|k| {
+                let end = k.start_ms + settings.width(k.tier);
+                match k.tier {
+                    Tier::Fine => end <= now_ms - settings.fine_retention_ms,
+                    Tier::Hour => end <= now_ms - settings.hour_retention_ms,
+                    Tier::Day => end <= now_ms - settings.day_retention_ms,
+                }
+            })
+            .cloned()
+            .collect();
+        for key in aged {
+            let Some(bucket) = self.buckets.remove(&key) else {
+                continue;
+            };
+            self.dirty.remove(&key);
+            self.removed.insert(key.clone());
+            let target = match key.tier {
+                Tier::Fine => Tier::Hour,
+                Tier::Hour => Tier::Day,
+                Tier::Day => continue,
+            };
+            let target_key = BucketKey {
+                tier: target,
+                start_ms: floor_to(key.start_ms, settings.width(target)),
+                ..key
+            };
+            match self.buckets.get_mut(&target_key) {
+                Some(existing) => existing.merge(&bucket),
+                None => {
+                    self.buckets.insert(target_key.clone(), bucket);
+                }
+            }
+            self.removed.remove(&target_key);
+            self.dirty.insert(target_key);
+        }
+    }
+
+    /// The merge of every bucket of `model` (one version, or all) that starts at or
+    /// after `now − window` and uses `profile_id`'s bins.
+    pub fn window(
+        &self,
+        model: &str,
+        version: Option<&str>,
+        profile: Option<&ReferenceProfile>,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Bucket {
+        let mut out = Bucket::new(profile);
+        let from = now_ms - window_ms;
+        for (k, b) in &self.buckets {
+            if k.model == model
+                && version.is_none_or(|v| v == k.version)
+                && k.start_ms >= from
+                && k.start_ms <= now_ms
+            {
+                out.merge(b);
+            }
+        }
+        out
+    }
+
+    /// (model, version) pairs that have buckets.
+    pub fn series(&self) -> BTreeSet<(String, String)> {
+        self.buckets
+            .keys()
+            .map(|k| (k.model.clone(), k.version.clone()))
+            .collect()
+    }
+
+    /// Buckets changed and removed since [`WindowState::mark_clean`].
+    pub fn changes(&self) -> (Vec<(BucketKey, Bucket)>, Vec<BucketKey>) {
+        (
+            self.dirty
+                .iter()
+                .filter_map(|k| self.buckets.get(k).map(|b| (k.clone(), b.clone())))
+                .collect(),
+            self.removed.iter().cloned().collect(),
+        )
+    }
+
+    pub fn mark_clean(&mut self) {
+        self.dirty.clear();
+        self.removed.clear();
+    }
+}
+
+/// The prediction as a feature value: the score when there is one, else the class.
+pub fn prediction_cell(prediction: Option<&Prediction>) -> Cell<'_> {
+    match prediction {
+        Some(Prediction { score: Some(s), .. }) => Cell::Number(*s),
+        Some(Prediction { class: Some(c), .. }) => Cell::Text(c),
+        _ => Cell::Missing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::{ProfileBuilder, ProfileOptions};
+
+    fn profile() -> ReferenceProfile {
+        let mut b = ProfileBuilder::default();
+        for i in 0..100 {
+            b.add_row(&[Cell::Number(i as f64), Cell::Text(["a", "b"][i % 2])], 2);
+        }
+        let names = vec!["x".to_string(), "plan".to_string()];
+        let options = ProfileOptions {
+            resolution: 1000,
+            psi_bins: 10,
+            max_categories: 100,
+            kinds: Default::default(),
+        };
+        let (rows, features) = b.finish(&names, &options);
+        ReferenceProfile {
+            id: "p1".into(),
+            model: "m".into(),
+            version: "v1".into(),
+            created_at: String::new(),
+            source: String::new(),
+            source_checksum: String::new(),
+            rows,
+            resolution: 1000,
+            psi_bins: 10,
+            max_categories: 100,
+            features,
+        }
+    }
+
+    fn record(ts_ms: i64, x: f64) -> PredictionRecord {
+        PredictionRecord {
+            model: "m".into(),
+            version: "v1".into(),
+            id: None,
+            ts_ms,
+            features: vec![
+                ("x".into(), FeatureValue::Number(x)),
+                ("zz".into(), FeatureValue::Number(1.0)),
+            ],
+            prediction: None,
+            latency_ms: Some(10.0),
+            segment: vec![],
+        }
+    }
+
+    #[test]
+    fn buckets_by_event_time_and_windows_merge_them() {
+        let p = IndexedProfile::new(profile());
+        let s = WindowSettings::default();
+        let now = 10 * HOUR_MS;
+        let mut w = WindowState::default();
+        for i in 0..120 {
+            // One event per minute over the last two hours, newest last.
+            w.observe(
+                &record(now - (119 - i) * 60_000, i as f64),
+                Some(&p),
+                &s,
+                now,
+            );
+        }
+        assert_eq!(w.buckets().len(), 120);
+        let five = w.window("m", None, Some(&p.profile), 5 * 60_000, now);
+        assert_eq!(five.events, 6, "buckets starting at or after now − 5m");
+        let hour = w.window("m", Some("v1"), Some(&p.profile), HOUR_MS, now);
+        assert_eq!(hour.events, 61);
+        assert_eq!(hour.unknown_features, 61);
+        let FeatureCounts::Categorical(plan) = &hour.features[1] else {
+            panic!()
+        };
+        assert_eq!(plan.missing, 61, "absent feature counts as missing");
+        assert_eq!(hour.latency.count(), 61);
+    }
+
+    #[test]
+    fn compaction_keeps_totals_and_late_events_find_their_tier() {
+        let p = IndexedProfile::new(profile());
+        let s = WindowSettings::default();
+        let start = 100 * DAY_MS;
+        let mut w = WindowState::default();
+        for i in 0..180 {
+            w.observe(
+                &record(start + i * 60_000, 1.0),
+                Some(&p),
+                &s,
+                start + i * 60_000,
+            );
+        }
+        let later = start + 10 * HOUR_MS;
+        w.compact(&s, later);
+        assert!(w.buckets().keys().all(|k| k.tier == Tier::Hour));
+        let all = w.window("m", None, Some(&p.profile), 30 * DAY_MS, later);
+        assert_eq!(all.events, 180);
+        let (changed, removed) = w.changes();
+        assert_eq!(removed.len(), 180);
+        assert_eq!(changed.len(), 3);
+        // 3 days old goes to an hour bucket, 10 days to a day bucket, 100 is too late.
+        assert_eq!(
+            w.observe(&record(later - 3 * DAY_MS, 1.0), Some(&p), &s, later),
+            Observed::Added
+        );
+        assert!(!w.buckets().keys().any(|k| k.tier == Tier::Day));
+        assert_eq!(
+            w.observe(&record(later - 10 * DAY_MS, 1.0), Some(&p), &s, later),
+            Observed::Added
+        );
+        assert!(w.buckets().keys().any(|k| k.tier == Tier::Day));
+        assert_eq!(
+            w.observe(&record(later - 100 * DAY_MS, 1.0), Some(&p), &s, later),
+            Observed::TooLate
+        );
+        // Day buckets past retention are dropped.
+        w.compact(&s, later + 200 * DAY_MS);
+        assert!(w.buckets().is_empty());
+    }
+}
