@@ -2,6 +2,8 @@
 """Golden answers from scipy/numpy for driftd's statistical contracts (DESIGN §4).
 
     golden.py generate DIR     write datasets and scipy's answers into DIR
+    golden.py sklearn PAIRS    scikit-learn's metrics for joined (score, label) pairs
+                               (JSON: {"binary": [[s, y]...], "regression": [[p, y]...]})
     golden.py verify REPORT    recompute PSI and JS with numpy from the edges and
                                categories a `driftd report --format json` printed,
                                on the datasets named in REPORT's sidecar; exit 1 on
@@ -191,9 +193,35 @@ def verify(report_path, reference_csv, current_csv):
     return 1 if failures else 0
 
 
+def sklearn_metrics(path):
+    from sklearn import metrics as m
+    pairs = json.load(open(path))
+    out = {}
+    if pairs.get("binary"):
+        s = np.array([p[0] for p in pairs["binary"]], dtype=float)
+        y = np.array([p[1] for p in pairs["binary"]], dtype=int)
+        pred = (s >= pairs.get("threshold", 0.5)).astype(int)
+        out["binary"] = {
+            "accuracy": m.accuracy_score(y, pred), "precision": m.precision_score(y, pred),
+            "recall": m.recall_score(y, pred), "f1": m.f1_score(y, pred),
+            "auc": m.roc_auc_score(y, s), "log_loss": m.log_loss(y, s, labels=[0, 1]),
+        }
+    if pairs.get("regression"):
+        p = np.array([v[0] for v in pairs["regression"]], dtype=float)
+        y = np.array([v[1] for v in pairs["regression"]], dtype=float)
+        out["regression"] = {
+            "mae": m.mean_absolute_error(y, p), "mse": m.mean_squared_error(y, p),
+            "rmse": float(np.sqrt(m.mean_squared_error(y, p))),
+            "mape": m.mean_absolute_percentage_error(y, p), "mean_error": float(np.mean(p - y)),
+        }
+    print(json.dumps({k: {kk: float(vv) for kk, vv in v.items()} for k, v in out.items()}))
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "generate":
         generate(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "sklearn":
+        sklearn_metrics(sys.argv[2])
     elif len(sys.argv) == 5 and sys.argv[1] == "verify":
         sys.exit(verify(sys.argv[2], sys.argv[3], sys.argv[4]))
     else:

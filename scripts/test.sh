@@ -9,8 +9,8 @@ scripts/ensure-deps.sh
 
 # scipy and numpy, for the golden answers of the statistics tests.
 venv=target/pyenv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import numpy, scipy" 2>/dev/null; then
-  echo "== installing numpy and scipy into $venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import numpy, scipy, sklearn" 2>/dev/null; then
+  echo "== installing numpy, scipy and scikit-learn into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-test.txt
 fi

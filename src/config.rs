@@ -62,6 +62,56 @@ pub struct Config {
     /// Event-time buckets and the rolling windows evaluated over them.
     #[serde(default)]
     pub windows: WindowsConfig,
+    /// Joining ground-truth labels to predictions.
+    #[serde(default)]
+    pub labels: LabelsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsConfig {
+    /// How long a prediction waits for its label (and a label for its prediction).
+    #[serde(default = "default_label_ttl", deserialize_with = "de_any_duration")]
+    pub ttl: Duration,
+    /// Binary classifiers: scores at or above this predict the positive class.
+    #[serde(
+        default = "default_label_threshold",
+        deserialize_with = "de_label_threshold"
+    )]
+    pub threshold: f64,
+    /// Per-model task ("binary", "regression", "classification"); inferred otherwise.
+    #[serde(default)]
+    pub tasks: BTreeMap<String, crate::join::Task>,
+}
+
+impl Default for LabelsConfig {
+    fn default() -> Self {
+        LabelsConfig {
+            ttl: default_label_ttl(),
+            threshold: default_label_threshold(),
+            tasks: BTreeMap::new(),
+        }
+    }
+}
+
+impl LabelsConfig {
+    pub fn settings(&self) -> crate::join::LabelSettings {
+        crate::join::LabelSettings {
+            ttl_ms: self.ttl.as_millis() as i64,
+            threshold: self.threshold,
+            tasks: self.tasks.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        }
+    }
+}
+
+fn default_label_ttl() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+fn default_label_threshold() -> f64 {
+    0.5
+}
+fn de_label_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    de_open_unit(d, "threshold")
 }
 
 /// Buckets, tiers and windows (see `window.rs`).

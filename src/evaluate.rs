@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::config::{ProfileConfig, ReportConfig};
 use crate::report::{feature_drift, DriftReport};
+use crate::stats::performance::PerformanceMetrics;
 use crate::window::{Bucket, ProfileSet, WindowState};
 
 /// One window of one model (one version, or every version merged).
@@ -29,6 +30,11 @@ pub struct WindowReport {
     pub unknown_feature_values: u64,
     /// The reference profile the drift is measured against.
     pub profile_id: Option<String>,
+    /// Predictions of the window whose labels have arrived.
+    pub labelled: u64,
+    /// labelled / events.
+    pub label_coverage: Option<f64>,
+    pub performance: PerformanceMetrics,
     /// DESIGN §4.3: `reference`, `current`, `features`, `drifted`.
     #[serde(flatten)]
     pub drift: DriftReport,
@@ -122,6 +128,10 @@ pub fn window_report(
         },
         unknown_feature_values: bucket.unknown_features,
         profile_id: profile.map(|p| p.id.clone()),
+        labelled: bucket.performance.n,
+        label_coverage: (bucket.events > 0)
+            .then(|| (bucket.performance.n as f64 / bucket.events as f64).min(1.0)),
+        performance: bucket.performance.metrics(),
         drift: DriftReport::new(
             profile.map(|p| p.rows).unwrap_or(0),
             bucket.events,

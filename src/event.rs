@@ -53,7 +53,7 @@ pub struct LabelRecord {
     pub ts_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LabelValue {
     Number(f64),
     Class(String),

@@ -71,6 +71,7 @@ pub fn router(
         .route("/readyz", get(readyz))
         .route("/api/v1/models", get(models))
         .route("/api/v1/models/{model}/drift", get(drift))
+        .route("/api/v1/models/{model}/performance", get(performance))
         .with_state(AppState {
             metrics,
             readiness,
@@ -117,6 +118,35 @@ async fn drift(
     Path(model): Path<String>,
     Query(q): Query<DriftQuery>,
 ) -> Response {
+    match evaluate_window(s, model, q).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => e,
+    }
+}
+
+/// The performance part of a window: labelled share and metrics.
+async fn performance(
+    State(s): State<AppState>,
+    Path(model): Path<String>,
+    Query(q): Query<DriftQuery>,
+) -> Response {
+    match evaluate_window(s, model, q).await {
+        Ok(r) => Json(json!({
+            "model": r.model, "version": r.version, "window": r.window,
+            "evaluated_at_ms": r.evaluated_at_ms, "events": r.events,
+            "labelled": r.labelled, "label_coverage": r.label_coverage,
+            "metrics": r.performance,
+        }))
+        .into_response(),
+        Err(e) => e,
+    }
+}
+
+async fn evaluate_window(
+    s: AppState,
+    model: String,
+    q: DriftQuery,
+) -> Result<crate::evaluate::WindowReport, Response> {
     let windows = &s.config.windows;
     let name = q.window.unwrap_or_else(|| {
         if windows.window("1h").is_some() {
@@ -127,17 +157,17 @@ async fn drift(
     });
     let Some(dur) = windows.window(&name) else {
         let known: Vec<&str> = windows.windows.iter().map(|(n, _)| n.as_str()).collect();
-        return api_error(
+        return Err(api_error(
             StatusCode::BAD_REQUEST,
             format!("unknown window `{name}`; configured: {}", known.join(", ")),
-        );
+        ));
     };
     let series = s.windows.series();
     if !series
         .iter()
         .any(|(m, v)| *m == model && q.version.as_ref().is_none_or(|want| want == v))
     {
-        return api_error(
+        return Err(api_error(
             StatusCode::NOT_FOUND,
             format!(
                 "no data for model `{model}`{}",
@@ -145,7 +175,7 @@ async fn drift(
                     .map(|v| format!(" version `{v}`"))
                     .unwrap_or_default()
             ),
-        );
+        ));
     }
     let result = tokio::task::spawn_blocking(move || {
         let now = unix_now_ms();
@@ -167,13 +197,12 @@ async fn drift(
         )
     })
     .await;
-    match result {
-        Ok(report) => Json(report).into_response(),
-        Err(e) => api_error(
+    result.map_err(|e| {
+        api_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("evaluation failed: {e}"),
-        ),
-    }
+        )
+    })
 }
 
 async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {

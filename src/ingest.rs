@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use crate::config::{Config, FieldPaths, SourceRole};
 use crate::event::{decode, DecodeError};
+use crate::join::LabelSettings;
 use crate::metrics::Metrics;
 use crate::state::{ApplyContext, IngestState};
 use crate::store::{Store, StoreError};
@@ -63,6 +64,7 @@ pub struct Ingest<D> {
     sources: HashMap<String, (SourceRole, FieldPaths)>,
     profiles: Arc<ProfileSet>,
     windows: WindowSettings,
+    labels: LabelSettings,
 }
 
 impl<D: DeadLetterSink> Ingest<D> {
@@ -92,6 +94,7 @@ impl<D: DeadLetterSink> Ingest<D> {
             sources,
             profiles,
             windows: config.windows.settings(),
+            labels: config.labels.settings(),
         })
     }
 
@@ -104,9 +107,15 @@ impl<D: DeadLetterSink> Ingest<D> {
         &self.profiles
     }
 
-    /// Folds aged buckets into coarser tiers (persisted at the next checkpoint).
+    /// Folds aged buckets into coarser tiers and drops join entries past their TTL
+    /// (both persisted at the next checkpoint).
     pub fn compact(&mut self, now_ms: i64) {
         self.state.windows_mut().compact(&self.windows, now_ms);
+        let expired = self.state.expire_pending(now_ms);
+        self.metrics.join_expired.inc_by(expired as u64);
+        self.metrics
+            .pending_joins
+            .set(self.state.pending_joins() as i64);
     }
 
     pub fn sink(&self) -> &D {
@@ -147,6 +156,7 @@ impl<D: DeadLetterSink> Ingest<D> {
                 let ctx = ApplyContext {
                     profiles: &self.profiles,
                     windows: &self.windows,
+                    labels: &self.labels,
                     now_ms: unix_now_ms(),
                 };
                 if self.state.apply(&record, &ctx) == Observed::TooLate {

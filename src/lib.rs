@@ -27,6 +27,7 @@ pub mod event;
 pub mod generate;
 pub mod http;
 pub mod ingest;
+pub mod join;
 pub mod kafka;
 pub mod metrics;
 pub mod reference;

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub store_size: IntGauge,
     pub late_events: IntCounterVec,
     pub evaluation_duration: Histogram,
+    pub join_expired: IntCounter,
+    pub pending_joins: IntGauge,
     windows: WindowGauges,
 }
 
@@ -39,7 +41,40 @@ struct WindowGauges {
     latency: GaugeVec,
     /// (statistic name, gauge) per feature statistic.
     features: Vec<(&'static str, GaugeVec)>,
+    label_coverage: GaugeVec,
+    /// (metric name, gauge) per performance metric.
+    performance: Vec<(&'static str, GaugeVec)>,
 }
+
+/// Performance metrics exported as `driftd_performance_<name>`.
+const PERFORMANCE_STATS: &[(&str, &str)] = &[
+    (
+        "accuracy",
+        "Accuracy of labelled predictions in the window.",
+    ),
+    (
+        "precision",
+        "Precision of the positive class (binary classifiers).",
+    ),
+    (
+        "recall",
+        "Recall of the positive class (binary classifiers).",
+    ),
+    ("f1", "F1 of the positive class (binary classifiers)."),
+    (
+        "auc",
+        "Area under the ROC curve from score histograms (binary classifiers).",
+    ),
+    ("log_loss", "Mean log loss (binary classifiers)."),
+    ("mae", "Mean absolute error (regression)."),
+    ("mse", "Mean squared error (regression)."),
+    ("rmse", "Root mean squared error (regression)."),
+    (
+        "mape",
+        "Mean absolute percentage error as a ratio (regression).",
+    ),
+    ("mean_error", "Mean of prediction minus label (regression)."),
+];
 
 /// Per-feature statistics exported as `driftd_feature_<name>`.
 const FEATURE_STATS: &[(&str, &str)] = &[
@@ -158,6 +193,16 @@ impl Metrics {
             .buckets(vec![0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
         )?;
         registry.register(Box::new(evaluation_duration.clone()))?;
+        let join_expired = IntCounter::new(
+            "driftd_label_join_expired_total",
+            "Predictions or labels dropped unjoined after the label TTL.",
+        )?;
+        registry.register(Box::new(join_expired.clone()))?;
+        let pending_joins = IntGauge::new(
+            "driftd_label_join_pending",
+            "Predictions waiting for labels plus labels waiting for predictions.",
+        )?;
+        registry.register(Box::new(pending_joins.clone()))?;
         let window_labels = &["model", "version", "window"];
         let gauge =
             |name: &str, help: &str, labels: &[&str]| -> Result<GaugeVec, prometheus::Error> {
@@ -195,6 +240,18 @@ impl Metrics {
                         &["model", "version", "window", "feature"],
                     )
                     .map(|g| (*name, g))
+                })
+                .collect::<Result<_, _>>()?,
+            label_coverage: gauge(
+                "driftd_label_coverage_ratio",
+                "Share of the window's predictions whose labels have arrived.",
+                window_labels,
+            )?,
+            performance: PERFORMANCE_STATS
+                .iter()
+                .map(|(name, help)| {
+                    gauge(&format!("driftd_performance_{name}"), help, window_labels)
+                        .map(|g| (*name, g))
                 })
                 .collect::<Result<_, _>>()?,
         };
@@ -241,6 +298,8 @@ impl Metrics {
             store_size,
             late_events,
             evaluation_duration,
+            join_expired,
+            pending_joins,
             windows,
         })
     }
@@ -255,6 +314,25 @@ impl Metrics {
         g.events.with_label_values(&labels).set(w.events as f64);
         g.event_rate.with_label_values(&labels).set(w.event_rate);
         set_or_remove(&g.staleness, &[&w.model, version], w.staleness_seconds);
+        set_or_remove(&g.label_coverage, &labels, w.label_coverage);
+        let p = &w.performance;
+        for (name, gauge) in &g.performance {
+            let value = match *name {
+                "accuracy" => p.accuracy,
+                "precision" => p.precision,
+                "recall" => p.recall,
+                "f1" => p.f1,
+                "auc" => p.auc,
+                "log_loss" => p.log_loss,
+                "mae" => p.mae,
+                "mse" => p.mse,
+                "rmse" => p.rmse,
+                "mape" => p.mape,
+                "mean_error" => p.mean_error,
+                _ => None,
+            };
+            set_or_remove(gauge, &labels, value);
+        }
         for (q, v) in [
             ("0.5", w.latency_ms.p50),
             ("0.9", w.latency_ms.p90),

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::event::Record;
+use crate::join::{JoinKey, JoinState, LabelSettings, Pending};
 use crate::window::{Bucket, BucketKey, Observed, ProfileSet, WindowSettings, WindowState};
 
 /// (model, version)
@@ -24,6 +25,8 @@ pub struct IngestState {
     offsets: BTreeMap<PartitionKey, i64>,
     /// Event-time buckets per model and version.
     windows: WindowState,
+    /// Predictions waiting for labels and labels waiting for predictions.
+    join: JoinState,
     dirty_events: BTreeSet<ModelKey>,
     dirty_labels: BTreeSet<String>,
     dirty_offsets: BTreeSet<PartitionKey>,
@@ -34,6 +37,7 @@ pub struct IngestState {
 pub struct ApplyContext<'a> {
     pub profiles: &'a ProfileSet,
     pub windows: &'a WindowSettings,
+    pub labels: &'a LabelSettings,
     pub now_ms: i64,
 }
 
@@ -45,6 +49,8 @@ pub struct Changes {
     pub offsets: Vec<(PartitionKey, i64)>,
     pub buckets: Vec<(BucketKey, Bucket)>,
     pub removed_buckets: Vec<BucketKey>,
+    pub pending: Vec<(JoinKey, Pending)>,
+    pub removed_pending: Vec<JoinKey>,
 }
 
 impl Changes {
@@ -54,6 +60,8 @@ impl Changes {
             && self.offsets.is_empty()
             && self.buckets.is_empty()
             && self.removed_buckets.is_empty()
+            && self.pending.is_empty()
+            && self.removed_pending.is_empty()
     }
 }
 
@@ -64,12 +72,14 @@ impl IngestState {
         labels: BTreeMap<String, u64>,
         offsets: BTreeMap<PartitionKey, i64>,
         buckets: BTreeMap<BucketKey, Bucket>,
+        pending: std::collections::HashMap<JoinKey, Pending>,
     ) -> Self {
         IngestState {
             events,
             labels,
             offsets,
             windows: WindowState::restored(buckets),
+            join: JoinState::restored(pending),
             ..Default::default()
         }
     }
@@ -82,16 +92,41 @@ impl IngestState {
                 let key = (p.model.clone(), p.version.clone());
                 *self.events.entry(key.clone()).or_default() += 1;
                 self.dirty_events.insert(key);
-                let profile = ctx.profiles.get(&p.model, &p.version);
-                self.windows
-                    .observe(p, profile.map(|p| p.as_ref()), ctx.windows, ctx.now_ms)
+                let profile = ctx.profiles.get(&p.model, &p.version).map(|p| p.as_ref());
+                let observed = self.windows.observe(p, profile, ctx.windows, ctx.now_ms);
+                if let Some(o) = self.join.on_prediction(p, ctx.labels.ttl_ms, ctx.now_ms) {
+                    self.windows
+                        .observe_outcome(&o, profile, ctx.windows, ctx.labels, ctx.now_ms);
+                }
+                observed
             }
             Record::Label(l) => {
                 *self.labels.entry(l.model.clone()).or_default() += 1;
                 self.dirty_labels.insert(l.model.clone());
-                Observed::Added
+                match self.join.on_label(l, ctx.labels.ttl_ms, ctx.now_ms) {
+                    Some(o) => {
+                        let profile = ctx.profiles.get(&o.model, &o.version).map(|p| p.as_ref());
+                        self.windows.observe_outcome(
+                            &o,
+                            profile,
+                            ctx.windows,
+                            ctx.labels,
+                            ctx.now_ms,
+                        )
+                    }
+                    None => Observed::Added,
+                }
             }
         }
+    }
+
+    /// Drops join entries past their TTL; returns how many.
+    pub fn expire_pending(&mut self, now_ms: i64) -> usize {
+        self.join.expire(now_ms)
+    }
+
+    pub fn pending_joins(&self) -> usize {
+        self.join.len()
     }
 
     pub fn windows(&self) -> &WindowState {
@@ -130,9 +165,12 @@ impl IngestState {
     /// that the checkpoint holding them is durable.
     pub fn changes(&self) -> Changes {
         let (buckets, removed_buckets) = self.windows.changes();
+        let (pending, removed_pending) = self.join.changes();
         Changes {
             buckets,
             removed_buckets,
+            pending,
+            removed_pending,
             events: self
                 .dirty_events
                 .iter()
@@ -153,6 +191,7 @@ impl IngestState {
 
     pub fn mark_clean(&mut self) {
         self.windows.mark_clean();
+        self.join.mark_clean();
         self.dirty_events.clear();
         self.dirty_labels.clear();
         self.dirty_offsets.clear();
@@ -181,9 +220,11 @@ mod tests {
     fn counts_and_changes() {
         let profiles = ProfileSet::default();
         let settings = WindowSettings::default();
+        let labels = LabelSettings::default();
         let ctx = ApplyContext {
             profiles: &profiles,
             windows: &settings,
+            labels: &labels,
             now_ms: 1000,
         };
         let mut s = IngestState::default();

@@ -15,6 +15,8 @@
 //! | `offset\0{topic}\0{partition i32 BE}` | i64 BE next offset      |
 //! | `bucket\0{model}\0{version}\0{tier u8}{start}` | JSON [`Bucket`]  |
 //!
+//! | `join\0{model}\0{id}`                  | JSON [`crate::join::Pending`] |
+//!
 //! (`start` is the bucket's event-time start in ms, i64 with the sign bit flipped,
 //! big-endian, so keys sort by time.)
 //!
@@ -38,6 +40,7 @@ const EVENTS: &[u8] = b"events\0";
 const LABELS: &[u8] = b"labels\0";
 const OFFSET: &[u8] = b"offset\0";
 const BUCKET: &[u8] = b"bucket\0";
+const JOIN: &[u8] = b"join\0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -135,7 +138,18 @@ impl Store {
             let key = parse_bucket_key(&k).ok_or_else(|| corrupt(&k))?;
             buckets.insert(key, serde_json::from_slice(&v)?);
         }
-        Ok(IngestState::restored(events, labels, offsets, buckets))
+        let mut pending = std::collections::HashMap::new();
+        for kv in self.state.scan_prefix(JOIN) {
+            let (k, v) = kv?;
+            let parts = split(&k[JOIN.len()..], 2, &k)?;
+            pending.insert(
+                (parts[0].clone(), parts[1].clone()),
+                serde_json::from_slice(&v)?,
+            );
+        }
+        Ok(IngestState::restored(
+            events, labels, offsets, buckets, pending,
+        ))
     }
 
     /// Writes one checkpoint atomically and makes it durable before returning.
@@ -158,6 +172,12 @@ impl Store {
         }
         for k in &changes.removed_buckets {
             batch.remove(bucket_key(k));
+        }
+        for ((model, id), p) in &changes.pending {
+            batch.insert(key(JOIN, &[model, id]), serde_json::to_vec(p)?);
+        }
+        for (model, id) in &changes.removed_pending {
+            batch.remove(key(JOIN, &[model, id]));
         }
         self.state.apply_batch(batch)?;
         self.db.flush()?;
@@ -295,9 +315,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let profiles = crate::window::ProfileSet::default();
         let settings = crate::window::WindowSettings::default();
+        let labels = crate::join::LabelSettings::default();
         let ctx = crate::state::ApplyContext {
             profiles: &profiles,
             windows: &settings,
+            labels: &labels,
             now_ms: 1_000_000,
         };
         let mut state = IngestState::default();

@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::Cell;
 use crate::event::{FeatureValue, Prediction, PredictionRecord};
+use crate::join::{record_outcome, LabelSettings, Outcome};
 use crate::reference::{FeatureCounts, ReferenceProfile};
 use crate::stats::latency::LatencyHistogram;
+use crate::stats::performance::PerformanceCounts;
 
 /// Name of the profile feature that holds the model's prediction (score or class).
 pub const PREDICTION_FEATURE: &str = "prediction";
@@ -69,6 +71,9 @@ pub struct Bucket {
     pub unknown_features: u64,
     /// `latency_ms` values.
     pub latency: LatencyHistogram,
+    /// Outcomes of the predictions in this bucket whose labels have arrived.
+    #[serde(default)]
+    pub performance: PerformanceCounts,
 }
 
 impl Bucket {
@@ -82,6 +87,7 @@ impl Bucket {
                 .unwrap_or_default(),
             unknown_features: 0,
             latency: LatencyHistogram::default(),
+            performance: PerformanceCounts::default(),
         }
     }
 
@@ -92,6 +98,7 @@ impl Bucket {
         self.last_event_ms = self.last_event_ms.max(other.last_event_ms);
         self.unknown_features += other.unknown_features;
         self.latency.merge(&other.latency);
+        self.performance.merge(&other.performance);
         if self.profile_id == other.profile_id {
             for (a, b) in self.features.iter_mut().zip(&other.features) {
                 match (a, b) {
@@ -288,6 +295,34 @@ impl WindowState {
                 }
             }
         }
+        self.removed.remove(&key);
+        self.dirty.insert(key);
+        Observed::Added
+    }
+
+    /// Adds a joined outcome to the bucket of its prediction's event time.
+    pub fn observe_outcome(
+        &mut self,
+        outcome: &Outcome,
+        profile: Option<&IndexedProfile>,
+        settings: &WindowSettings,
+        labels: &LabelSettings,
+        now_ms: i64,
+    ) -> Observed {
+        let Some(tier) = settings.tier_for(outcome.ts_ms, now_ms) else {
+            return Observed::TooLate;
+        };
+        let key = BucketKey {
+            model: outcome.model.clone(),
+            version: outcome.version.clone(),
+            tier,
+            start_ms: floor_to(outcome.ts_ms, settings.width(tier)),
+        };
+        let bucket = self
+            .buckets
+            .entry(key.clone())
+            .or_insert_with(|| Bucket::new(profile.map(|p| &p.profile)));
+        record_outcome(&mut bucket.performance, outcome, labels);
         self.removed.remove(&key);
         self.dirty.insert(key);
         Observed::Added

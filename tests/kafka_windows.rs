@@ -169,7 +169,7 @@ fn window_equals_offline_report_and_drift_shows_at_the_next_tick() {
     // Drift injected now: visible at the first tick whose window holds it.
     let t1 = now_ms();
     let after: Vec<Value> = (0..3000)
-        .map(|i| record(&mut rng, 3000 + i, t1 + (i as i64) * 10, true))
+        .map(|i| record(&mut rng, 3000 + i, t1 - 30_000 + (i as i64) * 10, true))
         .collect();
     produce(&topic, &to_kafka(&after));
     let m = daemon.wait_metrics(Duration::from_secs(240), |m| {

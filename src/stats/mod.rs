@@ -14,6 +14,7 @@ pub mod divergence;
 pub mod histogram;
 pub mod ks;
 pub mod latency;
+pub mod performance;
 pub mod psi;
 
 /// Counts as proportions of their sum; all zeros when the sum is zero.

@@ -1,0 +1,307 @@
+//! Joining ground truth to predictions by (model, id), in either arrival order,
+//! within a TTL. Pure: records and a `now` in, [`Outcome`]s out.
+//!
+//! Whichever side arrives first waits in [`JoinState`] (persisted with every
+//! checkpoint) until the other side arrives or the TTL passes. The outcome is
+//! attributed to the prediction's event time, so a label that comes days later
+//! updates the bucket its prediction is in.
+//!
+//! Memory: one entry (~150 bytes) per prediction waiting for its label, bounded by
+//! prediction rate × TTL; expired entries are dropped every tick and counted.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{LabelRecord, LabelValue, PredictionRecord};
+use crate::reference::number_key;
+use crate::stats::performance::PerformanceCounts;
+
+/// What kind of model a model is, for its performance metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Score = probability of the positive class, labels 0/1 (or true/false).
+    Binary,
+    /// Score = the predicted value, label = the actual value.
+    Regression,
+    /// Predicted class vs label class: accuracy.
+    Classification,
+}
+
+#[derive(Debug, Clone)]
+pub struct LabelSettings {
+    pub ttl_ms: i64,
+    /// Scores at or above this predict the positive class.
+    pub threshold: f64,
+    /// Declared tasks; others are inferred per outcome (see [`record_outcome`]).
+    pub tasks: HashMap<String, Task>,
+}
+
+impl Default for LabelSettings {
+    fn default() -> Self {
+        LabelSettings {
+            ttl_ms: 7 * 86_400_000,
+            threshold: 0.5,
+            tasks: HashMap::new(),
+        }
+    }
+}
+
+/// Adds an outcome to performance counts. Without a declared task: a score in [0, 1]
+/// with a 0/1 label is binary, another numeric label is regression, and a predicted
+/// class is compared with the label as a class.
+pub fn record_outcome(perf: &mut PerformanceCounts, o: &Outcome, settings: &LabelSettings) {
+    let task = settings.tasks.get(&o.model).copied();
+    let y = match &o.label {
+        LabelValue::Number(y) => Some(*y),
+        LabelValue::Class(_) => None,
+    };
+    match (task, o.score, y) {
+        (Some(Task::Regression), Some(s), Some(y)) => perf.add_regression(s, y),
+        (Some(Task::Binary) | None, Some(s), Some(y))
+            if (y == 0.0 || y == 1.0) && (0.0..=1.0).contains(&s) =>
+        {
+            perf.add_binary(s, y == 1.0, settings.threshold)
+        }
+        (None, Some(s), Some(y)) if o.class.is_none() => perf.add_regression(s, y),
+        _ => {
+            let label = match &o.label {
+                LabelValue::Number(y) => number_key(*y),
+                LabelValue::Class(c) => c.clone(),
+            };
+            if let Some(c) = &o.class {
+                perf.add_class(*c == label);
+            }
+        }
+    }
+}
+
+/// (model, id)
+pub type JoinKey = (String, String);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Pending {
+    Prediction {
+        version: String,
+        ts_ms: i64,
+        score: Option<f64>,
+        class: Option<String>,
+        expires_ms: i64,
+    },
+    Label {
+        label: LabelValue,
+        expires_ms: i64,
+    },
+}
+
+impl Pending {
+    fn expires_ms(&self) -> i64 {
+        match self {
+            Pending::Prediction { expires_ms, .. } | Pending::Label { expires_ms, .. } => {
+                *expires_ms
+            }
+        }
+    }
+}
+
+/// A prediction with its label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub model: String,
+    pub version: String,
+    /// The prediction's event time.
+    pub ts_ms: i64,
+    pub score: Option<f64>,
+    pub class: Option<String>,
+    pub label: LabelValue,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct JoinState {
+    pending: HashMap<JoinKey, Pending>,
+    dirty: BTreeSet<JoinKey>,
+    removed: BTreeSet<JoinKey>,
+}
+
+impl JoinState {
+    pub fn restored(pending: HashMap<JoinKey, Pending>) -> JoinState {
+        JoinState {
+            pending,
+            ..Default::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    fn take(&mut self, key: &JoinKey) -> Option<Pending> {
+        let p = self.pending.remove(key)?;
+        self.dirty.remove(key);
+        self.removed.insert(key.clone());
+        Some(p)
+    }
+
+    fn put(&mut self, key: JoinKey, p: Pending) {
+        self.removed.remove(&key);
+        self.dirty.insert(key.clone());
+        self.pending.insert(key, p);
+    }
+
+    /// A prediction with an id: joins a waiting label, or waits for one.
+    pub fn on_prediction(
+        &mut self,
+        p: &PredictionRecord,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Option<Outcome> {
+        let id = p.id.as_ref()?;
+        let key = (p.model.clone(), id.clone());
+        let (score, class) = match &p.prediction {
+            Some(pr) => (pr.score, pr.class.clone()),
+            None => (None, None),
+        };
+        if matches!(self.pending.get(&key), Some(Pending::Label { .. })) {
+            if let Some(Pending::Label { label, .. }) = self.take(&key) {
+                return Some(Outcome {
+                    model: p.model.clone(),
+                    version: p.version.clone(),
+                    ts_ms: p.ts_ms,
+                    score,
+                    class,
+                    label,
+                });
+            }
+        }
+        self.put(
+            key,
+            Pending::Prediction {
+                version: p.version.clone(),
+                ts_ms: p.ts_ms,
+                score,
+                class,
+                expires_ms: now_ms.saturating_add(ttl_ms),
+            },
+        );
+        None
+    }
+
+    /// A label: joins its waiting prediction, or waits for it.
+    pub fn on_label(&mut self, l: &LabelRecord, ttl_ms: i64, now_ms: i64) -> Option<Outcome> {
+        let key = (l.model.clone(), l.id.clone());
+        if matches!(self.pending.get(&key), Some(Pending::Prediction { .. })) {
+            if let Some(Pending::Prediction {
+                version,
+                ts_ms,
+                score,
+                class,
+                ..
+            }) = self.take(&key)
+            {
+                return Some(Outcome {
+                    model: l.model.clone(),
+                    version,
+                    ts_ms,
+                    score,
+                    class,
+                    label: l.label.clone(),
+                });
+            }
+        }
+        self.put(
+            key,
+            Pending::Label {
+                label: l.label.clone(),
+                expires_ms: now_ms.saturating_add(ttl_ms),
+            },
+        );
+        None
+    }
+
+    /// Drops entries past their TTL; returns how many.
+    pub fn expire(&mut self, now_ms: i64) -> usize {
+        let expired: Vec<JoinKey> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.expires_ms() <= now_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &expired {
+            self.take(k);
+        }
+        expired.len()
+    }
+
+    pub fn changes(&self) -> (Vec<(JoinKey, Pending)>, Vec<JoinKey>) {
+        (
+            self.dirty
+                .iter()
+                .filter_map(|k| self.pending.get(k).map(|p| (k.clone(), p.clone())))
+                .collect(),
+            self.removed.iter().cloned().collect(),
+        )
+    }
+
+    pub fn mark_clean(&mut self) {
+        self.dirty.clear();
+        self.removed.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Prediction;
+
+    fn prediction(id: &str, score: f64) -> PredictionRecord {
+        PredictionRecord {
+            model: "m".into(),
+            version: "v1".into(),
+            id: Some(id.into()),
+            ts_ms: 1000,
+            features: vec![],
+            prediction: Some(Prediction {
+                score: Some(score),
+                class: None,
+            }),
+            latency_ms: None,
+            segment: vec![],
+        }
+    }
+
+    fn label(id: &str, y: f64) -> LabelRecord {
+        LabelRecord {
+            model: "m".into(),
+            id: id.into(),
+            label: LabelValue::Number(y),
+            ts_ms: 5000,
+        }
+    }
+
+    #[test]
+    fn joins_in_either_order_and_expires() {
+        let mut j = JoinState::default();
+        assert!(j.on_prediction(&prediction("a", 0.9), 100, 0).is_none());
+        let o = j.on_label(&label("a", 1.0), 100, 10).unwrap();
+        assert_eq!(
+            (o.ts_ms, o.score, o.version.as_str()),
+            (1000, Some(0.9), "v1")
+        );
+        assert!(j.on_label(&label("b", 0.0), 100, 10).is_none());
+        let o = j.on_prediction(&prediction("b", 0.2), 100, 20).unwrap();
+        assert_eq!(o.label, LabelValue::Number(0.0));
+        assert!(j.is_empty());
+        j.on_prediction(&prediction("c", 0.5), 100, 20);
+        assert_eq!(j.expire(119), 0);
+        assert_eq!(j.expire(120), 1);
+        assert!(
+            j.on_label(&label("c", 1.0), 100, 130).is_none(),
+            "too late: waits as a label"
+        );
+    }
+}

@@ -1,0 +1,277 @@
+//! Model performance from mergeable sums: binary classification (confusion counts at
+//! a threshold, per-class score histograms for AUC, log-loss sum), class equality
+//! (accuracy for any classifier) and regression error sums.
+//!
+//! Definitions follow scikit-learn's defaults: precision, recall and F1 of the
+//! positive class with `zero_division` giving 0; `log_loss` with probabilities
+//! clipped to [ε, 1 − ε], ε = 2⁻⁵²; MAPE as mean(|y − ŷ| / max(|y|, ε)).
+//!
+//! AUC-ROC is computed from score histograms of `AUC_BINS` equal bins on [0, 1]:
+//! pairs in different bins are ordered exactly, pairs in the same bin count as ties
+//! (½), so |AUC − AUC_exact| ≤ Σ_b pos_b·neg_b / (2·P·N), reported as `auc_bound`.
+
+use serde::{Deserialize, Serialize};
+
+/// Bins of the per-class score histograms.
+pub const AUC_BINS: usize = 1000;
+const EPS: f64 = f64::EPSILON;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PerformanceCounts {
+    /// Joined (prediction, label) pairs.
+    pub n: u64,
+    /// Pairs with a predicted class (or thresholded score): the accuracy denominator.
+    #[serde(default)]
+    pub classified: u64,
+    /// Of those, pairs whose predicted class equals the label.
+    pub correct: u64,
+    pub binary: Option<BinaryCounts>,
+    pub regression: Option<RegressionSums>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BinaryCounts {
+    pub tp: u64,
+    pub fp: u64,
+    pub tn: u64,
+    pub fn_: u64,
+    pub positive_scores: Vec<u64>,
+    pub negative_scores: Vec<u64>,
+    pub log_loss_sum: f64,
+}
+
+impl Default for BinaryCounts {
+    fn default() -> Self {
+        BinaryCounts {
+            tp: 0,
+            fp: 0,
+            tn: 0,
+            fn_: 0,
+            positive_scores: vec![0; AUC_BINS],
+            negative_scores: vec![0; AUC_BINS],
+            log_loss_sum: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegressionSums {
+    pub n: u64,
+    /// Σ (ŷ − y)
+    pub error: f64,
+    pub abs_error: f64,
+    pub sq_error: f64,
+    /// Σ |ŷ − y| / max(|y|, ε)
+    pub abs_pct_error: f64,
+}
+
+fn score_bin(score: f64) -> usize {
+    ((score.clamp(0.0, 1.0) * AUC_BINS as f64) as usize).min(AUC_BINS - 1)
+}
+
+impl PerformanceCounts {
+    /// A binary outcome: `score` the predicted probability of the positive class.
+    pub fn add_binary(&mut self, score: f64, positive: bool, threshold: f64) {
+        let b = self.binary.get_or_insert_with(BinaryCounts::default);
+        let predicted = score >= threshold;
+        match (predicted, positive) {
+            (true, true) => b.tp += 1,
+            (true, false) => b.fp += 1,
+            (false, false) => b.tn += 1,
+            (false, true) => b.fn_ += 1,
+        }
+        let p = score.clamp(EPS, 1.0 - EPS);
+        if positive {
+            b.positive_scores[score_bin(score)] += 1;
+            b.log_loss_sum -= p.ln();
+        } else {
+            b.negative_scores[score_bin(score)] += 1;
+            b.log_loss_sum -= (1.0 - p).ln();
+        }
+        self.n += 1;
+        self.classified += 1;
+        self.correct += u64::from(predicted == positive);
+    }
+
+    /// A regression outcome.
+    pub fn add_regression(&mut self, predicted: f64, actual: f64) {
+        let r = self.regression.get_or_insert_with(RegressionSums::default);
+        let e = predicted - actual;
+        r.n += 1;
+        r.error += e;
+        r.abs_error += e.abs();
+        r.sq_error += e * e;
+        r.abs_pct_error += e.abs() / actual.abs().max(EPS);
+        self.n += 1;
+    }
+
+    /// A class outcome (predicted class vs label).
+    pub fn add_class(&mut self, correct: bool) {
+        self.n += 1;
+        self.classified += 1;
+        self.correct += u64::from(correct);
+    }
+
+    pub fn merge(&mut self, other: &PerformanceCounts) {
+        self.n += other.n;
+        self.classified += other.classified;
+        self.correct += other.correct;
+        if let Some(o) = &other.binary {
+            let b = self.binary.get_or_insert_with(BinaryCounts::default);
+            b.tp += o.tp;
+            b.fp += o.fp;
+            b.tn += o.tn;
+            b.fn_ += o.fn_;
+            for (a, x) in b.positive_scores.iter_mut().zip(&o.positive_scores) {
+                *a += x;
+            }
+            for (a, x) in b.negative_scores.iter_mut().zip(&o.negative_scores) {
+                *a += x;
+            }
+            b.log_loss_sum += o.log_loss_sum;
+        }
+        if let Some(o) = &other.regression {
+            let r = self.regression.get_or_insert_with(RegressionSums::default);
+            r.n += o.n;
+            r.error += o.error;
+            r.abs_error += o.abs_error;
+            r.sq_error += o.sq_error;
+            r.abs_pct_error += o.abs_pct_error;
+        }
+    }
+
+    /// The metrics; `None` fields are undefined for this data.
+    pub fn metrics(&self) -> PerformanceMetrics {
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let mut m = PerformanceMetrics {
+            samples: self.n,
+            accuracy: (self.classified > 0).then(|| ratio(self.correct, self.classified)),
+            ..Default::default()
+        };
+        if let Some(b) = &self.binary {
+            let n = b.tp + b.fp + b.tn + b.fn_;
+            if n > 0 {
+                m.precision = Some(ratio(b.tp, b.tp + b.fp));
+                m.recall = Some(ratio(b.tp, b.tp + b.fn_));
+                m.f1 = Some(ratio(2 * b.tp, 2 * b.tp + b.fp + b.fn_));
+                m.log_loss = Some(b.log_loss_sum / n as f64);
+                let (auc, bound) = auc_from_histograms(&b.positive_scores, &b.negative_scores);
+                m.auc = auc;
+                m.auc_bound = bound;
+            }
+        }
+        if let Some(r) = &self.regression {
+            if r.n > 0 {
+                let n = r.n as f64;
+                m.mae = Some(r.abs_error / n);
+                m.mse = Some(r.sq_error / n);
+                m.rmse = Some((r.sq_error / n).sqrt());
+                m.mape = Some(r.abs_pct_error / n);
+                m.mean_error = Some(r.error / n);
+            }
+        }
+        m
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PerformanceMetrics {
+    pub samples: u64,
+    pub accuracy: Option<f64>,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    pub f1: Option<f64>,
+    pub auc: Option<f64>,
+    pub auc_bound: Option<f64>,
+    pub log_loss: Option<f64>,
+    pub mae: Option<f64>,
+    pub mse: Option<f64>,
+    pub rmse: Option<f64>,
+    pub mape: Option<f64>,
+    pub mean_error: Option<f64>,
+}
+
+/// AUC-ROC from per-class score histograms over the same bins, ties within a bin
+/// counted ½, and its error bound. `None` when a class is absent.
+pub fn auc_from_histograms(positive: &[u64], negative: &[u64]) -> (Option<f64>, Option<f64>) {
+    let p: u64 = positive.iter().sum();
+    let n: u64 = negative.iter().sum();
+    if p == 0 || n == 0 {
+        return (None, None);
+    }
+    let (mut below_neg, mut wins, mut ties) = (0u128, 0u128, 0u128);
+    for (pos, neg) in positive.iter().zip(negative) {
+        wins += *pos as u128 * below_neg;
+        ties += *pos as u128 * *neg as u128;
+        below_neg += *neg as u128;
+    }
+    let pairs = p as f64 * n as f64;
+    (
+        Some((wins as f64 + ties as f64 / 2.0) / pairs),
+        Some(ties as f64 / 2.0 / pairs),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_metrics_by_hand() {
+        let mut c = PerformanceCounts::default();
+        for (s, y) in [
+            (0.9, true),
+            (0.8, true),
+            (0.7, false),
+            (0.3, true),
+            (0.1, false),
+        ] {
+            c.add_binary(s, y, 0.5);
+        }
+        let m = c.metrics();
+        assert_eq!(m.accuracy, Some(0.6));
+        assert_eq!(m.precision, Some(2.0 / 3.0));
+        assert_eq!(m.recall, Some(2.0 / 3.0));
+        assert!((m.f1.unwrap() - 2.0 / 3.0).abs() < 1e-15);
+        // Exact AUC: positives 0.9, 0.8, 0.3 vs negatives 0.7, 0.1 → 5 of 6 pairs.
+        assert!((m.auc.unwrap() - 5.0 / 6.0).abs() < 1e-12);
+        assert_eq!(m.auc_bound, Some(0.0));
+    }
+
+    #[test]
+    fn merge_equals_concatenation() {
+        let mut a = PerformanceCounts::default();
+        let mut b = PerformanceCounts::default();
+        let mut all = PerformanceCounts::default();
+        for i in 0..100 {
+            let s = (i as f64 * 0.37).fract();
+            let y = i % 3 == 0;
+            if i % 2 == 0 {
+                a.add_binary(s, y, 0.5)
+            } else {
+                b.add_binary(s, y, 0.5)
+            }
+            all.add_binary(s, y, 0.5);
+        }
+        a.merge(&b);
+        assert_eq!(
+            a.binary.as_ref().unwrap().tp,
+            all.binary.as_ref().unwrap().tp
+        );
+        assert_eq!(a.metrics().auc, all.metrics().auc);
+    }
+
+    #[test]
+    fn regression_metrics() {
+        let mut c = PerformanceCounts::default();
+        c.add_regression(3.0, 2.0);
+        c.add_regression(1.0, 2.0);
+        c.add_regression(4.0, 4.0);
+        let m = c.metrics();
+        assert_eq!(m.accuracy, None, "no classes, no accuracy");
+        assert_eq!(m.mae, Some(2.0 / 3.0));
+        assert_eq!(m.mse, Some(2.0 / 3.0));
+        assert_eq!(m.mean_error, Some(0.0));
+        assert_eq!(m.mape, Some((0.5 + 0.5) / 3.0));
+    }
+}
