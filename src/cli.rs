@@ -188,6 +188,10 @@ pub struct GenerateArgs {
     pub drift_after: Option<Duration>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Write undrifted records of the first model to this JSON-lines file instead of
+    /// producing to Kafka (a reference dataset; --count defaults to 10000).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
 }
 
 /// Runs a parsed command; the error is printed by `main`.
@@ -251,6 +255,15 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Report(a) => report(a),
         Command::Reference(c) => reference(c),
+        Command::Generate(a) if a.output.is_some() => {
+            let path = a.output.unwrap_or_default();
+            let count = if a.count == 0 { 10_000 } else { a.count };
+            let model = a.models.first().map(String::as_str).unwrap_or("churn");
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+            crate::generate::write_reference(&mut out, model, count, a.seed)?;
+            tracing::info!(count, model, path = %path.display(), "reference written");
+            Ok(())
+        }
         Command::Generate(a) => {
             let opts = crate::generate::GenerateOptions {
                 brokers: a.brokers,

@@ -93,6 +93,21 @@ pub fn synthetic_record(rng: &mut SplitMix, model: &str, seq: u64, drifted: bool
     .to_string()
 }
 
+/// Writes `count` undrifted records of `model` as JSON lines: a reference dataset
+/// for `driftd reference import`.
+pub fn write_reference(
+    out: &mut impl std::io::Write,
+    model: &str,
+    count: u64,
+    seed: u64,
+) -> std::io::Result<()> {
+    let mut rng = SplitMix::new(seed);
+    for i in 0..count {
+        writeln!(out, "{}", synthetic_record(&mut rng, model, i, false))?;
+    }
+    out.flush()
+}
+
 /// Produces records until `count` is reached or `stop` returns true.
 pub fn generate(opts: &GenerateOptions, stop: impl Fn() -> bool) -> Result<u64, KafkaError> {
     let producer: BaseProducer = rdkafka::ClientConfig::new()

@@ -249,19 +249,16 @@ impl WindowState {
         settings: &WindowSettings,
         now_ms: i64,
     ) -> Observed {
-        let Some(tier) = settings.tier_for(record.ts_ms, now_ms) else {
+        let Some(bucket) = self.bucket_mut(
+            &record.model,
+            &record.version,
+            record.ts_ms,
+            profile,
+            settings,
+            now_ms,
+        ) else {
             return Observed::TooLate;
         };
-        let key = BucketKey {
-            model: record.model.clone(),
-            version: record.version.clone(),
-            tier,
-            start_ms: floor_to(record.ts_ms, settings.width(tier)),
-        };
-        let bucket = self
-            .buckets
-            .entry(key.clone())
-            .or_insert_with(|| Bucket::new(profile.map(|p| &p.profile)));
         bucket.events += 1;
         bucket.last_event_ms = bucket.last_event_ms.max(record.ts_ms);
         if let Some(ms) = record.latency_ms {
@@ -295,8 +292,6 @@ impl WindowState {
                 }
             }
         }
-        self.removed.remove(&key);
-        self.dirty.insert(key);
         Observed::Added
     }
 
@@ -309,23 +304,45 @@ impl WindowState {
         labels: &LabelSettings,
         now_ms: i64,
     ) -> Observed {
-        let Some(tier) = settings.tier_for(outcome.ts_ms, now_ms) else {
+        let Some(bucket) = self.bucket_mut(
+            &outcome.model,
+            &outcome.version,
+            outcome.ts_ms,
+            profile,
+            settings,
+            now_ms,
+        ) else {
             return Observed::TooLate;
         };
-        let key = BucketKey {
-            model: outcome.model.clone(),
-            version: outcome.version.clone(),
-            tier,
-            start_ms: floor_to(outcome.ts_ms, settings.width(tier)),
-        };
-        let bucket = self
-            .buckets
-            .entry(key.clone())
-            .or_insert_with(|| Bucket::new(profile.map(|p| &p.profile)));
         record_outcome(&mut bucket.performance, outcome, labels);
-        self.removed.remove(&key);
-        self.dirty.insert(key);
         Observed::Added
+    }
+
+    /// The bucket that holds event time `ts_ms` now (created if needed, marked dirty),
+    /// or `None` when `ts_ms` is older than every tier.
+    fn bucket_mut(
+        &mut self,
+        model: &str,
+        version: &str,
+        ts_ms: i64,
+        profile: Option<&IndexedProfile>,
+        settings: &WindowSettings,
+        now_ms: i64,
+    ) -> Option<&mut Bucket> {
+        let tier = settings.tier_for(ts_ms, now_ms)?;
+        let key = BucketKey {
+            model: model.to_string(),
+            version: version.to_string(),
+            tier,
+            start_ms: floor_to(ts_ms, settings.width(tier)),
+        };
+        self.removed.remove(&key);
+        self.dirty.insert(key.clone());
+        Some(
+            self.buckets
+                .entry(key)
+                .or_insert_with(|| Bucket::new(profile.map(|p| &p.profile))),
+        )
     }
 
     /// Folds aged fine buckets into hour buckets and aged hour buckets into day
