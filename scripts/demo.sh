@@ -5,6 +5,8 @@
 #
 #   scripts/demo.sh                 run for DEMO_SECONDS (default 120), then stop cleanly
 #   DEMO_SECONDS=0 scripts/demo.sh  run until Ctrl-C
+#   DEMO_CHECK=1                     exit 1 unless driftd consumed events and served
+#                                    a window report (the test command uses this)
 #
 # While it runs: http://127.0.0.1:7853/metrics, /readyz, /healthz.
 set -euo pipefail
@@ -36,15 +38,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 scripts/kafka.sh start
+# The example config, with a store of its own and short windows so that the shift
+# shows within a minute.
 sed -e "s#^path = .*#path = \"$work/store\"#" \
-    -e "s#127.0.0.1:19092#127.0.0.1:$KAFKA_PORT#" docs/driftd.example.toml > "$work/driftd.toml"
-cat >> "$work/driftd.toml" <<TOML
-
-# Demo: short windows so the shift shows within a minute.
-[windows]
-windows = ["1m", "5m", "1h"]
-tick = "5s"
-TOML
+    -e "s#127.0.0.1:19092#127.0.0.1:$KAFKA_PORT#" \
+    -e 's#^windows = \[.*\]#windows = ["1m", "5m", "1h"]#' \
+    -e 's#^tick = .*#tick = "5s"#' docs/driftd.example.toml > "$work/driftd.toml"
 "$bin" config check --config "$work/driftd.toml"
 
 # A reference profile per model, from undrifted synthetic traffic.
@@ -79,4 +78,14 @@ echo "$m" | awk '/^process_resident_memory_bytes/ {printf "demo: driftd resident
                  /^driftd_store_size_bytes/ {printf "demo: store size on disk %.1f MB\n", $2/1e6}'
 echo "demo: drift report of model churn over the last 5 minutes:"
 curl -s "http://127.0.0.1:7853/api/v1/models/churn/drift?window=5m" | head -c 1500; echo
+if [ "${DEMO_CHECK:-0}" = 1 ]; then
+  events=$(curl -sf http://127.0.0.1:7853/metrics | awk '/^driftd_events_total/ {s+=$2} END {print s+0}')
+  status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:7853/api/v1/models/churn/drift?window=5m")
+  if [ "$events" -gt 0 ] && [ "$status" = 200 ]; then
+    echo "demo check: passed ($events events consumed, window report served)"
+  else
+    echo "demo check: FAILED (events=$events, drift API status $status)"
+    exit 1
+  fi
+fi
 echo "demo: stopping (SIGTERM: final checkpoint, offsets committed)"

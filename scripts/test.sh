@@ -36,3 +36,8 @@ echo "== cargo clippy -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --all-targets 2>&1
+scripts/kafka.sh stop
+
+# The README's first command, briefly: the demo must still run end to end.
+echo "== demo smoke run"
+DEMO_SECONDS=20 DEMO_CHECK=1 scripts/demo.sh

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::config::{ProfileConfig, ReportConfig};
 use crate::report::{feature_drift, DriftReport};
 use crate::stats::performance::PerformanceMetrics;
-use crate::window::{Bucket, ProfileSet, WindowState};
+use crate::window::{Bucket, ProfileSet, Tier, WindowState};
 
 /// One window of one model (one version, or every version merged).
 #[derive(Debug, Clone, Serialize)]
@@ -156,4 +156,114 @@ pub trait WindowSource: Send + Sync {
     fn profiles(&self) -> std::sync::Arc<ProfileSet>;
     /// Folds aged buckets into coarser tiers.
     fn compact(&self, now_ms: i64);
+    /// [`WindowState::buckets_between`] under the lock, with the bucket widths.
+    fn history_buckets(
+        &self,
+        model: &str,
+        version: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Vec<(Tier, i64, i64, Bucket)>;
+}
+
+/// One bucket's value of a metric.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryPoint {
+    pub start_ms: i64,
+    pub width_seconds: f64,
+    pub tier: &'static str,
+    pub events: u64,
+    pub value: Option<f64>,
+}
+
+/// Metrics of the whole model that history can chart; any key of a feature's drift
+/// report (`psi`, `ks_statistic`, `missing_rate`, …) works with `feature`.
+pub const MODEL_METRICS: &[&str] = &[
+    "events",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "label_coverage",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "auc",
+    "log_loss",
+    "mae",
+    "mse",
+    "rmse",
+    "mape",
+    "mean_error",
+];
+
+/// The value of `metric` (of `feature`, when given) in each bucket, oldest first: the
+/// same computation as a window, applied to one bucket at a time.
+pub fn history(
+    buckets: &[(Tier, i64, i64, Bucket)],
+    profile: Option<&crate::reference::ReferenceProfile>,
+    metric: &str,
+    feature: Option<&str>,
+    settings: &EvaluationSettings<'_>,
+) -> Result<Vec<HistoryPoint>, String> {
+    let feature_index = match feature {
+        Some(name) => {
+            let p = profile.ok_or("the model has no reference profile")?;
+            Some(
+                p.features
+                    .iter()
+                    .position(|f| f.name == name)
+                    .ok_or_else(|| format!("the reference profile has no feature `{name}`"))?,
+            )
+        }
+        None if MODEL_METRICS.contains(&metric) => None,
+        None => {
+            return Err(format!(
+                "`{metric}` needs a feature; model metrics are {}",
+                MODEL_METRICS.join(", ")
+            ))
+        }
+    };
+    Ok(buckets
+        .iter()
+        .map(|(tier, start, width, b)| {
+            let value = match (feature_index, profile) {
+                (Some(i), Some(p)) if b.profile_id.as_ref() == Some(&p.id) => {
+                    let drift = feature_drift(
+                        &p.features[i],
+                        &b.features[i],
+                        b.events,
+                        true,
+                        settings.profile.psi_epsilon,
+                        settings.report,
+                    );
+                    serde_json::to_value(&drift)
+                        .ok()
+                        .and_then(|v| v[metric].as_f64())
+                }
+                (Some(_), _) => None,
+                (None, _) => model_metric(b, metric),
+            };
+            HistoryPoint {
+                start_ms: *start,
+                width_seconds: *width as f64 / 1000.0,
+                tier: tier.name(),
+                events: b.events,
+                value,
+            }
+        })
+        .collect())
+}
+
+fn model_metric(b: &Bucket, metric: &str) -> Option<f64> {
+    match metric {
+        "events" => Some(b.events as f64),
+        "latency_p50_ms" => b.latency.quantile(0.5),
+        "latency_p90_ms" => b.latency.quantile(0.9),
+        "latency_p99_ms" => b.latency.quantile(0.99),
+        "label_coverage" => (b.events > 0).then(|| b.performance.n as f64 / b.events as f64),
+        other => serde_json::to_value(b.performance.metrics())
+            .ok()
+            .and_then(|v| v[other].as_f64()),
+    }
 }

@@ -72,6 +72,7 @@ pub fn router(
         .route("/api/v1/models", get(models))
         .route("/api/v1/models/{model}/drift", get(drift))
         .route("/api/v1/models/{model}/performance", get(performance))
+        .route("/api/v1/models/{model}/history", get(history))
         .with_state(AppState {
             metrics,
             readiness,
@@ -139,6 +140,95 @@ async fn performance(
         }))
         .into_response(),
         Err(e) => e,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct HistoryQuery {
+    metric: String,
+    feature: Option<String>,
+    version: Option<String>,
+    /// RFC 3339 or epoch ms; default 24 h before `to`.
+    from: Option<String>,
+    /// RFC 3339 or epoch ms; default now.
+    to: Option<String>,
+}
+
+fn parse_time(s: &str) -> Option<i64> {
+    s.parse::<i64>().ok().or_else(|| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    })
+}
+
+/// A metric per bucket over time, from the buckets kept in the store (fine buckets
+/// for the last hours, then hour and day buckets: longer than Prometheus keeps).
+async fn history(
+    State(s): State<AppState>,
+    Path(model): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    let to = match q.to.as_deref().map(parse_time) {
+        None => unix_now_ms(),
+        Some(Some(t)) => t,
+        Some(None) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "`to` is not RFC 3339 or epoch ms".into(),
+            )
+        }
+    };
+    let from = match q.from.as_deref().map(parse_time) {
+        None => to - 86_400_000,
+        Some(Some(t)) => t,
+        Some(None) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "`from` is not RFC 3339 or epoch ms".into(),
+            )
+        }
+    };
+    if !s.windows.series().iter().any(|(m, _)| *m == model) {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            format!("no data for model `{model}`"),
+        );
+    }
+    let result = tokio::task::spawn_blocking(move || {
+        let buckets = s
+            .windows
+            .history_buckets(&model, q.version.as_deref(), from, to);
+        let profiles = s.windows.profiles();
+        let profile = profiles
+            .get(&model, q.version.as_deref().unwrap_or(""))
+            .map(|p| &p.profile);
+        let settings = EvaluationSettings {
+            profile: &s.config.profile,
+            report: &s.config.report,
+        };
+        crate::evaluate::history(
+            &buckets,
+            profile,
+            &q.metric,
+            q.feature.as_deref(),
+            &settings,
+        )
+        .map(|points| {
+            json!({
+                "model": model, "version": q.version, "metric": q.metric,
+                "feature": q.feature, "from_ms": from, "to_ms": to, "points": points,
+            })
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e)) => api_error(StatusCode::BAD_REQUEST, e),
+        Err(e) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("history failed: {e}"),
+        ),
     }
 }
 

@@ -257,6 +257,27 @@ impl<D: DeadLetterSink + Send> crate::evaluate::WindowSource for std::sync::Mute
     fn compact(&self, now_ms: i64) {
         lock(self).compact(now_ms);
     }
+
+    fn history_buckets(
+        &self,
+        model: &str,
+        version: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Vec<(crate::window::Tier, i64, i64, crate::window::Bucket)> {
+        let guard = lock(self);
+        let profile = guard
+            .profiles
+            .get(model, version.unwrap_or(""))
+            .map(|p| &p.profile);
+        guard
+            .state
+            .windows()
+            .buckets_between(model, version, profile, from_ms, to_ms)
+            .into_iter()
+            .map(|(tier, start, b)| (tier, start, guard.windows.width(tier), b))
+            .collect()
+    }
 }
 
 /// A poisoned lock means a thread panicked mid-update; the checkpoint protocol keeps

@@ -40,6 +40,14 @@ pub enum Tier {
 }
 
 impl Tier {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Fine => "fine",
+            Tier::Hour => "hour",
+            Tier::Day => "day",
+        }
+    }
+
     pub fn code(self) -> u8 {
         self as u8
     }
@@ -186,7 +194,7 @@ impl Default for WindowSettings {
 }
 
 impl WindowSettings {
-    fn width(&self, tier: Tier) -> i64 {
+    pub fn width(&self, tier: Tier) -> i64 {
         match tier {
             Tier::Fine => self.bucket_ms,
             Tier::Hour => HOUR_MS,
@@ -417,6 +425,32 @@ impl WindowState {
             }
         }
         out
+    }
+
+    /// The buckets of `model` (one version, or all merged per tier and start) that
+    /// start in [from, to], oldest first.
+    pub fn buckets_between(
+        &self,
+        model: &str,
+        version: Option<&str>,
+        profile: Option<&ReferenceProfile>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Vec<(Tier, i64, Bucket)> {
+        let mut out: BTreeMap<(i64, Tier), Bucket> = BTreeMap::new();
+        for (k, b) in &self.buckets {
+            if k.model == model
+                && version.is_none_or(|v| v == k.version)
+                && (from_ms..=to_ms).contains(&k.start_ms)
+            {
+                out.entry((k.start_ms, k.tier))
+                    .or_insert_with(|| Bucket::new(profile))
+                    .merge(b);
+            }
+        }
+        out.into_iter()
+            .map(|((start, tier), b)| (tier, start, b))
+            .collect()
     }
 
     /// (model, version) pairs that have buckets.

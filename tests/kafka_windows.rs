@@ -148,9 +148,9 @@ fn window_equals_offline_report_and_drift_shows_at_the_next_tick() {
 
     let mut rng = SplitMix::new(5);
     let t0 = now_ms();
-    // Undrifted traffic over the last four minutes.
+    // Undrifted traffic from three minutes to one minute ago (inside the 5m window).
     let before: Vec<Value> = (0..3000)
-        .map(|i| record(&mut rng, i, t0 - 240_000 + (i as i64) * 80, false))
+        .map(|i| record(&mut rng, i, t0 - 180_000 + (i as i64) * 40, false))
         .collect();
     produce(&topic, &to_kafka(&before));
     let m = daemon.wait_metrics(Duration::from_secs(240), |m| {
@@ -169,11 +169,11 @@ fn window_equals_offline_report_and_drift_shows_at_the_next_tick() {
     // Drift injected now: visible at the first tick whose window holds it.
     let t1 = now_ms();
     let after: Vec<Value> = (0..3000)
-        .map(|i| record(&mut rng, 3000 + i, t1 - 30_000 + (i as i64) * 10, true))
+        .map(|i| record(&mut rng, 3000 + i, t1 - 20_000 + (i as i64) * 6, true))
         .collect();
     produce(&topic, &to_kafka(&after));
     let m = daemon.wait_metrics(Duration::from_secs(240), |m| {
-        m.get("driftd_window_events{model=\"churn\",version=\"v7\",window=\"5m\"}") == Some(6000.0)
+        m.get("driftd_window_events{model=\"churn\",version=\"v7\",window=\"1h\"}") == Some(6000.0)
     });
     assert_eq!(gauge(&m, "driftd_feature_drifted", "5m", "age"), Some(1.0));
     assert!(gauge(&m, "driftd_feature_missing_ratio", "5m", "income").unwrap() > 0.15);
@@ -187,6 +187,32 @@ fn window_equals_offline_report_and_drift_shows_at_the_next_tick() {
     let offline = report_on(&reference, &all, config.dir.path());
     assert_same_features(&api, &offline);
     assert!(api["drifted"].as_array().unwrap().contains(&json!("age")));
+
+    // History: one point per bucket, served from the kept buckets.
+    let path = format!(
+        "/api/v1/models/churn/history?metric=psi&feature=age&from={}",
+        t0 - 600_000
+    );
+    let (status, body) = http_get(daemon.port, &path).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let history: Value = serde_json::from_str(&body).unwrap();
+    let points = history["points"].as_array().unwrap();
+    let events: u64 = points.iter().map(|p| p["events"].as_u64().unwrap()).sum();
+    assert_eq!(events, 6000);
+    let first = points.first().unwrap()["value"].as_f64().unwrap();
+    let last = points.last().unwrap()["value"].as_f64().unwrap();
+    assert!(
+        last > 0.2 && first < 0.2,
+        "PSI per bucket rises with the drift: {points:?}"
+    );
+    let (status, _) = http_get(daemon.port, "/api/v1/models/churn/history?metric=psi").unwrap();
+    assert_eq!(status, 400, "a feature metric needs a feature");
+    let (status, body) = http_get(
+        daemon.port,
+        "/api/v1/models/churn/history?metric=latency_p99_ms",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
 
     let (status, body) = http_get(daemon.port, "/api/v1/models").unwrap();
     assert_eq!(status, 200);
