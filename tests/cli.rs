@@ -63,18 +63,25 @@ fn version_and_help() {
     }
 }
 
+/// A config in `dir` with its store there too, plus `extra` TOML.
+fn config_in(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let config = dir.join("driftd.toml");
+    let store = dir.join("store");
+    std::fs::write(
+        &config,
+        format!("[storage]\npath = \"{}\"\n{extra}", store.display()),
+    )
+    .unwrap();
+    config
+}
+
 #[test]
 fn replay_counts_lines_and_reports_rejects() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("driftd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[storage]\npath = \"{}\"\n[[source]]\ntopic = \"p\"\nrole = \"predictions\"\n",
-            dir.path().join("store").display()
-        ),
-    )
-    .unwrap();
+    let config = config_in(
+        dir.path(),
+        "[[source]]\ntopic = \"p\"\nrole = \"predictions\"\n",
+    );
     let input = dir.path().join("in.jsonl");
     let mut text = String::new();
     for i in 0..250 {
@@ -123,15 +130,10 @@ fn replay_counts_lines_and_reports_rejects() {
 #[test]
 fn reference_import_show_list_versions_profiles() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("driftd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[storage]\npath = \"{}\"\n[profile]\nresolution = 100\npsi_bins = 5\n[profile.kinds]\nzip = \"categorical\"\n",
-            dir.path().join("store").display()
-        ),
-    )
-    .unwrap();
+    let config = config_in(
+        dir.path(),
+        "[profile]\nresolution = 100\npsi_bins = 5\n[profile.kinds]\nzip = \"categorical\"\n",
+    );
     let csv = |name: &str, rows: usize| {
         let p = dir.path().join(name);
         let mut s = String::from("age,plan,zip\n");
@@ -148,20 +150,8 @@ fn reference_import_show_list_versions_profiles() {
     };
     let first = csv("first.csv", 300);
     let second = csv("second.csv", 600);
-    let driftd = |args: &[&str]| {
-        let out = Command::new(driftd_bin())
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let cfg = config.to_str().unwrap();
+    let driftd = |args: &[&str]| common::driftd(&[args, &["--config", cfg]].concat());
     for file in [&first, &second] {
         let out = driftd(&[
             "reference",
