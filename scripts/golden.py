@@ -206,6 +206,12 @@ def sklearn_metrics(path):
             "recall": m.recall_score(y, pred), "f1": m.f1_score(y, pred),
             "auc": m.roc_auc_score(y, s), "log_loss": m.log_loss(y, s, labels=[0, 1]),
         }
+    if pairs.get("classification"):
+        y = [v[1] for v in pairs["classification"]]
+        p = [v[0] for v in pairs["classification"]]
+        out["classification"] = {
+            "accuracy": m.accuracy_score(y, p), "macro_f1": m.f1_score(y, p, average="macro"),
+        }
     if pairs.get("regression"):
         p = np.array([v[0] for v in pairs["regression"]], dtype=float)
         y = np.array([v[1] for v in pairs["regression"]], dtype=float)

@@ -71,7 +71,7 @@ pub fn record_outcome(perf: &mut PerformanceCounts, o: &Outcome, settings: &Labe
                 LabelValue::Class(c) => c.clone(),
             };
             if let Some(c) = &o.class {
-                perf.add_class(*c == label);
+                perf.add_class(c, &label);
             }
         }
     }

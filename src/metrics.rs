@@ -61,6 +61,7 @@ const PERFORMANCE_STATS: &[(&str, &str)] = &[
         "Recall of the positive class (binary classifiers).",
     ),
     ("f1", "F1 of the positive class (binary classifiers)."),
+    ("macro_f1", "Mean F1 over classes (multiclass classifiers)."),
     (
         "auc",
         "Area under the ROC curve from score histograms (binary classifiers).",
@@ -322,6 +323,7 @@ impl Metrics {
                 "precision" => p.precision,
                 "recall" => p.recall,
                 "f1" => p.f1,
+                "macro_f1" => p.macro_f1,
                 "auc" => p.auc,
                 "log_loss" => p.log_loss,
                 "mae" => p.mae,

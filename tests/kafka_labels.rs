@@ -1,6 +1,7 @@
 //! Ground truth against the real broker: labels that arrive before, with, and days
 //! (in event time) after their predictions are joined, and the window's performance
-//! metrics equal scikit-learn's on the joined pairs (AUC within its reported bound).
+//! metrics equal scikit-learn's on the joined pairs (AUC within its reported bound):
+//! a binary classifier, a regression model and a multiclass classifier.
 
 mod common;
 
@@ -101,6 +102,20 @@ fn labels_in_any_order_give_scikit_learn_metrics() {
             }
         }
     }
+    let mut class_pairs = Vec::new();
+    let intents = ["billing", "cancel", "upgrade", "other"];
+    for i in 0..800 {
+        let actual = intents[(rng.next_u64() % 4) as usize];
+        let predicted = if rng.uniform() < 0.7 {
+            actual
+        } else {
+            intents[(rng.next_u64() % 4) as usize]
+        };
+        let id = format!("n{i}");
+        class_pairs.push(json!([predicted, actual]));
+        together_p.push(json!({"model": "intent", "id": id, "ts": t0 + i as i64 * 1000, "prediction": predicted}));
+        together_l.push(json!({"model": "intent", "id": id, "label": actual}));
+    }
     for i in 0..1000 {
         let actual = 100.0 + 30.0 * rng.normal();
         let predicted = actual + 5.0 * rng.normal() + 2.0;
@@ -149,7 +164,8 @@ fn labels_in_any_order_give_scikit_learn_metrics() {
     );
 
     let want = sklearn(
-        &json!({"binary": binary_pairs, "regression": regression_pairs, "threshold": 0.5}),
+        &json!({"binary": binary_pairs, "regression": regression_pairs,
+                "classification": class_pairs, "threshold": 0.5}),
         config.dir.path(),
     );
     let churn = performance(&daemon, "churn");
@@ -190,6 +206,14 @@ fn labels_in_any_order_give_scikit_learn_metrics() {
             (g - w).abs() <= 1e-9 * w.abs().max(1.0),
             "{k}: driftd {g}, scikit-learn {w}"
         );
+    }
+    let intent = performance(&daemon, "intent");
+    for k in ["accuracy", "macro_f1"] {
+        let (g, w) = (
+            intent["metrics"][k].as_f64().unwrap(),
+            want["classification"][k].as_f64().unwrap(),
+        );
+        assert!((g - w).abs() <= 1e-12, "{k}: driftd {g}, scikit-learn {w}");
     }
     assert!(daemon.sigterm().success());
 }

@@ -1,6 +1,7 @@
 //! Model performance from mergeable sums: binary classification (confusion counts at
-//! a threshold, per-class score histograms for AUC, log-loss sum), class equality
-//! (accuracy for any classifier) and regression error sums.
+//! a threshold, per-class score histograms for AUC, log-loss sum), multiclass
+//! (per-class true/false positives and false negatives, for accuracy and macro F1)
+//! and regression error sums.
 //!
 //! Definitions follow scikit-learn's defaults: precision, recall and F1 of the
 //! positive class with `zero_division` giving 0; `log_loss` with probabilities
@@ -14,6 +15,9 @@ use serde::{Deserialize, Serialize};
 
 /// Bins of the per-class score histograms.
 pub const AUC_BINS: usize = 1000;
+/// Classes tracked one by one for macro F1; the rest share [`OTHER_CLASS`].
+pub const MAX_CLASSES: usize = 100;
+pub const OTHER_CLASS: &str = "__other__";
 const EPS: f64 = f64::EPSILON;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -27,6 +31,9 @@ pub struct PerformanceCounts {
     pub correct: u64,
     pub binary: Option<BinaryCounts>,
     pub regression: Option<RegressionSums>,
+    /// Class → [true positives, false positives, false negatives].
+    #[serde(default)]
+    pub classes: std::collections::BTreeMap<String, [u64; 3]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,11 +112,26 @@ impl PerformanceCounts {
         self.n += 1;
     }
 
-    /// A class outcome (predicted class vs label).
-    pub fn add_class(&mut self, correct: bool) {
+    /// A class outcome (predicted class vs label class).
+    pub fn add_class(&mut self, predicted: &str, actual: &str) {
         self.n += 1;
         self.classified += 1;
-        self.correct += u64::from(correct);
+        self.correct += u64::from(predicted == actual);
+        if predicted == actual {
+            self.class_entry(predicted)[0] += 1;
+        } else {
+            self.class_entry(predicted)[1] += 1;
+            self.class_entry(actual)[2] += 1;
+        }
+    }
+
+    fn class_entry(&mut self, class: &str) -> &mut [u64; 3] {
+        let key = if self.classes.contains_key(class) || self.classes.len() < MAX_CLASSES {
+            class
+        } else {
+            OTHER_CLASS
+        };
+        self.classes.entry(key.to_string()).or_insert([0; 3])
     }
 
     pub fn merge(&mut self, other: &PerformanceCounts) {
@@ -129,6 +151,12 @@ impl PerformanceCounts {
                 *a += x;
             }
             b.log_loss_sum += o.log_loss_sum;
+        }
+        for (class, [tp, fp, fn_]) in &other.classes {
+            let e = self.class_entry(class);
+            e[0] += tp;
+            e[1] += fp;
+            e[2] += fn_;
         }
         if let Some(o) = &other.regression {
             let r = self.regression.get_or_insert_with(RegressionSums::default);
@@ -160,6 +188,16 @@ impl PerformanceCounts {
                 m.auc_bound = bound;
             }
         }
+        if !self.classes.is_empty() {
+            // scikit-learn's f1_score(average="macro"): the unweighted mean over every
+            // class seen as a label or a prediction.
+            let f1s: Vec<f64> = self
+                .classes
+                .values()
+                .map(|[tp, fp, fn_]| ratio(2 * tp, 2 * tp + fp + fn_))
+                .collect();
+            m.macro_f1 = Some(f1s.iter().sum::<f64>() / f1s.len() as f64);
+        }
         if let Some(r) = &self.regression {
             if r.n > 0 {
                 let n = r.n as f64;
@@ -181,6 +219,8 @@ pub struct PerformanceMetrics {
     pub precision: Option<f64>,
     pub recall: Option<f64>,
     pub f1: Option<f64>,
+    /// Multiclass: mean F1 over classes.
+    pub macro_f1: Option<f64>,
     pub auc: Option<f64>,
     pub auc_bound: Option<f64>,
     pub log_loss: Option<f64>,
@@ -259,6 +299,19 @@ mod tests {
             all.binary.as_ref().unwrap().tp
         );
         assert_eq!(a.metrics().auc, all.metrics().auc);
+    }
+
+    #[test]
+    fn multiclass_macro_f1() {
+        // sklearn: f1_score(["a","b","c","a"], ["a","c","c","b"], average="macro")
+        //   a: tp1 fp0 fn1 → 2/3; b: tp0 fp1 fn1 → 0; c: tp1 fp1 fn0 → 2/3 → 4/9
+        let mut c = PerformanceCounts::default();
+        for (y, p) in [("a", "a"), ("b", "c"), ("c", "c"), ("a", "b")] {
+            c.add_class(p, y);
+        }
+        let m = c.metrics();
+        assert!((m.macro_f1.unwrap() - 4.0 / 9.0).abs() < 1e-15);
+        assert_eq!(m.accuracy, Some(0.5));
     }
 
     #[test]
