@@ -82,6 +82,20 @@ pub struct LabelsConfig {
     /// Per-model task ("binary", "regression", "classification"); inferred otherwise.
     #[serde(default)]
     pub tasks: BTreeMap<String, crate::join::Task>,
+    /// A key of the records' `segment` object (e.g. "region") to break performance
+    /// down by.
+    #[serde(default)]
+    pub segment_key: Option<String>,
+    /// Segment values kept per bucket; the rest are reported as "__other__".
+    #[serde(default = "default_max_segments", deserialize_with = "de_max_segments")]
+    pub max_segments: usize,
+}
+
+fn default_max_segments() -> usize {
+    20
+}
+fn de_max_segments<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    de_ranged_usize(d, 1, 1000)
 }
 
 impl Default for LabelsConfig {
@@ -90,6 +104,8 @@ impl Default for LabelsConfig {
             ttl: default_label_ttl(),
             threshold: default_label_threshold(),
             tasks: BTreeMap::new(),
+            segment_key: None,
+            max_segments: default_max_segments(),
         }
     }
 }
@@ -100,6 +116,8 @@ impl LabelsConfig {
             ttl_ms: self.ttl.as_millis() as i64,
             threshold: self.threshold,
             tasks: self.tasks.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            segment_key: self.segment_key.clone(),
+            max_segments: self.max_segments,
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct WindowReport {
     /// labelled / events.
     pub label_coverage: Option<f64>,
     pub performance: PerformanceMetrics,
+    /// Performance per value of `[labels] segment_key`.
+    pub performance_by_segment: std::collections::BTreeMap<String, PerformanceMetrics>,
     /// DESIGN §4.3: `reference`, `current`, `features`, `drifted`.
     #[serde(flatten)]
     pub drift: DriftReport,
@@ -132,6 +134,11 @@ pub fn window_report(
         label_coverage: (bucket.events > 0)
             .then(|| (bucket.performance.n as f64 / bucket.events as f64).min(1.0)),
         performance: bucket.performance.metrics(),
+        performance_by_segment: bucket
+            .performance_by_segment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.metrics()))
+            .collect(),
         drift: DriftReport::new(
             profile.map(|p| p.rows).unwrap_or(0),
             bucket.events,

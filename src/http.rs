@@ -136,7 +136,7 @@ async fn performance(
             "model": r.model, "version": r.version, "window": r.window,
             "evaluated_at_ms": r.evaluated_at_ms, "events": r.events,
             "labelled": r.labelled, "label_coverage": r.label_coverage,
-            "metrics": r.performance,
+            "metrics": r.performance, "segments": r.performance_by_segment,
         }))
         .into_response(),
         Err(e) => e,

@@ -36,7 +36,14 @@ pub struct LabelSettings {
     pub threshold: f64,
     /// Declared tasks; others are inferred per outcome (see [`record_outcome`]).
     pub tasks: HashMap<String, Task>,
+    /// Segment key (e.g. "region") whose values break performance down.
+    pub segment_key: Option<String>,
+    /// Distinct segment values kept per bucket; the rest share [`OTHER_SEGMENT`].
+    pub max_segments: usize,
 }
+
+/// The segment of predictions whose value is beyond `max_segments`.
+pub const OTHER_SEGMENT: &str = "__other__";
 
 impl Default for LabelSettings {
     fn default() -> Self {
@@ -44,14 +51,47 @@ impl Default for LabelSettings {
             ttl_ms: 7 * 86_400_000,
             threshold: 0.5,
             tasks: HashMap::new(),
+            segment_key: None,
+            max_segments: 20,
         }
     }
+}
+
+/// Adds an outcome to a bucket's performance counts, and to its segment's.
+pub fn record_outcome(
+    perf: &mut PerformanceCounts,
+    by_segment: &mut std::collections::BTreeMap<String, PerformanceCounts>,
+    o: &Outcome,
+    settings: &LabelSettings,
+) {
+    add_outcome(perf, o, settings);
+    if let Some(segment) = &o.segment {
+        add_outcome(
+            segment_counts(by_segment, segment, settings.max_segments),
+            o,
+            settings,
+        );
+    }
+}
+
+/// The counts of `segment`, or of [`OTHER_SEGMENT`] once `max` segments are kept.
+pub fn segment_counts<'a>(
+    by_segment: &'a mut std::collections::BTreeMap<String, PerformanceCounts>,
+    segment: &str,
+    max: usize,
+) -> &'a mut PerformanceCounts {
+    let key = if by_segment.contains_key(segment) || by_segment.len() < max {
+        segment
+    } else {
+        OTHER_SEGMENT
+    };
+    by_segment.entry(key.to_string()).or_default()
 }
 
 /// Adds an outcome to performance counts. Without a declared task: a score in [0, 1]
 /// with a 0/1 label is binary, another numeric label is regression, and a predicted
 /// class is compared with the label as a class.
-pub fn record_outcome(perf: &mut PerformanceCounts, o: &Outcome, settings: &LabelSettings) {
+fn add_outcome(perf: &mut PerformanceCounts, o: &Outcome, settings: &LabelSettings) {
     let task = settings.tasks.get(&o.model).copied();
     let y = match &o.label {
         LabelValue::Number(y) => Some(*y),
@@ -87,6 +127,8 @@ pub enum Pending {
         ts_ms: i64,
         score: Option<f64>,
         class: Option<String>,
+        #[serde(default)]
+        segment: Option<String>,
         expires_ms: i64,
     },
     Label {
@@ -114,6 +156,8 @@ pub struct Outcome {
     pub ts_ms: i64,
     pub score: Option<f64>,
     pub class: Option<String>,
+    /// The prediction's value of the configured segment key.
+    pub segment: Option<String>,
     pub label: LabelValue,
 }
 
@@ -157,10 +201,16 @@ impl JoinState {
     pub fn on_prediction(
         &mut self,
         p: &PredictionRecord,
-        ttl_ms: i64,
+        settings: &LabelSettings,
         now_ms: i64,
     ) -> Option<Outcome> {
         let id = p.id.as_ref()?;
+        let segment = settings.segment_key.as_ref().and_then(|k| {
+            p.segment
+                .iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.clone())
+        });
         let key = (p.model.clone(), id.clone());
         let (score, class) = match &p.prediction {
             Some(pr) => (pr.score, pr.class.clone()),
@@ -174,6 +224,7 @@ impl JoinState {
                     ts_ms: p.ts_ms,
                     score,
                     class,
+                    segment,
                     label,
                 });
             }
@@ -185,14 +236,21 @@ impl JoinState {
                 ts_ms: p.ts_ms,
                 score,
                 class,
-                expires_ms: now_ms.saturating_add(ttl_ms),
+                segment,
+                expires_ms: now_ms.saturating_add(settings.ttl_ms),
             },
         );
         None
     }
 
     /// A label: joins its waiting prediction, or waits for it.
-    pub fn on_label(&mut self, l: &LabelRecord, ttl_ms: i64, now_ms: i64) -> Option<Outcome> {
+    pub fn on_label(
+        &mut self,
+        l: &LabelRecord,
+        settings: &LabelSettings,
+        now_ms: i64,
+    ) -> Option<Outcome> {
+        let ttl_ms = settings.ttl_ms;
         let key = (l.model.clone(), l.id.clone());
         if matches!(self.pending.get(&key), Some(Pending::Prediction { .. })) {
             if let Some(Pending::Prediction {
@@ -200,6 +258,7 @@ impl JoinState {
                 ts_ms,
                 score,
                 class,
+                segment,
                 ..
             }) = self.take(&key)
             {
@@ -209,6 +268,7 @@ impl JoinState {
                     ts_ms,
                     score,
                     class,
+                    segment,
                     label: l.label.clone(),
                 });
             }
@@ -283,24 +343,46 @@ mod tests {
         }
     }
 
+    fn ttl100() -> LabelSettings {
+        LabelSettings {
+            ttl_ms: 100,
+            ..LabelSettings::default()
+        }
+    }
+
+    #[test]
+    fn segments_are_capped() {
+        let mut by = std::collections::BTreeMap::new();
+        for s in ["eu", "us", "apac", "latam", "eu"] {
+            segment_counts(&mut by, s, 2).add_class("a", "a");
+        }
+        assert_eq!(by.keys().collect::<Vec<_>>(), ["__other__", "eu", "us"]);
+        assert_eq!(by["eu"].n, 2);
+        assert_eq!(by["__other__"].n, 2);
+    }
+
     #[test]
     fn joins_in_either_order_and_expires() {
         let mut j = JoinState::default();
-        assert!(j.on_prediction(&prediction("a", 0.9), 100, 0).is_none());
-        let o = j.on_label(&label("a", 1.0), 100, 10).unwrap();
+        assert!(j
+            .on_prediction(&prediction("a", 0.9), &ttl100(), 0)
+            .is_none());
+        let o = j.on_label(&label("a", 1.0), &ttl100(), 10).unwrap();
         assert_eq!(
             (o.ts_ms, o.score, o.version.as_str()),
             (1000, Some(0.9), "v1")
         );
-        assert!(j.on_label(&label("b", 0.0), 100, 10).is_none());
-        let o = j.on_prediction(&prediction("b", 0.2), 100, 20).unwrap();
+        assert!(j.on_label(&label("b", 0.0), &ttl100(), 10).is_none());
+        let o = j
+            .on_prediction(&prediction("b", 0.2), &ttl100(), 20)
+            .unwrap();
         assert_eq!(o.label, LabelValue::Number(0.0));
         assert!(j.is_empty());
-        j.on_prediction(&prediction("c", 0.5), 100, 20);
+        j.on_prediction(&prediction("c", 0.5), &ttl100(), 20);
         assert_eq!(j.expire(119), 0);
         assert_eq!(j.expire(120), 1);
         assert!(
-            j.on_label(&label("c", 1.0), 100, 130).is_none(),
+            j.on_label(&label("c", 1.0), &ttl100(), 130).is_none(),
             "too late: waits as a label"
         );
     }

@@ -94,7 +94,7 @@ impl IngestState {
                 self.dirty_events.insert(key);
                 let profile = ctx.profiles.get(&p.model, &p.version).map(|p| p.as_ref());
                 let observed = self.windows.observe(p, profile, ctx.windows, ctx.now_ms);
-                if let Some(o) = self.join.on_prediction(p, ctx.labels.ttl_ms, ctx.now_ms) {
+                if let Some(o) = self.join.on_prediction(p, ctx.labels, ctx.now_ms) {
                     self.windows
                         .observe_outcome(&o, profile, ctx.windows, ctx.labels, ctx.now_ms);
                 }
@@ -103,7 +103,7 @@ impl IngestState {
             Record::Label(l) => {
                 *self.labels.entry(l.model.clone()).or_default() += 1;
                 self.dirty_labels.insert(l.model.clone());
-                match self.join.on_label(l, ctx.labels.ttl_ms, ctx.now_ms) {
+                match self.join.on_label(l, ctx.labels, ctx.now_ms) {
                     Some(o) => {
                         let profile = ctx.profiles.get(&o.model, &o.version).map(|p| p.as_ref());
                         self.windows.observe_outcome(

@@ -82,6 +82,9 @@ pub struct Bucket {
     /// Outcomes of the predictions in this bucket whose labels have arrived.
     #[serde(default)]
     pub performance: PerformanceCounts,
+    /// The same, per value of the configured segment key (capped).
+    #[serde(default)]
+    pub performance_by_segment: BTreeMap<String, PerformanceCounts>,
 }
 
 impl Bucket {
@@ -96,12 +99,21 @@ impl Bucket {
             unknown_features: 0,
             latency: LatencyHistogram::default(),
             performance: PerformanceCounts::default(),
+            performance_by_segment: BTreeMap::new(),
         }
     }
 
     /// Adds another bucket. Feature counts are added only when both use the same
     /// profile; a bucket of an older profile keeps contributing events and latency.
     pub fn merge(&mut self, other: &Bucket) {
+        // Segments are capped when outcomes are added; a merge of buckets keeps every
+        // segment they hold (at most buckets × `max_segments`).
+        for (segment, counts) in &other.performance_by_segment {
+            self.performance_by_segment
+                .entry(segment.clone())
+                .or_default()
+                .merge(counts);
+        }
         self.events += other.events;
         self.last_event_ms = self.last_event_ms.max(other.last_event_ms);
         self.unknown_features += other.unknown_features;
@@ -322,7 +334,12 @@ impl WindowState {
         ) else {
             return Observed::TooLate;
         };
-        record_outcome(&mut bucket.performance, outcome, labels);
+        record_outcome(
+            &mut bucket.performance,
+            &mut bucket.performance_by_segment,
+            outcome,
+            labels,
+        );
         Observed::Added
     }
 

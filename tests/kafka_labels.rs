@@ -63,7 +63,8 @@ fn labels_in_any_order_give_scikit_learn_metrics() {
     create_topic(&labels, 3);
     let extra = format!(
         "[[source]]\ntopic = \"{labels}\"\nrole = \"labels\"\n\n\
-         [windows]\nwindows = [\"1h\"]\ntick = \"1s\"\n\n[labels.tasks]\nltv = \"regression\"\n"
+         [windows]\nwindows = [\"1h\"]\ntick = \"1s\"\n\n[labels]\nsegment_key = \"region\"\n\n\
+         [labels.tasks]\nltv = \"regression\"\n"
     );
     let config = write_config_with(&predictions, &unique("dlq"), &unique("group"), &extra);
     let daemon = Daemon::start(&config, "run.log");
@@ -71,6 +72,7 @@ fn labels_in_any_order_give_scikit_learn_metrics() {
     let mut rng = SplitMix::new(3);
     let t0 = now_ms() - 1_800_000;
     let mut binary_pairs = Vec::new();
+    let mut by_region = std::collections::BTreeMap::new();
     let mut regression_pairs = Vec::new();
     let (mut early, mut together_p, mut together_l, mut late_p, mut late_l, mut preds_first) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
@@ -79,10 +81,15 @@ fn labels_in_any_order_give_scikit_learn_metrics() {
         let score = (rng.uniform() * 1000.0).round() / 1000.0;
         let y = i64::from(rng.uniform() < 0.2 + 0.6 * score);
         let id = format!("c{i}");
-        let p = json!({"model": "churn", "model_version": "v1", "id": id, "ts": ts, "prediction": score});
+        let region = ["eu", "us", "apac"][i % 3 / 2 + i % 2];
+        let p = json!({"model": "churn", "model_version": "v1", "id": id, "ts": ts,
+                       "prediction": score, "segment": {"region": region}});
         let unlabeled = i % 10 == 9;
         if !unlabeled {
             binary_pairs.push(json!([score, y]));
+            let seg = by_region.entry(region).or_insert((0u64, 0u64));
+            seg.0 += 1;
+            seg.1 += u64::from((score >= 0.5) == (y == 1));
         }
         match (unlabeled, i % 3) {
             (true, _) => preds_first.push(p),
@@ -194,6 +201,18 @@ fn labels_in_any_order_give_scikit_learn_metrics() {
         bound < 0.01,
         "1000 score bins keep the AUC bound small: {bound}"
     );
+
+    // Per segment: each region's own accuracy.
+    for (region, (n, correct)) in &by_region {
+        let seg = &churn["segments"][region];
+        assert_eq!(seg["samples"], *n, "{region}");
+        assert_eq!(
+            seg["accuracy"].as_f64().unwrap(),
+            *correct as f64 / *n as f64,
+            "{region}"
+        );
+    }
+    assert_eq!(by_region.len(), 3);
 
     let ltv = performance(&daemon, "ltv");
     assert_eq!(ltv["label_coverage"], 1.0);
