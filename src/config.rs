@@ -65,6 +65,55 @@ pub struct Config {
     /// Joining ground-truth labels to predictions.
     #[serde(default)]
     pub labels: LabelsConfig,
+    /// Per-model settings, `[models.<name>]`.
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// "profile" (the imported reference profile, the default) or "previous:<period>",
+    /// e.g. "previous:7d": each window is compared with the period just before it,
+    /// in the imported profile's bins.
+    #[serde(default, deserialize_with = "de_reference_mode")]
+    pub reference: ReferenceMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReferenceMode {
+    #[default]
+    Profile,
+    Previous(Duration),
+}
+
+impl Config {
+    /// The rolling reference period of a model, if it has one.
+    pub fn rolling_reference(&self, model: &str) -> Option<Duration> {
+        match self.models.get(model).map(|m| m.reference) {
+            Some(ReferenceMode::Previous(d)) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+fn de_reference_mode<'de, D: Deserializer<'de>>(d: D) -> Result<ReferenceMode, D::Error> {
+    let s = String::deserialize(d)?;
+    if s == "profile" {
+        return Ok(ReferenceMode::Profile);
+    }
+    let period = s.strip_prefix("previous:").ok_or_else(|| {
+        de::Error::custom(format!(
+            "`{s}` is neither \"profile\" nor \"previous:<period>\" (e.g. \"previous:7d\")"
+        ))
+    })?;
+    let dur = parse_duration(period).map_err(de::Error::custom)?;
+    if dur.is_zero() {
+        return Err(de::Error::custom(
+            "the rolling reference period must be longer than 0",
+        ));
+    }
+    Ok(ReferenceMode::Previous(dur))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -796,6 +845,19 @@ mod tests {
             err.contains("line 5") && err.contains("source[1].topic"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn model_reference_modes() {
+        let c = Config::parse("[models.churn]\nreference = \"previous:7d\"\n[models.fraud]\nreference = \"profile\"\n").unwrap();
+        assert_eq!(
+            c.rolling_reference("churn"),
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(c.rolling_reference("fraud"), None);
+        assert_eq!(c.rolling_reference("other"), None);
+        let err = Config::parse("[models.churn]\nreference = \"last week\"\n").unwrap_err();
+        assert!(err.contains("line 2") && err.contains("previous:"), "{err}");
     }
 
     #[test]

@@ -133,10 +133,12 @@ async fn evaluate_every_tick(
             for (model, version) in windows.series() {
                 for (name, dur) in &config.windows.windows {
                     let ms = dur.as_millis() as i64;
-                    let (bucket, newest) = windows.window(&model, Some(&version), ms, now);
+                    let rolling = config
+                        .rolling_reference(&model)
+                        .map(|d| d.as_millis() as i64);
+                    let buckets = windows.window(&model, Some(&version), ms, rolling, now);
                     let report = window_report(
-                        &bucket,
-                        newest,
+                        &buckets,
                         &profiles,
                         &model,
                         Some(&version),

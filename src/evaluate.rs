@@ -28,8 +28,12 @@ pub struct WindowReport {
     pub latency_ms: LatencySummary,
     /// Values of features the reference profile does not know.
     pub unknown_feature_values: u64,
-    /// The reference profile the drift is measured against.
+    /// The reference profile (its bins, and its counts unless rolling).
     pub profile_id: Option<String>,
+    /// "profile": the imported profile's counts; "rolling": the period before the
+    /// window (`[models.<name>] reference = "previous:…"`).
+    #[serde(rename = "reference_mode")]
+    pub reference: &'static str,
     /// Predictions of the window whose labels have arrived.
     pub labelled: u64,
     /// labelled / events.
@@ -55,34 +59,79 @@ pub struct EvaluationSettings<'a> {
     pub report: &'a ReportConfig,
 }
 
-/// The merged bucket of a window (under the state's lock) and the newest event time
-/// of the model; the statistics are computed afterwards by [`window_report`].
+/// What a window evaluation needs from the state, taken under its lock.
+#[derive(Debug, Clone)]
+pub struct WindowBuckets {
+    /// The merge of the window's buckets.
+    pub current: Bucket,
+    /// With a rolling reference (`previous:P`): the merge of the period P before the
+    /// window, measured in the same bins.
+    pub reference: Option<Bucket>,
+    /// Newest event time of the model (any window).
+    pub newest_event_ms: i64,
+}
+
+/// The merged buckets of a window (under the state's lock); the statistics are
+/// computed afterwards by [`window_report`].
 pub fn window_bucket(
     state: &WindowState,
     profiles: &ProfileSet,
     model: &str,
     version: Option<&str>,
     window_ms: i64,
+    rolling_reference_ms: Option<i64>,
     now_ms: i64,
-) -> (Bucket, i64) {
+) -> WindowBuckets {
     let profile = profiles
         .get(model, version.unwrap_or(""))
         .map(|p| &p.profile);
-    let bucket = state.window(model, version, profile, window_ms, now_ms);
-    let newest = state
+    let current = state.window(model, version, profile, window_ms, now_ms);
+    let start = now_ms - window_ms;
+    // Buckets start at or after `start` belong to the window; the reference is the
+    // period just before it.
+    let reference =
+        rolling_reference_ms.map(|p| state.range(model, version, profile, start - p, start - 1));
+    let newest_event_ms = state
         .buckets()
         .iter()
         .filter(|(k, _)| k.model == model && version.is_none_or(|v| v == k.version))
         .map(|(_, b)| b.last_event_ms)
         .max()
         .unwrap_or(i64::MIN);
-    (bucket, newest)
+    WindowBuckets {
+        current,
+        reference,
+        newest_event_ms,
+    }
+}
+
+/// A profile feature whose reference counts are replaced by a rolling reference's
+/// (same bins; the range and spread stay the imported profile's).
+fn with_reference_counts(
+    feature: &crate::reference::FeatureProfile,
+    counts: &crate::reference::FeatureCounts,
+) -> crate::reference::FeatureProfile {
+    use crate::reference::{FeatureCounts, FeatureKind};
+    let mut f = feature.clone();
+    match (&mut f.kind, counts) {
+        (FeatureKind::Numeric { counts: c, .. }, FeatureCounts::Numeric(n)) => {
+            c.clone_from(&n.bins);
+            f.missing = n.missing;
+            f.type_mismatch = n.type_mismatch;
+        }
+        (FeatureKind::Categorical { counts: c, .. }, FeatureCounts::Categorical(n)) => {
+            c.clone_from(&n.bins);
+            f.missing = n.missing;
+            f.type_mismatch = n.type_mismatch;
+        }
+        _ => {}
+    }
+    f
 }
 
 #[allow(clippy::too_many_arguments)]
 pub fn window_report(
-    bucket: &Bucket,
-    newest_event_ms: i64,
+    buckets: &WindowBuckets,
     profiles: &ProfileSet,
     model: &str,
     version: Option<&str>,
@@ -90,18 +139,26 @@ pub fn window_report(
     now_ms: i64,
     settings: &EvaluationSettings<'_>,
 ) -> WindowReport {
+    let bucket = &buckets.current;
+    let newest_event_ms = buckets.newest_event_ms;
     let profile = profiles
         .get(model, version.unwrap_or(""))
         .map(|p| &p.profile)
         .filter(|p| bucket.profile_id.as_ref() == Some(&p.id));
+    let rolling = buckets
+        .reference
+        .as_ref()
+        .filter(|r| r.profile_id == bucket.profile_id);
     let features = profile
         .map(|p| {
             p.features
                 .iter()
+                .enumerate()
                 .zip(&bucket.features)
-                .map(|(f, c)| {
+                .map(|((i, f), c)| {
+                    let rolled = rolling.map(|r| with_reference_counts(f, &r.features[i]));
                     feature_drift(
-                        f,
+                        rolled.as_ref().unwrap_or(f),
                         c,
                         bucket.events,
                         true,
@@ -112,6 +169,10 @@ pub fn window_report(
                 .collect()
         })
         .unwrap_or_default();
+    let reference_rows = match rolling {
+        Some(r) => r.events,
+        None => profile.map(|p| p.rows).unwrap_or(0),
+    };
     let window_seconds = window.1 as f64 / 1000.0;
     WindowReport {
         model: model.to_string(),
@@ -139,11 +200,11 @@ pub fn window_report(
             .iter()
             .map(|(k, v)| (k.clone(), v.metrics()))
             .collect(),
-        drift: DriftReport::new(
-            profile.map(|p| p.rows).unwrap_or(0),
-            bucket.events,
-            features,
-        ),
+        reference: match rolling {
+            Some(_) => "rolling",
+            None => "profile",
+        },
+        drift: DriftReport::new(reference_rows, bucket.events, features),
     }
 }
 
@@ -158,8 +219,9 @@ pub trait WindowSource: Send + Sync {
         model: &str,
         version: Option<&str>,
         window_ms: i64,
+        rolling_reference_ms: Option<i64>,
         now_ms: i64,
-    ) -> (Bucket, i64);
+    ) -> WindowBuckets;
     fn profiles(&self) -> std::sync::Arc<ProfileSet>;
     /// Folds aged buckets into coarser tiers.
     fn compact(&self, now_ms: i64);
@@ -272,5 +334,97 @@ fn model_metric(b: &Bucket, metric: &str) -> Option<f64> {
         other => serde_json::to_value(b.performance.metrics())
             .ok()
             .and_then(|v| v[other].as_f64()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::dataset::Cell;
+    use crate::event::{FeatureValue, PredictionRecord};
+    use crate::reference::{ProfileBuilder, ProfileOptions, ReferenceProfile};
+    use crate::window::{IndexedProfile, WindowSettings};
+
+    fn profile() -> ReferenceProfile {
+        let mut b = ProfileBuilder::default();
+        for i in 0..1000 {
+            b.add_row(&[Cell::Number((i % 100) as f64)], 1);
+        }
+        let options = ProfileOptions {
+            resolution: 1000,
+            psi_bins: 10,
+            max_categories: 100,
+            kinds: Default::default(),
+        };
+        let (rows, features) = b.finish(&["x".to_string()], &options);
+        ReferenceProfile {
+            id: "p".into(),
+            model: "m".into(),
+            version: "v".into(),
+            created_at: String::new(),
+            source: String::new(),
+            source_checksum: String::new(),
+            rows,
+            resolution: 1000,
+            psi_bins: 10,
+            max_categories: 100,
+            features,
+        }
+    }
+
+    fn record(ts_ms: i64, x: f64) -> PredictionRecord {
+        PredictionRecord {
+            model: "m".into(),
+            version: "v".into(),
+            id: None,
+            ts_ms,
+            features: vec![("x".into(), FeatureValue::Number(x))],
+            prediction: None,
+            latency_ms: None,
+            segment: vec![],
+        }
+    }
+
+    #[test]
+    fn rolling_reference_is_the_period_before_the_window() {
+        let profiles = ProfileSet::new(vec![profile()]);
+        let p: &IndexedProfile = profiles.get("m", "v").unwrap();
+        let settings = WindowSettings::default();
+        let now = 1_000 * 3_600_000;
+        let mut state = WindowState::default();
+        // 10..5 minutes ago: values 50..99 (the rolling reference); last 5 minutes: the
+        // same; the imported profile has 0..99.
+        for i in 0..600 {
+            let ts = now - 600_000 + i * 1000;
+            state.observe(&record(ts, (50 + i % 50) as f64), Some(p), &settings, now);
+        }
+        let config = Config::default();
+        let eval = EvaluationSettings {
+            profile: &config.profile,
+            report: &config.report,
+        };
+        let run = |rolling: Option<i64>| {
+            let b = window_bucket(&state, &profiles, "m", Some("v"), 300_000, rolling, now);
+            window_report(&b, &profiles, "m", Some("v"), ("5m", 300_000), now, &eval)
+        };
+        let against_profile = run(None);
+        let rolling = run(Some(300_000));
+        assert_eq!(against_profile.reference, "profile");
+        assert_eq!(rolling.reference, "rolling");
+        assert_eq!(
+            rolling.drift.reference.rows, 300,
+            "the 5 minutes before the window"
+        );
+        assert_eq!(rolling.events, 300);
+        let psi = |r: &WindowReport| r.drift.features[0].psi.unwrap();
+        assert!(
+            psi(&against_profile) > 0.5,
+            "half the profile's range: drift"
+        );
+        assert!(
+            psi(&rolling) < 0.05,
+            "same as the previous period: no drift"
+        );
     }
 }

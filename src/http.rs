@@ -270,14 +270,19 @@ async fn evaluate_window(
     let result = tokio::task::spawn_blocking(move || {
         let now = unix_now_ms();
         let ms = dur.as_millis() as i64;
-        let (bucket, newest) = s.windows.window(&model, q.version.as_deref(), ms, now);
+        let rolling = s
+            .config
+            .rolling_reference(&model)
+            .map(|d| d.as_millis() as i64);
+        let buckets = s
+            .windows
+            .window(&model, q.version.as_deref(), ms, rolling, now);
         let settings = EvaluationSettings {
             profile: &s.config.profile,
             report: &s.config.report,
         };
         window_report(
-            &bucket,
-            newest,
+            &buckets,
             &s.windows.profiles(),
             &model,
             q.version.as_deref(),

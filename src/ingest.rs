@@ -237,8 +237,9 @@ impl<D: DeadLetterSink + Send> crate::evaluate::WindowSource for std::sync::Mute
         model: &str,
         version: Option<&str>,
         window_ms: i64,
+        rolling_reference_ms: Option<i64>,
         now_ms: i64,
-    ) -> (crate::window::Bucket, i64) {
+    ) -> crate::evaluate::WindowBuckets {
         let guard = lock(self);
         crate::evaluate::window_bucket(
             guard.state.windows(),
@@ -246,6 +247,7 @@ impl<D: DeadLetterSink + Send> crate::evaluate::WindowSource for std::sync::Mute
             model,
             version,
             window_ms,
+            rolling_reference_ms,
             now_ms,
         )
     }

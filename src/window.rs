@@ -430,13 +430,24 @@ impl WindowState {
         window_ms: i64,
         now_ms: i64,
     ) -> Bucket {
+        self.range(model, version, profile, now_ms - window_ms, now_ms)
+    }
+
+    /// The merge of every bucket of `model` (one version, or all) whose start is in
+    /// [from, to].
+    pub fn range(
+        &self,
+        model: &str,
+        version: Option<&str>,
+        profile: Option<&ReferenceProfile>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Bucket {
         let mut out = Bucket::new(profile);
-        let from = now_ms - window_ms;
         for (k, b) in &self.buckets {
             if k.model == model
                 && version.is_none_or(|v| v == k.version)
-                && k.start_ms >= from
-                && k.start_ms <= now_ms
+                && (from_ms..=to_ms).contains(&k.start_ms)
             {
                 out.merge(b);
             }
