@@ -117,6 +117,24 @@ pub enum ReferenceCommand {
         #[command(flatten)]
         config: OptionalConfigArg,
     },
+    /// Freeze a past window of the daemon's own data as the model's new reference:
+    /// the buckets between --from and --to, in the current profile's bins (stop the
+    /// daemon first; it uses the new profile from its next start).
+    Capture {
+        #[arg(long)]
+        model: String,
+        /// Capture one version's buckets (default: every version).
+        #[arg(long)]
+        version: Option<String>,
+        /// Start, RFC 3339 or epoch ms (buckets starting at or after it).
+        #[arg(long)]
+        from: String,
+        /// End, RFC 3339 or epoch ms (buckets starting before it).
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        config: OptionalConfigArg,
+    },
     /// List every stored profile.
     List {
         #[command(flatten)]
@@ -401,6 +419,60 @@ fn reference(c: ReferenceCommand) -> Result<(), Box<dyn std::error::Error>> {
                 profile_summary(&profile)
             };
             println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        ReferenceCommand::Capture {
+            model,
+            version,
+            from,
+            to,
+            config,
+        } => {
+            let config = config.load()?;
+            let parse = |what: &str, s: &str| {
+                crate::config::parse_timestamp(s)
+                    .ok_or_else(|| format!("--{what} `{s}` is not RFC 3339 or epoch milliseconds"))
+            };
+            let (from_ms, to_ms) = (parse("from", &from)?, parse("to", &to)?);
+            if to_ms <= from_ms {
+                return Err("--to must be after --from".into());
+            }
+            let store = Store::open(&config.storage.path)?;
+            let base = store
+                .latest_reference(&model, version.as_deref())?
+                .ok_or_else(|| {
+                    format!("model `{model}` has no reference profile to take bins from")
+                })?;
+            let window = store.load()?.windows().range(
+                &model,
+                version.as_deref(),
+                Some(&base),
+                from_ms,
+                to_ms - 1,
+            );
+            if window.events == 0 {
+                return Err(format!("no events of `{model}` between {from} and {to}").into());
+            }
+            let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let captured = crate::reference::ReferenceProfile {
+                id: format!("{}@{}#capture-{from_ms}", base.model, base.version),
+                created_at: created,
+                source: format!("capture:{from}..{to}"),
+                source_checksum: String::new(),
+                rows: window.events,
+                features: base
+                    .features
+                    .iter()
+                    .zip(&window.features)
+                    .map(|(f, c)| f.with_reference_counts(c))
+                    .collect(),
+                ..base
+            };
+            store.put_reference(&captured)?;
+            println!(
+                "captured {} ({} events from {from} to {to})",
+                captured.id, captured.rows
+            );
             Ok(())
         }
         ReferenceCommand::List { config } => {

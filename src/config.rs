@@ -577,6 +577,15 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// Parses a point in time: RFC 3339 or epoch milliseconds.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    s.parse::<i64>().ok().or_else(|| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    })
+}
+
 /// Parses `250ms`, `5s`, `10m`, `2h`, `7d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();

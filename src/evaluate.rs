@@ -105,30 +105,6 @@ pub fn window_bucket(
     }
 }
 
-/// A profile feature whose reference counts are replaced by a rolling reference's
-/// (same bins; the range and spread stay the imported profile's).
-fn with_reference_counts(
-    feature: &crate::reference::FeatureProfile,
-    counts: &crate::reference::FeatureCounts,
-) -> crate::reference::FeatureProfile {
-    use crate::reference::{FeatureCounts, FeatureKind};
-    let mut f = feature.clone();
-    match (&mut f.kind, counts) {
-        (FeatureKind::Numeric { counts: c, .. }, FeatureCounts::Numeric(n)) => {
-            c.clone_from(&n.bins);
-            f.missing = n.missing;
-            f.type_mismatch = n.type_mismatch;
-        }
-        (FeatureKind::Categorical { counts: c, .. }, FeatureCounts::Categorical(n)) => {
-            c.clone_from(&n.bins);
-            f.missing = n.missing;
-            f.type_mismatch = n.type_mismatch;
-        }
-        _ => {}
-    }
-    f
-}
-
 #[allow(clippy::too_many_arguments)]
 pub fn window_report(
     buckets: &WindowBuckets,
@@ -156,7 +132,7 @@ pub fn window_report(
                 .enumerate()
                 .zip(&bucket.features)
                 .map(|((i, f), c)| {
-                    let rolled = rolling.map(|r| with_reference_counts(f, &r.features[i]));
+                    let rolled = rolling.map(|r| f.with_reference_counts(&r.features[i]));
                     feature_drift(
                         rolled.as_ref().unwrap_or(f),
                         c,

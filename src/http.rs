@@ -154,14 +154,6 @@ struct HistoryQuery {
     to: Option<String>,
 }
 
-fn parse_time(s: &str) -> Option<i64> {
-    s.parse::<i64>().ok().or_else(|| {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.timestamp_millis())
-    })
-}
-
 /// A metric per bucket over time, from the buckets kept in the store (fine buckets
 /// for the last hours, then hour and day buckets: longer than Prometheus keeps).
 async fn history(
@@ -169,7 +161,7 @@ async fn history(
     Path(model): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Response {
-    let to = match q.to.as_deref().map(parse_time) {
+    let to = match q.to.as_deref().map(crate::config::parse_timestamp) {
         None => unix_now_ms(),
         Some(Some(t)) => t,
         Some(None) => {
@@ -179,7 +171,7 @@ async fn history(
             )
         }
     };
-    let from = match q.from.as_deref().map(parse_time) {
+    let from = match q.from.as_deref().map(crate::config::parse_timestamp) {
         None => to - 86_400_000,
         Some(Some(t)) => t,
         Some(None) => {

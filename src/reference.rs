@@ -115,6 +115,26 @@ impl FeatureProfile {
 }
 
 impl FeatureProfile {
+    /// The same bins with other reference counts (a captured window or a rolling
+    /// reference); the range and spread stay this profile's.
+    pub fn with_reference_counts(&self, counts: &FeatureCounts) -> FeatureProfile {
+        let mut f = self.clone();
+        match (&mut f.kind, counts) {
+            (FeatureKind::Numeric { counts: c, .. }, FeatureCounts::Numeric(n)) => {
+                c.clone_from(&n.bins);
+                f.missing = n.missing;
+                f.type_mismatch = n.type_mismatch;
+            }
+            (FeatureKind::Categorical { counts: c, .. }, FeatureCounts::Categorical(n)) => {
+                c.clone_from(&n.bins);
+                f.missing = n.missing;
+                f.type_mismatch = n.type_mismatch;
+            }
+            _ => {}
+        }
+        f
+    }
+
     /// Adds the same current value `n` times.
     pub fn observe_many(&self, counts: &mut FeatureCounts, cell: &Cell<'_>, n: u64) {
         match (cell, counts) {

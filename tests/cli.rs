@@ -195,3 +195,101 @@ fn reference_import_show_list_versions_profiles() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no reference profile"));
 }
+
+#[test]
+fn capture_freezes_a_window_as_the_new_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(
+        dir.path(),
+        "[[source]]\ntopic = \"p\"\nrole = \"predictions\"\n",
+    );
+    let cfg = config.to_str().unwrap();
+    let reference = dir.path().join("ref.csv");
+    let rows: String = (0..1000).map(|i| format!("{}\n", i % 100)).collect();
+    std::fs::write(&reference, format!("x\n{rows}")).unwrap();
+    common::driftd(&[
+        "reference",
+        "import",
+        "--model",
+        "m",
+        "--file",
+        reference.to_str().unwrap(),
+        "--config",
+        cfg,
+    ]);
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let lines: String = (0..200)
+        .map(|i| {
+            format!(
+                "{{\"model\":\"m\",\"model_version\":\"v1\",\"ts\":{},\"features\":{{\"x\":{}}}}}\n",
+                now - 1_800_000 + i * 1000,
+                50 + i % 50
+            )
+        })
+        .collect();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines).unwrap();
+    common::driftd(&["run", "--config", cfg, "--input", input.to_str().unwrap()]);
+
+    let from = (now - 1_900_000).to_string();
+    let to = now.to_string();
+    let out = common::driftd(&[
+        "reference",
+        "capture",
+        "--model",
+        "m",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--config",
+        cfg,
+    ]);
+    assert!(
+        out.contains("captured m@unversioned#capture-") && out.contains("200 events"),
+        "{out}"
+    );
+    let full: serde_json::Value = serde_json::from_str(&common::driftd(&[
+        "reference",
+        "show",
+        "m",
+        "--full",
+        "--config",
+        cfg,
+    ]))
+    .unwrap();
+    assert_eq!(full["rows"], 200);
+    assert!(full["source"].as_str().unwrap().starts_with("capture:"));
+    let counts: u64 = full["features"][0]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        counts, 200,
+        "the captured window's counts, in the profile's bins"
+    );
+
+    let out = Command::new(driftd_bin())
+        .args([
+            "reference",
+            "capture",
+            "--model",
+            "m",
+            "--from",
+            &to,
+            "--to",
+            &(now + 1000).to_string(),
+            "--config",
+            cfg,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no events"));
+}
