@@ -38,6 +38,9 @@ echo "== cargo test"
 cargo test --all-targets 2>&1
 scripts/kafka.sh stop
 
+echo "== deployment files"
+scripts/check-deploy.sh "$PWD/target/debug/driftd"
+
 # The README's first command, briefly: the demo must still run end to end.
 echo "== demo smoke run"
 DEMO_SECONDS=20 DEMO_CHECK=1 scripts/demo.sh

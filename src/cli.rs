@@ -24,8 +24,24 @@ pub struct Cli {
     /// Log filter, e.g. `info`, `debug`, `driftd=debug,rdkafka=warn` (or RUST_LOG).
     #[arg(long, global = true, default_value = "info", env = "RUST_LOG")]
     pub log: String,
+    /// Log format on stderr: `text` (for people) or `json` (one object per line, for
+    /// log shippers).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "DRIFTD_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

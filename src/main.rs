@@ -9,11 +9,13 @@ fn main() {
     let cli = driftd::cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        driftd::cli::LogFormat::Json => logs.json().init(),
+        driftd::cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     if let Err(e) = driftd::cli::run(cli) {
         // --fail-on-drift: the report is already printed; only the status changes.
         if let Some(d) = e.downcast_ref::<driftd::cli::DriftDetected>() {

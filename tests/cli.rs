@@ -293,3 +293,33 @@ fn capture_freezes_a_window_as_the_new_reference() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no events"));
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(
+        dir.path(),
+        "[[source]]\ntopic = \"p\"\nrole = \"predictions\"\n",
+    );
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"model\":\"m\"}\n{broken\n").unwrap();
+    let out = Command::new(driftd_bin())
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&config)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(events
+        .iter()
+        .any(|e| e["level"] == "WARN" && e["fields"]["reason"] == "invalid_json"));
+    assert!(events
+        .iter()
+        .any(|e| e["fields"]["message"] == "replay done"));
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Checks the deployment files: `systemd-analyze verify` on the systemd unit, with
+# ExecStart pointed at the binary just built (verify insists that it exists); any
+# warning (an unknown key, a bad value) fails the check.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bin=${1:-$PWD/target/debug/driftd}
+if ! command -v systemd-analyze >/dev/null; then
+  echo "check-deploy: systemd-analyze not found (apt-get install systemd)" >&2
+  exit 1
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+sed "s#/usr/local/bin/driftd#$bin#g" deploy/systemd/driftd.service > "$tmp/driftd.service"
+# verify exits 0 on unknown keys and other warnings: any message is a failure here.
+if ! out=$(systemd-analyze verify --man=no "$tmp/driftd.service" 2>&1) || [ -n "$out" ]; then
+  echo "check-deploy: deploy/systemd/driftd.service does not verify:" >&2
+  echo "$out" >&2
+  exit 1
+fi
+echo "check-deploy: deploy/systemd/driftd.service verified"
