@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Checks the deployment files: `systemd-analyze verify` on the systemd unit, with
-# ExecStart pointed at the binary just built (verify insists that it exists); any
-# warning (an unknown key, a bad value) fails the check.
+# Checks the deployment files:
+# - `systemd-analyze verify` on the systemd unit, with ExecStart pointed at the binary
+#   just built (verify insists that it exists); any warning fails the check;
+# - hadolint on deploy/Dockerfile ($HADOLINT, installed by scripts/test.sh);
+# - deploy/compose.yaml against the Compose specification (scripts/compose-check, Go).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=${1:-$PWD/target/debug/driftd}
@@ -19,3 +21,8 @@ if ! out=$(systemd-analyze verify --man=no "$tmp/driftd.service" 2>&1) || [ -n "
   exit 1
 fi
 echo "check-deploy: deploy/systemd/driftd.service verified"
+
+"${HADOLINT:-hadolint}" deploy/Dockerfile
+echo "check-deploy: deploy/Dockerfile lints clean"
+
+(cd scripts/compose-check && go run . ../../deploy/compose.yaml)

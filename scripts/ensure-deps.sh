@@ -22,3 +22,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "ensure-deps: cargo not found; install Rust with rustup" >&2; exit 1; }
+command -v go >/dev/null || { echo "ensure-deps: go not found; install Go 1.23 or newer (compose-check)" >&2; exit 1; }

@@ -7,10 +7,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/ensure-deps.sh
 
-# scipy and numpy, for the golden answers of the statistics tests.
+# numpy, scipy and scikit-learn for the golden answers of the statistics tests, and
+# hadolint for the Dockerfile.
 venv=target/pyenv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import numpy, scipy, sklearn" 2>/dev/null; then
-  echo "== installing numpy, scipy and scikit-learn into $venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import numpy, scipy, sklearn" 2>/dev/null \
+  || [ ! -x "$venv/bin/hadolint" ]; then
+  echo "== installing numpy, scipy, scikit-learn and hadolint into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-test.txt
 fi
@@ -39,7 +41,7 @@ cargo test --all-targets 2>&1
 scripts/kafka.sh stop
 
 echo "== deployment files"
-scripts/check-deploy.sh "$PWD/target/debug/driftd"
+HADOLINT="$PWD/$venv/bin/hadolint" scripts/check-deploy.sh "$PWD/target/debug/driftd"
 
 # The README's first command, briefly: the demo must still run end to end.
 echo "== demo smoke run"
