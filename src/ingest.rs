@@ -194,9 +194,11 @@ impl<D: DeadLetterSink> Ingest<D> {
         let result = self.try_checkpoint();
         match &result {
             Ok(()) => {
-                self.metrics
-                    .checkpoint_duration
-                    .observe(started.elapsed().as_secs_f64());
+                let took = started.elapsed();
+                if took > std::time::Duration::from_secs(1) {
+                    tracing::warn!(?took, "slow checkpoint (dead-letter flush or disk)");
+                }
+                self.metrics.checkpoint_duration.observe(took.as_secs_f64());
                 self.metrics.last_checkpoint.set(unix_now_ms() / 1000);
                 if let Ok(size) = self.store.size_on_disk() {
                     self.metrics.store_size.set(size as i64);
