@@ -249,7 +249,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         .worker_threads(2)
                         .enable_all()
                         .build()?;
-                    rt.block_on(crate::daemon::run(config))?;
+                    rt.block_on(crate::daemon::run(config, args.config.config.clone()))?;
                     Ok(())
                 }
             }

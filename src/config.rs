@@ -41,7 +41,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -70,7 +70,7 @@ pub struct Config {
     pub models: BTreeMap<String, ModelConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// "profile" (the imported reference profile, the default) or "previous:<period>",
@@ -87,7 +87,61 @@ pub enum ReferenceMode {
     Previous(Duration),
 }
 
+/// The configuration the daemon evaluates with; SIGHUP replaces it (see
+/// [`Config::restart_only_changes`] for what a reload cannot change).
+#[derive(Debug, Clone)]
+pub struct LiveConfig(std::sync::Arc<std::sync::RwLock<std::sync::Arc<Config>>>);
+
+impl LiveConfig {
+    pub fn new(config: Config) -> LiveConfig {
+        LiveConfig(std::sync::Arc::new(std::sync::RwLock::new(
+            std::sync::Arc::new(config),
+        )))
+    }
+
+    /// The current configuration.
+    pub fn get(&self) -> std::sync::Arc<Config> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn replace(&self, config: Config) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(config);
+    }
+}
+
 impl Config {
+    /// Sections that differ between `self` (running) and `new` but that only a restart
+    /// applies: the consumer, the store, the listener and the bucket layout are set up
+    /// once. Reports, windows evaluated, model references and ε apply at once.
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.kafka != new.kafka {
+            out.push("[kafka]");
+        }
+        if self.sources != new.sources {
+            out.push("[[source]]");
+        }
+        if self.storage != new.storage {
+            out.push("[storage]");
+        }
+        if self.http != new.http {
+            out.push("[http]");
+        }
+        if self.labels != new.labels {
+            out.push("[labels]");
+        }
+        let w = (&self.windows, &new.windows);
+        if w.0.bucket != w.1.bucket
+            || w.0.tick != w.1.tick
+            || w.0.fine_retention != w.1.fine_retention
+            || w.0.hour_retention != w.1.hour_retention
+            || w.0.day_retention != w.1.day_retention
+        {
+            out.push("[windows] bucket, tick and retentions");
+        }
+        out
+    }
+
     /// The rolling reference period of a model, if it has one.
     pub fn rolling_reference(&self, model: &str) -> Option<Duration> {
         match self.models.get(model).map(|m| m.reference) {
@@ -116,7 +170,7 @@ fn de_reference_mode<'de, D: Deserializer<'de>>(d: D) -> Result<ReferenceMode, D
     Ok(ReferenceMode::Previous(dur))
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabelsConfig {
     /// How long a prediction waits for its label (and a label for its prediction).
@@ -182,7 +236,7 @@ fn de_label_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
 }
 
 /// Buckets, tiers and windows (see `window.rs`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowsConfig {
     /// Width of the fine buckets; must divide one hour.
@@ -304,7 +358,7 @@ fn de_windows<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Duration)>
 }
 
 /// Reference profile settings (DESIGN §4.1).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileConfig {
     /// R: fine quantile edges k/R for the KS statistic.
@@ -347,7 +401,7 @@ pub enum FeatureKindName {
 }
 
 /// When `driftd report` calls a feature drifted.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportConfig {
     /// A feature drifted when its PSI is at least this.
@@ -371,7 +425,7 @@ impl Default for ReportConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Bootstrap brokers, `host:port`.
@@ -401,7 +455,7 @@ impl Default for KafkaConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     /// The sled database directory (state, offsets).
@@ -424,7 +478,7 @@ impl Default for StorageConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     #[serde(default = "default_http_bind")]
@@ -449,7 +503,7 @@ pub enum SourceRole {
     Labels,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub topic: Spanned<String>,
@@ -867,6 +921,24 @@ mod tests {
         assert_eq!(c.rolling_reference("other"), None);
         let err = Config::parse("[models.churn]\nreference = \"last week\"\n").unwrap_err();
         assert!(err.contains("line 2") && err.contains("previous:"), "{err}");
+    }
+
+    #[test]
+    fn reload_reports_what_needs_a_restart() {
+        let old = Config::parse(MINIMAL).unwrap();
+        let new = Config::parse(&format!(
+            "{MINIMAL}[report]\npsi_threshold = 0.3\n[windows]\nwindows = [\"1h\"]\n"
+        ))
+        .unwrap();
+        assert!(old.restart_only_changes(&new).is_empty());
+        let new = Config::parse(&format!(
+            "{MINIMAL}[http]\nbind = \"127.0.0.1:9\"\n[windows]\nbucket = \"5m\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            old.restart_only_changes(&new),
+            ["[http]", "[windows] bucket, tick and retentions"]
+        );
     }
 
     #[test]

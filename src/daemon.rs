@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::config::Config;
+use crate::config::{Config, LiveConfig};
 use crate::evaluate::{window_report, EvaluationSettings, WindowSource};
 use crate::http::{self, Readiness};
 use crate::ingest::unix_now_ms;
@@ -35,7 +35,8 @@ pub enum DaemonError {
 }
 
 /// Runs the daemon until a signal or a fatal error.
-pub async fn run(config: Config) -> Result<(), DaemonError> {
+/// Runs the daemon until a signal or a fatal error. `path` is re-read on SIGHUP.
+pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonError> {
     if config.sources.is_empty() {
         return Err(DaemonError::NoSources);
     }
@@ -57,18 +58,19 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let ingest = Arc::new(Mutex::new(ingest));
     let readiness = Arc::new(Readiness::default());
     let shutdown = Arc::new(AtomicBool::new(false));
-    let shared_config = Arc::new(config.clone());
+    let live = LiveConfig::new(config.clone());
     let windows: Arc<dyn WindowSource> = ingest.clone();
 
     let ticker = tokio::spawn(evaluate_every_tick(
         windows.clone(),
-        shared_config.clone(),
+        live.clone(),
         metrics.clone(),
     ));
+    let reloader = tokio::spawn(reload_on_sighup(path, live.clone(), metrics.clone()));
     let (stop_http, mut http_stopped) = tokio::sync::watch::channel(false);
     let http = http::serve(
         config.http.bind,
-        http::router(metrics.clone(), readiness.clone(), windows, shared_config),
+        http::router(metrics.clone(), readiness.clone(), windows, live),
         async move {
             let _ = http_stopped.changed().await;
         },
@@ -95,6 +97,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         finished = &mut consumer => finished,
     };
     ticker.abort();
+    reloader.abort();
     let _ = stop_http.send(true);
     let _ = http.await;
     match result {
@@ -110,16 +113,13 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 /// Every tick: fold aged buckets, then evaluate every window of every model version
 /// and publish the statistics as gauges. Runs on the blocking pool: KS p-values for
 /// large windows take milliseconds each.
-async fn evaluate_every_tick(
-    windows: Arc<dyn WindowSource>,
-    config: Arc<Config>,
-    metrics: Metrics,
-) {
-    let mut interval = tokio::time::interval(config.windows.tick);
+async fn evaluate_every_tick(windows: Arc<dyn WindowSource>, live: LiveConfig, metrics: Metrics) {
+    let mut interval = tokio::time::interval(live.get().windows.tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        let (windows, config, metrics) = (windows.clone(), config.clone(), metrics.clone());
+        // The configuration in force at this tick (SIGHUP may have replaced it).
+        let (windows, config, metrics) = (windows.clone(), live.get(), metrics.clone());
         let done = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             let now = unix_now_ms();
@@ -159,6 +159,43 @@ async fn evaluate_every_tick(
         if let Err(e) = done {
             tracing::error!(error = %e, "window evaluation failed");
         }
+    }
+}
+
+/// SIGHUP re-reads the configuration file. A file that does not validate keeps the
+/// running configuration (logged, `driftd_config_last_reload_successful` 0); sections
+/// that only a restart applies are reported as such.
+async fn reload_on_sighup(path: std::path::PathBuf, live: LiveConfig, metrics: Metrics) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; configuration reload disabled");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match Config::load(&path) {
+                Ok(new) => {
+                    let restart = live.get().restart_only_changes(&new);
+                    if !restart.is_empty() {
+                        tracing::warn!(sections = ?restart, "changed, but applied only after a restart");
+                    }
+                    live.replace(new);
+                    metrics.config_reloads.with_label_values(&["success"]).inc();
+                    metrics.config_reload_ok.set(1);
+                    tracing::info!(path = %path.display(), "configuration reloaded");
+                }
+                Err(e) => {
+                    metrics.config_reloads.with_label_values(&["failure"]).inc();
+                    metrics.config_reload_ok.set(0);
+                    tracing::error!(error = %e, "configuration reload failed; keeping the running one");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, live, metrics);
     }
 }
 

@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::LiveConfig;
 use crate::evaluate::{window_report, EvaluationSettings, WindowSource};
 use crate::ingest::unix_now_ms;
 use crate::metrics::Metrics;
@@ -56,14 +56,14 @@ struct AppState {
     metrics: Metrics,
     readiness: Arc<Readiness>,
     windows: Arc<dyn WindowSource>,
-    config: Arc<Config>,
+    config: LiveConfig,
 }
 
 pub fn router(
     metrics: Metrics,
     readiness: Arc<Readiness>,
     windows: Arc<dyn WindowSource>,
-    config: Arc<Config>,
+    config: LiveConfig,
 ) -> Router {
     Router::new()
         .route("/metrics", get(metrics_handler))
@@ -98,8 +98,8 @@ async fn models(State(s): State<AppState>) -> Response {
             json!({ "model": model, "versions": versions, "profile_id": profile })
         })
         .collect();
-    let windows: Vec<&str> = s
-        .config
+    let config = s.config.get();
+    let windows: Vec<&str> = config
         .windows
         .windows
         .iter()
@@ -195,9 +195,10 @@ async fn history(
         let profile = profiles
             .get(&model, q.version.as_deref().unwrap_or(""))
             .map(|p| &p.profile);
+        let config = s.config.get();
         let settings = EvaluationSettings {
-            profile: &s.config.profile,
-            report: &s.config.report,
+            profile: &config.profile,
+            report: &config.report,
         };
         crate::evaluate::history(
             &buckets,
@@ -229,7 +230,8 @@ async fn evaluate_window(
     model: String,
     q: DriftQuery,
 ) -> Result<crate::evaluate::WindowReport, Response> {
-    let windows = &s.config.windows;
+    let config = s.config.get();
+    let windows = &config.windows;
     let name = q.window.unwrap_or_else(|| {
         if windows.window("1h").is_some() {
             "1h".to_string()
@@ -262,16 +264,15 @@ async fn evaluate_window(
     let result = tokio::task::spawn_blocking(move || {
         let now = unix_now_ms();
         let ms = dur.as_millis() as i64;
-        let rolling = s
-            .config
+        let rolling = config
             .rolling_reference(&model)
             .map(|d| d.as_millis() as i64);
         let buckets = s
             .windows
             .window(&model, q.version.as_deref(), ms, rolling, now);
         let settings = EvaluationSettings {
-            profile: &s.config.profile,
-            report: &s.config.report,
+            profile: &config.profile,
+            report: &config.report,
         };
         window_report(
             &buckets,

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub evaluation_duration: Histogram,
     pub join_expired: IntCounter,
     pub pending_joins: IntGauge,
+    pub config_reloads: IntCounterVec,
+    pub config_reload_ok: IntGauge,
     windows: WindowGauges,
 }
 
@@ -204,6 +206,20 @@ impl Metrics {
             "Predictions waiting for labels plus labels waiting for predictions.",
         )?;
         registry.register(Box::new(pending_joins.clone()))?;
+        let config_reloads = IntCounterVec::new(
+            Opts::new(
+                "driftd_config_reloads_total",
+                "Configuration reloads on SIGHUP, by result (success, failure).",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(config_reloads.clone()))?;
+        let config_reload_ok = IntGauge::new(
+            "driftd_config_last_reload_successful",
+            "1 when the last configuration reload succeeded (or none was asked for).",
+        )?;
+        config_reload_ok.set(1);
+        registry.register(Box::new(config_reload_ok.clone()))?;
         let window_labels = &["model", "version", "window"];
         let gauge =
             |name: &str, help: &str, labels: &[&str]| -> Result<GaugeVec, prometheus::Error> {
@@ -301,6 +317,8 @@ impl Metrics {
             evaluation_duration,
             join_expired,
             pending_joins,
+            config_reloads,
+            config_reload_ok,
             windows,
         })
     }
