@@ -319,34 +319,15 @@ mod tests {
     use crate::config::Config;
     use crate::dataset::Cell;
     use crate::event::{FeatureValue, PredictionRecord};
-    use crate::reference::{ProfileBuilder, ProfileOptions, ReferenceProfile};
+    use crate::reference::{test_profile, ReferenceProfile};
     use crate::window::{IndexedProfile, WindowSettings};
 
     fn profile() -> ReferenceProfile {
-        let mut b = ProfileBuilder::default();
-        for i in 0..1000 {
-            b.add_row(&[Cell::Number((i % 100) as f64)], 1);
-        }
-        let options = ProfileOptions {
-            resolution: 1000,
-            psi_bins: 10,
-            max_categories: 100,
-            kinds: Default::default(),
-        };
-        let (rows, features) = b.finish(&["x".to_string()], &options);
-        ReferenceProfile {
-            id: "p".into(),
-            model: "m".into(),
-            version: "v".into(),
-            created_at: String::new(),
-            source: String::new(),
-            source_checksum: String::new(),
-            rows,
-            resolution: 1000,
-            psi_bins: 10,
-            max_categories: 100,
-            features,
-        }
+        test_profile(
+            "v",
+            &["x"],
+            (0..1000).map(|i| vec![Cell::Number((i % 100) as f64)]),
+        )
     }
 
     fn record(ts_ms: i64, x: f64) -> PredictionRecord {

@@ -523,6 +523,41 @@ impl<'p> CurrentCounts<'p> {
     }
 }
 
+/// A profile of model `m` built from rows, with the default options: a fixture
+/// shared by the unit tests of the modules that consume profiles.
+#[cfg(test)]
+pub(crate) fn test_profile(
+    version: &str,
+    names: &[&str],
+    rows: impl IntoIterator<Item = Vec<Cell<'static>>>,
+) -> ReferenceProfile {
+    let options = ProfileOptions {
+        resolution: 1000,
+        psi_bins: 10,
+        max_categories: 100,
+        kinds: BTreeMap::new(),
+    };
+    let mut b = ProfileBuilder::default();
+    for r in rows {
+        b.add_row(&r, names.len());
+    }
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let (rows, features) = b.finish(&names, &options);
+    ReferenceProfile {
+        id: format!("m@{version}"),
+        model: "m".into(),
+        version: version.into(),
+        created_at: String::new(),
+        source: String::new(),
+        source_checksum: String::new(),
+        rows,
+        resolution: options.resolution,
+        psi_bins: options.psi_bins,
+        max_categories: options.max_categories,
+        features,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

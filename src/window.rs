@@ -518,34 +518,11 @@ pub fn prediction_cell(prediction: Option<&Prediction>) -> Cell<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::{ProfileBuilder, ProfileOptions};
+    use crate::reference::test_profile;
 
     fn profile() -> ReferenceProfile {
-        let mut b = ProfileBuilder::default();
-        for i in 0..100 {
-            b.add_row(&[Cell::Number(i as f64), Cell::Text(["a", "b"][i % 2])], 2);
-        }
-        let names = vec!["x".to_string(), "plan".to_string()];
-        let options = ProfileOptions {
-            resolution: 1000,
-            psi_bins: 10,
-            max_categories: 100,
-            kinds: Default::default(),
-        };
-        let (rows, features) = b.finish(&names, &options);
-        ReferenceProfile {
-            id: "p1".into(),
-            model: "m".into(),
-            version: "v1".into(),
-            created_at: String::new(),
-            source: String::new(),
-            source_checksum: String::new(),
-            rows,
-            resolution: 1000,
-            psi_bins: 10,
-            max_categories: 100,
-            features,
-        }
+        let rows = (0..100).map(|i| vec![Cell::Number(i as f64), Cell::Text(["a", "b"][i % 2])]);
+        test_profile("v1", &["x", "plan"], rows)
     }
 
     fn record(ts_ms: i64, x: f64) -> PredictionRecord {
