@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, starts a real Kafka broker on its own
-# port, runs formatting and lint checks and every test, and stops the broker at the
-# end, also when a test fails.
+# port, runs formatting and lint checks and every test (the alerting tests start their
+# own real SMTP servers, scripts/smtp_sink.py), and stops the broker at the end, also
+# when a test fails.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,6 +23,11 @@ if [ ! -f "$DRIFTD_GOLDEN_DIR/golden.json" ] || [ scripts/golden.py -nt "$DRIFTD
   echo "== generating golden answers with scipy"
   "$DRIFTD_PYTHON" scripts/golden.py generate "$DRIFTD_GOLDEN_DIR"
 fi
+
+# aiosmtpd: the real SMTP server of the alert e-mail tests (scripts/smtp_sink.py).
+echo "== SMTP test server (aiosmtpd)"
+DRIFTD_SMTP_PYTHON=$(scripts/smtp-env.sh)
+export DRIFTD_SMTP_PYTHON
 
 # A port of its own, so a broker left by the demo or by development does not interfere.
 export KAFKA_PORT=${DRIFTD_TEST_KAFKA_PORT:-19192}

@@ -65,6 +65,44 @@ pub enum Command {
     /// Reference profiles stored for the daemon: import, show, list.
     #[command(subcommand)]
     Reference(ReferenceCommand),
+    /// Alert rules: validate rule files, run rule unit tests.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Ask the running daemon for a retraining event for a model (POST
+    /// /api/v1/models/{model}/retrain with the [http] token); the per-model cooldown
+    /// applies.
+    Retrain(RetrainArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate rule files (or directories of them), like `promtool check rules`.
+    /// Without paths, the files of `[alerting] rules` in the configuration. Exit 1
+    /// with the file, line, rule and key of the first error.
+    Check {
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        config: OptionalConfigArg,
+    },
+    /// Run rule unit tests (input series, expected alerts), like `promtool test rules`.
+    /// Exit 1 when a test fails.
+    Test {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RetrainArgs {
+    #[arg(long)]
+    pub model: String,
+    /// Why: recorded in the event's `data.reason`.
+    #[arg(long)]
+    pub reason: String,
+    #[arg(long)]
+    pub version: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +260,14 @@ pub struct GenerateArgs {
     pub drift_after: Option<Duration>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Also produce a ground-truth label per prediction to this topic (calibrated:
+    /// 1 with probability equal to the score).
+    #[arg(long)]
+    pub labels_topic: Option<String>,
+    /// After --drift-after, this model's labels disagree with its scores, so its
+    /// accuracy falls.
+    #[arg(long, requires = "labels_topic")]
+    pub degrade_model: Option<String>,
     /// Write undrifted records of the first model to this JSON-lines file instead of
     /// producing to Kafka (a reference dataset; --count defaults to 10000).
     #[arg(long)]
@@ -256,13 +302,15 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Config(ConfigCommand::Check(arg)) => {
             let config = Config::load(&arg.config)?;
+            let rules = crate::alerting::configured_rules(&config)?;
             println!(
-                "{}: ok ({} source(s), brokers {}, store {}, http {})",
+                "{}: ok ({} source(s), brokers {}, store {}, http {}, {} rule(s))",
                 arg.config.display(),
                 config.sources.len(),
                 config.kafka.brokers.join(","),
                 config.storage.path.display(),
-                config.http.bind
+                config.http.bind,
+                rules.rules.len()
             );
             Ok(())
         }
@@ -289,6 +337,8 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Report(a) => report(a),
         Command::Reference(c) => reference(c),
+        Command::Rules(c) => rules(c),
+        Command::Retrain(a) => retrain(a),
         Command::Generate(a) if a.output.is_some() => {
             let path = a.output.unwrap_or_default();
             let count = if a.count == 0 { 10_000 } else { a.count };
@@ -308,6 +358,8 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 malformed_every: a.malformed_every,
                 drift_after: a.drift_after,
                 seed: a.seed,
+                labels_topic: a.labels_topic,
+                degrade_model: a.degrade_model,
             };
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             {
@@ -336,6 +388,89 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 #[derive(Debug, thiserror::Error)]
 #[error("{0} feature(s) drifted")]
 pub struct DriftDetected(pub usize);
+
+fn rules(c: RulesCommand) -> Result<(), Box<dyn std::error::Error>> {
+    match c {
+        RulesCommand::Check { paths, config } => {
+            let config = config.load()?;
+            let windows: Vec<String> = config
+                .windows
+                .windows
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect();
+            let paths = if paths.is_empty() {
+                if config.alerting.rules.is_empty() {
+                    vec![PathBuf::from("rules")]
+                } else {
+                    config.alerting.rules.clone()
+                }
+            } else {
+                paths
+            };
+            let set = crate::rules::load_rules(&paths, Some(&windows))?;
+            for file in &set.files {
+                let n = set.rules.iter().filter(|r| &r.file == file).count();
+                println!("{}: {n} rule(s) ok", file.display());
+            }
+            Ok(())
+        }
+        RulesCommand::Test { files } => {
+            let mut failed = 0;
+            for file in &files {
+                for case in crate::rules::unit::run_file(file)? {
+                    if case.failures.is_empty() {
+                        println!("ok    {}: {}", file.display(), case.name);
+                    } else {
+                        failed += 1;
+                        println!("FAIL  {}: {}", file.display(), case.name);
+                        for f in &case.failures {
+                            println!("      {f}");
+                        }
+                    }
+                }
+            }
+            if failed > 0 {
+                return Err(format!("{failed} rule test(s) failed").into());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn retrain(a: RetrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::load(&a.config.config)?;
+    let token = config
+        .http
+        .token
+        .as_ref()
+        .ok_or("the configuration has no [http] token: the daemon refuses retraining requests")?
+        .read("http.token")?;
+    let mut bind = config.http.bind;
+    if bind.ip().is_unspecified() {
+        bind.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let url = format!("http://{bind}/api/v1/models/{}/retrain", a.model);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (status, body) = rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(token)
+            .json(&json!({ "reason": a.reason, "version": a.version }))
+            .send()
+            .await?;
+        let status = resp.status();
+        Ok::<_, reqwest::Error>((status, resp.text().await?))
+    })?;
+    println!("{body}");
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("{url} answered {status}").into())
+    }
+}
 
 fn report(a: ReportArgs) -> Result<(), Box<dyn std::error::Error>> {
     let config = a.config.load()?;

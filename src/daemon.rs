@@ -4,13 +4,17 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::alerting::{Alerting, AlertingError};
 use crate::config::{Config, LiveConfig};
 use crate::evaluate::{window_report, EvaluationSettings, WindowSource};
 use crate::http::{self, Readiness};
+use crate::ingest::lock;
 use crate::ingest::unix_now_ms;
 use crate::ingest::Ingest;
 use crate::kafka::{self, ConsumeError, KafkaDeadLetter};
 use crate::metrics::Metrics;
+use crate::outbox::{OutboxError, OutboxSender};
+use crate::rules::SampleSet;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +36,58 @@ pub enum DaemonError {
     Panicked,
     #[error("the configuration has no [[source]] table: nothing to consume")]
     NoSources,
+    #[error(transparent)]
+    Alerting(#[from] AlertingError),
+    #[error("outbox: {0}")]
+    Outbox(#[from] OutboxError),
+    #[error("{0}")]
+    Secret(String),
 }
 
-/// Runs the daemon until a signal or a fatal error.
+/// Re-reads the configuration file and the rule files (SIGHUP and `POST /-/reload`).
+/// A file that does not validate keeps what is running; the error is returned, logged
+/// and counted.
+pub struct Reloader {
+    path: std::path::PathBuf,
+    live: LiveConfig,
+    metrics: Metrics,
+    alerting: Arc<Mutex<Alerting>>,
+}
+
+impl Reloader {
+    pub fn reload(&self) -> Result<String, String> {
+        let config = match Config::load(&self.path) {
+            Ok(new) => {
+                let restart = self.live.get().restart_only_changes(&new);
+                if !restart.is_empty() {
+                    tracing::warn!(sections = ?restart, "changed, but applied only after a restart");
+                }
+                self.live.replace(new);
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["success"])
+                    .inc();
+                self.metrics.config_reload_ok.set(1);
+                tracing::info!(path = %self.path.display(), "configuration reloaded");
+                self.live.get()
+            }
+            Err(e) => {
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["failure"])
+                    .inc();
+                self.metrics.config_reload_ok.set(0);
+                tracing::error!(error = %e, "configuration reload failed; keeping the running one");
+                return Err(e.to_string());
+            }
+        };
+        let n = lock(&self.alerting)
+            .reload_rules(&config)
+            .map_err(|e| e.to_string())?;
+        Ok(format!("configuration and {n} rules reloaded"))
+    }
+}
+
 /// Runs the daemon until a signal or a fatal error. `path` is re-read on SIGHUP.
 pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonError> {
     if config.sources.is_empty() {
@@ -42,6 +95,21 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
     }
     let metrics = Metrics::new()?;
     let store = Store::open(&config.storage.path)?;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let alerting = Arc::new(Mutex::new(Alerting::new(
+        &config,
+        store.clone(),
+        metrics.clone(),
+        wake.clone(),
+    )?));
+    let outbox = OutboxSender::new(&config, store.clone(), metrics.clone(), wake)?;
+    let token = config
+        .http
+        .token
+        .as_ref()
+        .map(|t| t.read("http.token"))
+        .transpose()
+        .map_err(DaemonError::Secret)?;
     let sink = KafkaDeadLetter::new(&config, metrics.clone())?;
     let ingest = Ingest::new(&config, store, metrics.clone(), sink)?;
     let restored: u64 = ingest.state().events().values().sum();
@@ -65,16 +133,30 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
         windows.clone(),
         live.clone(),
         metrics.clone(),
+        alerting.clone(),
     ));
-    let reloader = tokio::spawn(reload_on_sighup(path, live.clone(), metrics.clone()));
+    let reload = Arc::new(Reloader {
+        path,
+        live: live.clone(),
+        metrics: metrics.clone(),
+        alerting: alerting.clone(),
+    });
+    let reloader = tokio::spawn(reload_on_sighup(reload.clone()));
+    let (stop_outbox, outbox_stopped) = tokio::sync::watch::channel(false);
+    let outbox = tokio::spawn(outbox.run(outbox_stopped));
     let (stop_http, mut http_stopped) = tokio::sync::watch::channel(false);
-    let http = http::serve(
-        config.http.bind,
-        http::router(metrics.clone(), readiness.clone(), windows, live),
-        async move {
-            let _ = http_stopped.changed().await;
-        },
-    )
+    let api = http::Api {
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+        windows,
+        config: live,
+        alerting,
+        reload: Arc::new(move || reload.reload()),
+        token,
+    };
+    let http = http::serve(config.http.bind, http::router(api), async move {
+        let _ = http_stopped.changed().await;
+    })
     .await
     .map_err(|source| DaemonError::Bind {
         bind: config.http.bind,
@@ -98,6 +180,14 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
     };
     ticker.abort();
     reloader.abort();
+    // Let a delivery in progress finish; what is left stays in the outbox.
+    let _ = stop_outbox.send(true);
+    if tokio::time::timeout(std::time::Duration::from_secs(15), outbox)
+        .await
+        .is_err()
+    {
+        tracing::warn!("outbox delivery still running at shutdown; it resumes at the next start");
+    }
     let _ = stop_http.send(true);
     let _ = http.await;
     match result {
@@ -113,13 +203,23 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
 /// Every tick: fold aged buckets, then evaluate every window of every model version
 /// and publish the statistics as gauges. Runs on the blocking pool: KS p-values for
 /// large windows take milliseconds each.
-async fn evaluate_every_tick(windows: Arc<dyn WindowSource>, live: LiveConfig, metrics: Metrics) {
+async fn evaluate_every_tick(
+    windows: Arc<dyn WindowSource>,
+    live: LiveConfig,
+    metrics: Metrics,
+    alerting: Arc<Mutex<Alerting>>,
+) {
     let mut interval = tokio::time::interval(live.get().windows.tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
         // The configuration in force at this tick (SIGHUP may have replaced it).
-        let (windows, config, metrics) = (windows.clone(), live.get(), metrics.clone());
+        let (windows, config, metrics, alerting) = (
+            windows.clone(),
+            live.get(),
+            metrics.clone(),
+            alerting.clone(),
+        );
         let done = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             let now = unix_now_ms();
@@ -130,25 +230,50 @@ async fn evaluate_every_tick(windows: Arc<dyn WindowSource>, live: LiveConfig, m
                 report: &config.report,
             };
             let mut evaluated = 0;
-            for (model, version) in windows.series() {
+            let mut samples = SampleSet::default();
+            let merged = lock(&alerting).merged_windows();
+            let no_reference = Default::default();
+            let series = windows.series();
+            let models: std::collections::BTreeSet<&String> = series.iter().map(|(m, _)| m).collect();
+            // Per version (metrics and per-version rules), then every version merged
+            // for the windows that rules without a `versions` selector look at.
+            let versions = series
+                .iter()
+                .map(|(m, v)| (m.as_str(), Some(v.as_str())))
+                .chain(models.iter().map(|m| (m.as_str(), None)));
+            for (model, version) in versions {
+                let reference_metrics = config
+                    .models
+                    .get(model)
+                    .map(|m| &m.reference_metrics)
+                    .unwrap_or(&no_reference);
                 for (name, dur) in &config.windows.windows {
+                    if version.is_none() && !merged.contains(name) {
+                        continue;
+                    }
                     let ms = dur.as_millis() as i64;
                     let rolling = config
-                        .rolling_reference(&model)
+                        .rolling_reference(model)
                         .map(|d| d.as_millis() as i64);
-                    let buckets = windows.window(&model, Some(&version), ms, rolling, now);
+                    let buckets = windows.window(model, version, ms, rolling, now);
                     let report = window_report(
                         &buckets,
                         &profiles,
-                        &model,
-                        Some(&version),
+                        model,
+                        version,
                         (name, ms),
                         now,
                         &settings,
                     );
-                    metrics.record_window(&report);
+                    if version.is_some() {
+                        metrics.record_window(&report);
+                    }
+                    samples.add_report(&report, reference_metrics);
                     evaluated += 1;
                 }
+            }
+            if let Err(e) = lock(&alerting).evaluate(&samples, &config, now) {
+                tracing::error!(error = %e, "alert state could not be stored; retrying at the next tick");
             }
             metrics
                 .evaluation_duration
@@ -162,10 +287,8 @@ async fn evaluate_every_tick(windows: Arc<dyn WindowSource>, live: LiveConfig, m
     }
 }
 
-/// SIGHUP re-reads the configuration file. A file that does not validate keeps the
-/// running configuration (logged, `driftd_config_last_reload_successful` 0); sections
-/// that only a restart applies are reported as such.
-async fn reload_on_sighup(path: std::path::PathBuf, live: LiveConfig, metrics: Metrics) {
+/// SIGHUP re-reads the configuration and the rule files ([`Reloader`]).
+async fn reload_on_sighup(reloader: Arc<Reloader>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -174,28 +297,13 @@ async fn reload_on_sighup(path: std::path::PathBuf, live: LiveConfig, metrics: M
             return;
         };
         while hup.recv().await.is_some() {
-            match Config::load(&path) {
-                Ok(new) => {
-                    let restart = live.get().restart_only_changes(&new);
-                    if !restart.is_empty() {
-                        tracing::warn!(sections = ?restart, "changed, but applied only after a restart");
-                    }
-                    live.replace(new);
-                    metrics.config_reloads.with_label_values(&["success"]).inc();
-                    metrics.config_reload_ok.set(1);
-                    tracing::info!(path = %path.display(), "configuration reloaded");
-                }
-                Err(e) => {
-                    metrics.config_reloads.with_label_values(&["failure"]).inc();
-                    metrics.config_reload_ok.set(0);
-                    tracing::error!(error = %e, "configuration reload failed; keeping the running one");
-                }
-            }
+            let r = reloader.clone();
+            let _ = tokio::task::spawn_blocking(move || r.reload()).await;
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = (path, live, metrics);
+        let _ = reloader;
     }
 }
 

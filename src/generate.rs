@@ -2,7 +2,9 @@
 //!
 //! Each model has numeric features (`age`, `income`), a categorical one (`plan`), a
 //! score, a latency and a region. With `--drift-after`, the distributions shift
-//! after that many seconds, which later stages of driftd detect and alert on.
+//! after that many seconds, which later stages of driftd detect and alert on. With
+//! `--labels-topic`, each prediction gets a label drawn from its score (calibrated), so
+//! accuracy is stable, until the drift makes `--degrade-model`'s labels disagree.
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,11 @@ pub struct GenerateOptions {
     pub malformed_every: u64,
     pub drift_after: Option<Duration>,
     pub seed: u64,
+    /// Also produce a ground-truth label per prediction to this topic.
+    pub labels_topic: Option<String>,
+    /// After the drift, this model's labels stop agreeing with its scores: its
+    /// accuracy falls.
+    pub degrade_model: Option<String>,
 }
 
 /// A small deterministic generator (SplitMix64): reproducible streams without a
@@ -54,8 +61,8 @@ impl SplitMix {
     }
 }
 
-/// One synthetic record; `drifted` shifts every distribution.
-pub fn synthetic_record(rng: &mut SplitMix, model: &str, seq: u64, drifted: bool) -> String {
+/// One synthetic record and its score; `drifted` shifts every distribution.
+pub fn synthetic_record(rng: &mut SplitMix, model: &str, seq: u64, drifted: bool) -> (String, f64) {
     let shift = if drifted { 1.0 } else { 0.0 };
     let age = (40.0 + 12.0 * rng.normal() + 8.0 * shift).round();
     let income = (10.5 + 0.6 * rng.normal() + 0.3 * shift).exp().round();
@@ -80,7 +87,7 @@ pub fn synthetic_record(rng: &mut SplitMix, model: &str, seq: u64, drifted: bool
         json!(income)
     };
     let region = ["eu", "us", "apac"][(rng.next_u64() % 3) as usize];
-    json!({
+    let record = json!({
         "model": model,
         "model_version": "v1",
         "id": format!("{model}-{seq}"),
@@ -89,6 +96,27 @@ pub fn synthetic_record(rng: &mut SplitMix, model: &str, seq: u64, drifted: bool
         "prediction": score,
         "latency_ms": (2.5 + 0.5 * rng.normal() + shift).exp(),
         "segment": {"region": region},
+    })
+    .to_string();
+    (record, score)
+}
+
+/// The label record of prediction `seq`: 1 with probability `score` (a calibrated
+/// model), or `1 - score` when `degraded`.
+pub fn synthetic_label(
+    rng: &mut SplitMix,
+    model: &str,
+    seq: u64,
+    score: f64,
+    degraded: bool,
+) -> String {
+    let p = if degraded { 1.0 - score } else { score };
+    let label = u8::from(rng.uniform() < p);
+    json!({
+        "model": model,
+        "id": format!("{model}-{seq}"),
+        "ts": unix_now_ms(),
+        "label": label,
     })
     .to_string()
 }
@@ -103,9 +131,23 @@ pub fn write_reference(
 ) -> std::io::Result<()> {
     let mut rng = SplitMix::new(seed);
     for i in 0..count {
-        writeln!(out, "{}", synthetic_record(&mut rng, model, i, false))?;
+        writeln!(out, "{}", synthetic_record(&mut rng, model, i, false).0)?;
     }
     out.flush()
+}
+
+fn send(producer: &BaseProducer, topic: &str, key: &str, payload: &str) -> Result<(), KafkaError> {
+    let mut record = BaseRecord::to(topic).key(key).payload(payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                producer.poll(Duration::from_millis(20));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
 }
 
 /// Produces records until `count` is reached or `stop` returns true.
@@ -120,21 +162,17 @@ pub fn generate(opts: &GenerateOptions, stop: impl Fn() -> bool) -> Result<u64, 
     while (opts.count == 0 || sent < opts.count) && !stop() {
         let drifted = opts.drift_after.is_some_and(|d| started.elapsed() >= d);
         let model = &opts.models[(sent % opts.models.len() as u64) as usize];
-        let payload = if opts.malformed_every > 0 && sent % opts.malformed_every == 0 {
-            format!("{{\"model\": \"{model}\", \"features\": [broken")
-        } else {
-            synthetic_record(&mut rng, model, sent, drifted)
-        };
         let key = format!("{model}-{sent}");
-        let mut record = BaseRecord::to(&opts.topic).key(&key).payload(&payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    producer.poll(Duration::from_millis(20));
-                }
-                Err((e, _)) => return Err(e),
+        if opts.malformed_every > 0 && sent % opts.malformed_every == 0 {
+            let payload = format!("{{\"model\": \"{model}\", \"features\": [broken");
+            send(&producer, &opts.topic, &key, &payload)?;
+        } else {
+            let (payload, score) = synthetic_record(&mut rng, model, sent, drifted);
+            send(&producer, &opts.topic, &key, &payload)?;
+            if let Some(topic) = &opts.labels_topic {
+                let degraded = drifted && opts.degrade_model.as_deref() == Some(model.as_str());
+                let label = synthetic_label(&mut rng, model, sent, score, degraded);
+                send(&producer, topic, &key, &label)?;
             }
         }
         sent += 1;

@@ -1,6 +1,11 @@
 //! HTTP at the edge (axum): `/metrics`, `/healthz`, `/readyz`, and the JSON API:
-//! `GET /api/v1/models` and `GET /api/v1/models/{model}/drift?window=1h[&version=v]`
-//! (DESIGN §4.3 plus window, rate, staleness and latency).
+//! `GET /api/v1/models`, `GET /api/v1/models/{model}/drift?window=1h[&version=v]`
+//! (DESIGN §4.3 plus window, rate, staleness and latency), `/performance`, `/history`,
+//! `GET /api/v1/alerts`, `GET /api/v1/rules`.
+//!
+//! Mutating endpoints, `POST /-/reload` and `POST /api/v1/models/{model}/retrain`,
+//! need `Authorization: Bearer <[http] token>`; without a configured token they answer
+//! 403, so nothing can change driftd's state by accident.
 //!
 //! `/healthz` answers 200 while the process serves requests. `/readyz` answers 200 only
 //! when partitions are assigned and the last checkpoint succeeded, so an orchestrator
@@ -13,9 +18,10 @@ use std::sync::Arc;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -51,20 +57,25 @@ impl Readiness {
     }
 }
 
+/// Re-reads configuration and rules; `Ok` carries a message for the caller.
+pub type ReloadFn = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
+
+/// Everything the handlers use.
 #[derive(Clone)]
-struct AppState {
-    metrics: Metrics,
-    readiness: Arc<Readiness>,
-    windows: Arc<dyn WindowSource>,
-    config: LiveConfig,
+pub struct Api {
+    pub metrics: Metrics,
+    pub readiness: Arc<Readiness>,
+    pub windows: Arc<dyn WindowSource>,
+    pub config: LiveConfig,
+    pub alerting: Arc<std::sync::Mutex<crate::alerting::Alerting>>,
+    pub reload: ReloadFn,
+    /// Bearer token of the mutating endpoints; `None` disables them.
+    pub token: Option<String>,
 }
 
-pub fn router(
-    metrics: Metrics,
-    readiness: Arc<Readiness>,
-    windows: Arc<dyn WindowSource>,
-    config: LiveConfig,
-) -> Router {
+type AppState = Api;
+
+pub fn router(api: Api) -> Router {
     Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -73,12 +84,120 @@ pub fn router(
         .route("/api/v1/models/{model}/drift", get(drift))
         .route("/api/v1/models/{model}/performance", get(performance))
         .route("/api/v1/models/{model}/history", get(history))
-        .with_state(AppState {
-            metrics,
-            readiness,
-            windows,
-            config,
-        })
+        .route("/api/v1/models/{model}/retrain", post(retrain))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/rules", get(rules))
+        .route("/-/reload", post(reload))
+        .with_state(api)
+}
+
+/// `None` when the request carries the configured bearer token.
+fn unauthorized(s: &Api, headers: &HeaderMap) -> Option<Response> {
+    let Some(token) = &s.token else {
+        return Some(api_error(
+            StatusCode::FORBIDDEN,
+            "mutating endpoints are disabled: set [http] token in the configuration".into(),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Compare in time independent of where the strings differ.
+    let same = given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    (!same).then(|| {
+        api_error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token".into(),
+        )
+    })
+}
+
+async fn alerts(State(s): State<AppState>) -> Response {
+    Json(crate::ingest::lock(&s.alerting).alerts_json()).into_response()
+}
+
+async fn rules(State(s): State<AppState>) -> Response {
+    Json(crate::ingest::lock(&s.alerting).rules_json()).into_response()
+}
+
+async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(denied) = unauthorized(&s, &headers) {
+        return denied;
+    }
+    let reload = s.reload.clone();
+    match tokio::task::spawn_blocking(move || reload()).await {
+        Ok(Ok(message)) => Json(json!({ "status": "success", "message": message })).into_response(),
+        Ok(Err(e)) => api_error(StatusCode::BAD_REQUEST, e),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetrainBody {
+    reason: String,
+    #[serde(default)]
+    version: Option<String>,
+}
+
+async fn retrain(
+    State(s): State<AppState>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<RetrainBody>>,
+) -> Response {
+    if let Some(denied) = unauthorized(&s, &headers) {
+        return denied;
+    }
+    let Some(Json(body)) = body else {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "send a JSON body {\"reason\": \"…\"}".into(),
+        );
+    };
+    if body.reason.trim().is_empty() {
+        return api_error(StatusCode::BAD_REQUEST, "`reason` must not be empty".into());
+    }
+    let config = s.config.get();
+    let decided = tokio::task::spawn_blocking(move || {
+        crate::ingest::lock(&s.alerting).request_manual(
+            &model,
+            body.version,
+            &body.reason,
+            &config,
+            unix_now_ms(),
+        )
+    })
+    .await;
+    match decided {
+        Ok(Ok(crate::retrain::Decision::Emit(event))) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "status": "emitted", "event": event })),
+        )
+            .into_response(),
+        Ok(Ok(crate::retrain::Decision::Suppressed { until_ms })) => {
+            let wait = ((until_ms - unix_now_ms()).max(0) + 999) / 1000;
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, wait.to_string())],
+                Json(json!({
+                    "status": "suppressed",
+                    "error": "the model is within its retraining cooldown",
+                    "retry_after_seconds": wait,
+                })),
+            )
+                .into_response()
+        }
+        Ok(Err(e)) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 fn api_error(status: StatusCode, message: String) -> Response {

@@ -18,6 +18,7 @@
 //! - [`daemon`]: wiring and graceful shutdown
 //! - [`generate`]: synthetic stream for the demo and load tests
 
+pub mod alerting;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -30,9 +31,13 @@ pub mod ingest;
 pub mod join;
 pub mod kafka;
 pub mod metrics;
+pub mod notify;
+pub mod outbox;
 pub mod reference;
 pub mod replay;
 pub mod report;
+pub mod retrain;
+pub mod rules;
 pub mod state;
 pub mod stats;
 pub mod store;

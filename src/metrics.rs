@@ -31,7 +31,90 @@ pub struct Metrics {
     pub pending_joins: IntGauge,
     pub config_reloads: IntCounterVec,
     pub config_reload_ok: IntGauge,
+    pub alerting: AlertMetrics,
     windows: WindowGauges,
+}
+
+/// Rules, alerts, the outbox and retraining requests.
+#[derive(Clone)]
+pub struct AlertMetrics {
+    /// Like Prometheus's own `ALERTS`: 1 per pending or firing alert.
+    pub alerts: IntGaugeVec,
+    pub transitions: IntCounterVec,
+    pub rules_loaded: IntGauge,
+    pub rules_reloads: IntCounterVec,
+    pub rules_reload_ok: IntGauge,
+    pub outbox_pending: IntGaugeVec,
+    pub outbox_oldest: prometheus::Gauge,
+    pub deliveries: IntCounterVec,
+    pub retrain_requests: IntCounterVec,
+}
+
+/// Label names of `driftd_alerts`; a rule's own labels are in the API, not here, so
+/// that the series keep a fixed label set.
+pub const ALERT_LABELS: &[&str] = &[
+    "alertname",
+    "alertstate",
+    "severity",
+    "model",
+    "version",
+    "feature",
+    "window",
+];
+
+impl AlertMetrics {
+    fn new(registry: &Registry) -> Result<AlertMetrics, prometheus::Error> {
+        fn reg<T: prometheus::core::Collector + Clone + 'static>(
+            registry: &Registry,
+            c: T,
+        ) -> Result<T, prometheus::Error> {
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        }
+        let m = AlertMetrics {
+            alerts: reg(registry, IntGaugeVec::new(
+                Opts::new("driftd_alerts", "1 for each pending or firing alert, as Prometheus's ALERTS series."),
+                ALERT_LABELS,
+            )?)?,
+            transitions: reg(registry, IntCounterVec::new(
+                Opts::new("driftd_alert_transitions_total", "Alert state changes, by rule and new state (pending, firing, resolved, inactive)."),
+                &["alertname", "to"],
+            )?)?,
+            rules_loaded: reg(registry, IntGauge::new("driftd_rules_loaded", "Alert rules in force.")?)?,
+            rules_reloads: reg(registry, IntCounterVec::new(
+                Opts::new("driftd_rules_reloads_total", "Rule reloads (SIGHUP, POST /-/reload), by result (success, failure)."),
+                &["result"],
+            )?)?,
+            rules_reload_ok: reg(registry, IntGauge::new(
+                "driftd_rules_last_reload_successful",
+                "1 when the last rule reload succeeded (or none was asked for).",
+            )?)?,
+            outbox_pending: reg(registry, IntGaugeVec::new(
+                Opts::new("driftd_outbox_pending", "Actions written to the outbox and not yet delivered, by kind (email, kafka, webhook)."),
+                &["kind"],
+            )?)?,
+            outbox_oldest: reg(registry, prometheus::Gauge::new(
+                "driftd_outbox_oldest_age_seconds",
+                "Age of the oldest undelivered outbox entry (0 when empty).",
+            )?)?,
+            deliveries: reg(registry, IntCounterVec::new(
+                Opts::new("driftd_outbox_deliveries_total", "Delivery attempts from the outbox, by kind and result (delivered, failed)."),
+                &["kind", "result"],
+            )?)?,
+            retrain_requests: reg(registry, IntCounterVec::new(
+                Opts::new("driftd_retrain_requests_total", "Retraining requests, by model, trigger and result (emitted, suppressed by the cooldown)."),
+                &["model", "trigger", "result"],
+            )?)?,
+        };
+        m.rules_reload_ok.set(1);
+        for kind in ["email", "kafka", "webhook"] {
+            m.outbox_pending.with_label_values(&[kind]).set(0);
+            for result in ["delivered", "failed"] {
+                m.deliveries.with_label_values(&[kind, result]);
+            }
+        }
+        Ok(m)
+    }
 }
 
 /// Gauges of the rolling windows, set every tick.
@@ -220,6 +303,7 @@ impl Metrics {
         )?;
         config_reload_ok.set(1);
         registry.register(Box::new(config_reload_ok.clone()))?;
+        let alerting = AlertMetrics::new(&registry)?;
         let window_labels = &["model", "version", "window"];
         let gauge =
             |name: &str, help: &str, labels: &[&str]| -> Result<GaugeVec, prometheus::Error> {
@@ -319,6 +403,7 @@ impl Metrics {
             pending_joins,
             config_reloads,
             config_reload_ok,
+            alerting,
             windows,
         })
     }

@@ -16,6 +16,16 @@
 //! | `bucket\0{model}\0{version}\0{tier u8}{start}` | JSON [`Bucket`]  |
 //!
 //! | `join\0{model}\0{id}`                  | JSON [`crate::join::Pending`] |
+//! | `alert\0{fingerprint}`                | JSON [`crate::rules::Alert`] |
+//! | `group\0{model}`                      | JSON [`crate::notify::GroupState`] |
+//! | `retrain\0{model}`                    | i64 BE ms of the last retraining request |
+//! | `schedule\0{model}`                   | i64 BE ms up to which schedules were checked |
+//! | `outbox\0{id}`                        | JSON [`crate::outbox::OutboxEntry`] |
+//!
+//! The ingest checkpoint writes the first six prefixes; the alerting stage writes
+//! `alert`, `group`, `retrain`, `schedule` and new `outbox` entries in one batch of
+//! its own per evaluation, and the outbox sender removes `outbox` entries once they are
+//! delivered. The two writers never touch the same keys.
 //!
 //! (`start` is the bucket's event-time start in ms, i64 with the sign bit flipped,
 //! big-endian, so keys sort by time.)
@@ -41,6 +51,44 @@ const LABELS: &[u8] = b"labels\0";
 const OFFSET: &[u8] = b"offset\0";
 const BUCKET: &[u8] = b"bucket\0";
 const JOIN: &[u8] = b"join\0";
+const ALERT: &[u8] = b"alert\0";
+const GROUP: &[u8] = b"group\0";
+const RETRAIN: &[u8] = b"retrain\0";
+const SCHEDULE: &[u8] = b"schedule\0";
+const OUTBOX: &[u8] = b"outbox\0";
+
+/// The alerting stage's persisted state.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct AlertingState {
+    pub alerts: Vec<crate::rules::Alert>,
+    pub groups: Vec<crate::notify::GroupState>,
+    pub last_retrain: BTreeMap<String, i64>,
+    pub schedules_checked: BTreeMap<String, i64>,
+}
+
+/// What one evaluation changed, written atomically with the outbox entries it created.
+#[derive(Debug, Default, Clone)]
+pub struct AlertingChanges {
+    pub alerts: Vec<crate::rules::Alert>,
+    pub removed_alerts: Vec<String>,
+    pub groups: Vec<crate::notify::GroupState>,
+    pub removed_groups: Vec<String>,
+    pub last_retrain: Vec<(String, i64)>,
+    pub schedules_checked: Vec<(String, i64)>,
+    pub outbox: Vec<crate::outbox::OutboxEntry>,
+}
+
+impl AlertingChanges {
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty()
+            && self.removed_alerts.is_empty()
+            && self.groups.is_empty()
+            && self.removed_groups.is_empty()
+            && self.last_retrain.is_empty()
+            && self.schedules_checked.is_empty()
+            && self.outbox.is_empty()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -56,6 +104,8 @@ pub enum StoreError {
     Decode(#[from] serde_json::Error),
 }
 
+/// Cheap to clone: every clone shares the same database.
+#[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     state: sled::Tree,
@@ -184,6 +234,83 @@ impl Store {
         Ok(())
     }
 
+    /// The alerting stage's state as of its last write.
+    pub fn load_alerting(&self) -> Result<AlertingState, StoreError> {
+        let mut out = AlertingState::default();
+        for kv in self.state.scan_prefix(ALERT) {
+            out.alerts.push(serde_json::from_slice(&kv?.1)?);
+        }
+        for kv in self.state.scan_prefix(GROUP) {
+            out.groups.push(serde_json::from_slice(&kv?.1)?);
+        }
+        for (prefix, map) in [
+            (RETRAIN, &mut out.last_retrain),
+            (SCHEDULE, &mut out.schedules_checked),
+        ] {
+            for kv in self.state.scan_prefix(prefix) {
+                let (k, v) = kv?;
+                let model = split(&k[prefix.len()..], 1, &k)?.remove(0);
+                map.insert(model, i64::from_be_bytes(fixed(&v, &k)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes one evaluation's changes and new outbox entries in one durable batch.
+    pub fn write_alerting(&self, c: &AlertingChanges) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for a in &c.alerts {
+            batch.insert(raw_key(ALERT, &a.fingerprint()), serde_json::to_vec(a)?);
+        }
+        for fp in &c.removed_alerts {
+            batch.remove(raw_key(ALERT, fp));
+        }
+        for g in &c.groups {
+            batch.insert(raw_key(GROUP, &g.key), serde_json::to_vec(g)?);
+        }
+        for k in &c.removed_groups {
+            batch.remove(raw_key(GROUP, k));
+        }
+        for (model, t) in &c.last_retrain {
+            batch.insert(raw_key(RETRAIN, model), &t.to_be_bytes());
+        }
+        for (model, t) in &c.schedules_checked {
+            batch.insert(raw_key(SCHEDULE, model), &t.to_be_bytes());
+        }
+        for e in &c.outbox {
+            batch.insert(raw_key(OUTBOX, &e.id), serde_json::to_vec(e)?);
+        }
+        self.state.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Every undelivered outbox entry, oldest first.
+    pub fn outbox(&self) -> Result<Vec<crate::outbox::OutboxEntry>, StoreError> {
+        let mut entries: Vec<crate::outbox::OutboxEntry> = self
+            .state
+            .scan_prefix(OUTBOX)
+            .map(|kv| Ok(serde_json::from_slice(&kv?.1)?))
+            .collect::<Result<_, StoreError>>()?;
+        entries.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        Ok(entries)
+    }
+
+    /// Records a failed attempt (durably).
+    pub fn update_outbox(&self, e: &crate::outbox::OutboxEntry) -> Result<(), StoreError> {
+        self.state
+            .insert(raw_key(OUTBOX, &e.id), serde_json::to_vec(e)?)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Removes a delivered entry (durably): it is never sent again.
+    pub fn remove_outbox(&self, id: &str) -> Result<(), StoreError> {
+        self.state.remove(raw_key(OUTBOX, id))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Stores a new version of a model's reference profile.
     pub fn put_reference(&self, profile: &ReferenceProfile) -> Result<(), StoreError> {
         let mut k = key(b"", &[&profile.model, &profile.version]);
@@ -229,6 +356,12 @@ impl Store {
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
     }
+}
+
+fn raw_key(prefix: &[u8], rest: &str) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(rest.as_bytes());
+    k
 }
 
 fn bucket_key(k: &BucketKey) -> Vec<u8> {

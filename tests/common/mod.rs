@@ -90,6 +90,21 @@ pub fn read_topic(
     expect_at_least: usize,
     timeout: Duration,
 ) -> Vec<(Vec<u8>, BTreeMap<String, String>)> {
+    read_keyed(topic, expect_at_least, timeout)
+        .into_iter()
+        .map(|r| (r.payload, r.headers))
+        .collect()
+}
+
+pub struct TopicRecord {
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Every record of a topic from the beginning, with keys; stops 3 s after the last
+/// record once at least `expect_at_least` arrived, or at the timeout.
+pub fn read_keyed(topic: &str, expect_at_least: usize, timeout: Duration) -> Vec<TopicRecord> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .set("group.id", unique("reader"))
@@ -120,7 +135,11 @@ pub fn read_topic(
                         );
                     }
                 }
-                out.push((m.payload().unwrap_or_default().to_vec(), headers));
+                out.push(TopicRecord {
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                    headers,
+                });
                 quiet_since = Instant::now();
             }
             Some(Err(e)) => panic!("reading {topic}: {e}"),
@@ -297,13 +316,27 @@ pub fn driftd(args: &[&str]) -> String {
 
 /// GET over plain TCP: (status, body). Handles chunked bodies.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_request(port, "GET", path, &[], "")
+}
+
+/// Any request over plain TCP: (status, body).
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(15))).ok()?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    write!(s, "{head}\r\n{body}").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let status = buf.split_whitespace().nth(1)?.parse().ok()?;
@@ -482,4 +515,112 @@ pub fn malformed_records(per_kind: usize) -> Vec<(String, Vec<u8>, &'static str)
         out.push((format!("empty-{i}"), Vec::new(), "empty"));
     }
     out
+}
+
+/// A real SMTP server (scripts/smtp_sink.py, aiosmtpd) that saves what it accepts;
+/// `DRIFTD_SMTP_PYTHON` is a Python with aiosmtpd (scripts/test.sh sets it).
+pub struct SmtpSink {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+/// One accepted e-mail, decoded by the sink.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub received_ms: i64,
+    pub subject: String,
+    pub message_id: String,
+    pub content_type: String,
+    pub text: String,
+    pub html: String,
+    pub to: Vec<String>,
+}
+
+impl SmtpSink {
+    /// Starts the server on `port` (requiring AUTH with driftd/`password`) and waits
+    /// until it accepts connections.
+    pub fn start(port: u16, dir: &Path, password: &str) -> SmtpSink {
+        let python = std::env::var("DRIFTD_SMTP_PYTHON")
+            .expect("DRIFTD_SMTP_PYTHON is not set: run scripts/test.sh, which installs aiosmtpd");
+        let child = Command::new(python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/smtp_sink.py"))
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(dir)
+            .args(["--user", "driftd", "--password", password, "--json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the SMTP sink");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "SMTP sink did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        SmtpSink {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Every e-mail received in `dir`, oldest first.
+    pub fn mails(dir: &Path) -> Vec<Mail> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|x| x == "json"));
+        files.sort();
+        files
+            .iter()
+            .map(|p| {
+                let v: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+                let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+                Mail {
+                    received_ms: v["received_ms"].as_i64().unwrap(),
+                    subject: s("subject"),
+                    message_id: s("message_id"),
+                    content_type: s("content_type"),
+                    text: s("text"),
+                    html: s("html"),
+                    to: v["to"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// Waits until `dir` holds at least `n` e-mails.
+    pub fn wait_mails(dir: &Path, n: usize, timeout: Duration) -> Vec<Mail> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mails = SmtpSink::mails(dir);
+            if mails.len() >= n || Instant::now() > deadline {
+                return mails;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,485 @@
+//! The alerting stage of every tick: rules → alert states → e-mail notifications and
+//! retraining requests → outbox. The decisions are made by the pure modules
+//! ([`crate::rules`], [`crate::notify`], [`crate::retrain`]); this module keeps their
+//! state, persists it, and updates metrics and logs.
+//!
+//! Each evaluation writes the changed alert, group and cooldown state together with
+//! the outbox entries it created, in one sled batch. A crash before that write
+//! re-evaluates from the previous state (the same decisions, nothing sent yet); a crash
+//! after it finds the entries in the outbox. Either way nothing is lost or repeated.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::notify::{render_email, Groups};
+use crate::outbox::{Action, OutboxEntry};
+use crate::retrain::{Cooldowns, CronSchedule, Decision, Evidence, RetrainRequest, Trigger};
+use crate::rules::{
+    load_rules, stable_id, Alert, AlertPhase, AlertTable, RuleSet, RulesError, SampleSet,
+};
+use crate::store::{AlertingChanges, Store, StoreError};
+
+pub struct Alerting {
+    store: Store,
+    metrics: Metrics,
+    rules: RuleSet,
+    table: AlertTable,
+    groups: Groups,
+    cooldowns: Cooldowns,
+    schedules_checked: BTreeMap<String, i64>,
+    dirty_schedules: BTreeSet<String>,
+    /// Created but not yet durable (kept across a failed write).
+    new_entries: Vec<OutboxEntry>,
+    wake: Arc<tokio::sync::Notify>,
+    last_reload_error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertingError {
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The configured rule files (`[alerting] rules`), validated against the windows.
+pub fn configured_rules(config: &Config) -> Result<RuleSet, RulesError> {
+    let windows: Vec<String> = config
+        .windows
+        .windows
+        .iter()
+        .map(|(n, _)| n.clone())
+        .collect();
+    load_rules(&config.alerting.rules, Some(&windows))
+}
+
+impl Alerting {
+    /// Loads the rules (a broken file stops the start) and the persisted state.
+    pub fn new(
+        config: &Config,
+        store: Store,
+        metrics: Metrics,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> Result<Alerting, AlertingError> {
+        let rules = configured_rules(config)?;
+        let state = store.load_alerting()?;
+        if config.email.is_none() && rules.rules.iter().any(|r| r.email) {
+            tracing::warn!("rules have the `email` action but there is no [email] table: no e-mail will be sent");
+        }
+        metrics.alerting.rules_loaded.set(rules.rules.len() as i64);
+        let alerting = Alerting {
+            store,
+            metrics,
+            rules,
+            table: AlertTable::restored(state.alerts),
+            groups: Groups::restored(state.groups),
+            cooldowns: Cooldowns::restored(state.last_retrain),
+            schedules_checked: state.schedules_checked,
+            dirty_schedules: BTreeSet::new(),
+            new_entries: Vec::new(),
+            wake,
+            last_reload_error: None,
+        };
+        alerting.update_alert_gauges();
+        tracing::info!(
+            rules = alerting.rules.rules.len(),
+            files = alerting.rules.files.len(),
+            restored_alerts = alerting.table.alerts().count(),
+            "alert rules loaded"
+        );
+        Ok(alerting)
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.table.alerts()
+    }
+
+    pub fn last_reload_error(&self) -> Option<&str> {
+        self.last_reload_error.as_deref()
+    }
+
+    /// Windows that rules evaluate over all versions of a model merged.
+    pub fn merged_windows(&self) -> BTreeSet<String> {
+        self.rules
+            .rules
+            .iter()
+            .filter(|r| r.versions.is_none())
+            .map(|r| r.window.clone())
+            .collect()
+    }
+
+    /// Re-reads the rule files; on error the running rules stay.
+    pub fn reload_rules(&mut self, config: &Config) -> Result<usize, RulesError> {
+        let m = &self.metrics.alerting;
+        match configured_rules(config) {
+            Ok(rules) => {
+                let n = rules.rules.len();
+                self.rules = rules;
+                self.last_reload_error = None;
+                m.rules_loaded.set(n as i64);
+                m.rules_reloads.with_label_values(&["success"]).inc();
+                m.rules_reload_ok.set(1);
+                tracing::info!(rules = n, "alert rules reloaded");
+                Ok(n)
+            }
+            Err(e) => {
+                self.last_reload_error = Some(e.to_string());
+                m.rules_reloads.with_label_values(&["failure"]).inc();
+                m.rules_reload_ok.set(0);
+                tracing::error!(error = %e, "rule reload failed; keeping the running rules");
+                Err(e)
+            }
+        }
+    }
+
+    /// One evaluation at `now_ms`.
+    pub fn evaluate(
+        &mut self,
+        samples: &SampleSet,
+        config: &Config,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let a = &config.alerting;
+        let keep_resolved_ms =
+            (a.group_wait + a.group_interval + 2 * config.windows.tick).as_millis() as i64;
+        let transitions = self
+            .table
+            .evaluate(&self.rules, samples, now_ms, keep_resolved_ms);
+        let rule_of: BTreeMap<&str, &crate::rules::Rule> = self
+            .rules
+            .rules
+            .iter()
+            .map(|r| (r.name.as_str(), r))
+            .collect();
+        let mut retrain = Vec::new();
+        for t in &transitions {
+            let to = t.to.map(AlertPhase::as_str).unwrap_or("inactive");
+            let from = t.from.map(AlertPhase::as_str).unwrap_or("inactive");
+            let alert = self.table.get(&t.fingerprint);
+            let name = &t.rule;
+            self.metrics
+                .alerting
+                .transitions
+                .with_label_values(&[name, to])
+                .inc();
+            match alert {
+                Some(a) => {
+                    tracing::info!(alertname = %name, model = a.label("model").unwrap_or(""),
+                    feature = a.label("feature").unwrap_or(""), window = a.label("window").unwrap_or(""),
+                    from, to, value = a.value, threshold = a.threshold, summary = %a.summary,
+                    "alert state changed")
+                }
+                None => tracing::info!(alertname = %name, labels = %t.fingerprint, from, to,
+                    "alert state changed"),
+            }
+            if t.to == Some(AlertPhase::Firing) {
+                if let Some(a) =
+                    alert.filter(|a| rule_of.get(a.rule.as_str()).is_some_and(|r| r.retrain))
+                {
+                    retrain.push(a.clone());
+                }
+            }
+        }
+        for a in retrain {
+            let model = a.label("model").unwrap_or("").to_string();
+            let req = RetrainRequest {
+                evidence: self.evidence(&model),
+                version: a.label("version").map(str::to_string),
+                trigger: Trigger::for_metric(&a.metric),
+                rule: Some(a.rule.clone()),
+                reason: a.summary.clone(),
+                identity: vec![
+                    a.rule.clone(),
+                    a.fingerprint(),
+                    a.fired_at_ms.unwrap_or(now_ms).to_string(),
+                ],
+                at_ms: now_ms,
+                model,
+            };
+            self.request(&req, config);
+        }
+        self.run_schedules(config, now_ms);
+        if let Some(email) = &config.email {
+            let emailing: BTreeSet<&str> = self
+                .rules
+                .rules
+                .iter()
+                .filter(|r| r.email)
+                .map(|r| r.name.as_str())
+                .collect();
+            let notifications = self.groups.flush(
+                self.table
+                    .alerts()
+                    .filter(|a| emailing.contains(a.rule.as_str())),
+                &a.group_settings(),
+                now_ms,
+            );
+            for n in notifications {
+                let content = render_email(&n, a.dashboard_url.as_deref());
+                tracing::info!(model = %n.group, firing = n.firing.len(), resolved = n.resolved.len(),
+                    subject = %content.subject, "alert e-mail queued");
+                let id = stable_id(&["email", &n.group, &n.at_ms.to_string()]);
+                self.new_entries.push(OutboxEntry::new(
+                    id,
+                    Action::Email {
+                        to: email.to.clone(),
+                        content,
+                    },
+                    now_ms,
+                ));
+            }
+        }
+        self.update_alert_gauges();
+        self.persist()
+    }
+
+    /// A manual retraining request (`POST /api/v1/models/{model}/retrain`).
+    pub fn request_manual(
+        &mut self,
+        model: &str,
+        version: Option<String>,
+        reason: &str,
+        config: &Config,
+        now_ms: i64,
+    ) -> Result<Decision, StoreError> {
+        let req = RetrainRequest {
+            model: model.to_string(),
+            version,
+            trigger: Trigger::Manual,
+            rule: None,
+            reason: reason.to_string(),
+            evidence: self.evidence(model),
+            identity: vec![reason.to_string(), now_ms.to_string()],
+            at_ms: now_ms,
+        };
+        let decision = self.request(&req, config);
+        self.persist()?;
+        Ok(decision)
+    }
+
+    fn evidence(&self, model: &str) -> Vec<Evidence> {
+        self.table
+            .alerts()
+            .filter(|a| a.phase == AlertPhase::Firing && a.label("model") == Some(model))
+            .map(|a| Evidence {
+                rule: a.rule.clone(),
+                window: a.label("window").unwrap_or("").to_string(),
+                feature: a.label("feature").map(str::to_string),
+                metric: a.metric.clone(),
+                value: a.value,
+                threshold: a.threshold,
+                reference: a.reference,
+            })
+            .collect()
+    }
+
+    fn request(&mut self, req: &RetrainRequest, config: &Config) -> Decision {
+        let r = &config.retrain;
+        let decision = self.cooldowns.decide(
+            req,
+            r.cooldown.as_millis() as i64,
+            &r.source,
+            r.training_window,
+        );
+        let trigger = req.trigger.as_str();
+        match &decision {
+            Decision::Emit(event) => {
+                let id = event["id"].as_str().unwrap_or_default().to_string();
+                let payload = event.to_string();
+                self.new_entries.push(OutboxEntry::new(
+                    format!("{id}-kafka"),
+                    Action::Kafka {
+                        topic: r.topic.clone(),
+                        key: req.model.clone(),
+                        payload: payload.clone(),
+                    },
+                    req.at_ms,
+                ));
+                if let Some(url) = &r.webhook_url {
+                    self.new_entries.push(OutboxEntry::new(
+                        format!("{id}-webhook"),
+                        Action::Webhook {
+                            url: url.clone(),
+                            payload,
+                        },
+                        req.at_ms,
+                    ));
+                }
+                self.metrics
+                    .alerting
+                    .retrain_requests
+                    .with_label_values(&[&req.model, trigger, "emitted"])
+                    .inc();
+                tracing::info!(model = %req.model, trigger, id = %id, rule = req.rule.as_deref().unwrap_or(""),
+                    "retraining requested");
+            }
+            Decision::Suppressed { until_ms } => {
+                self.metrics
+                    .alerting
+                    .retrain_requests
+                    .with_label_values(&[&req.model, trigger, "suppressed"])
+                    .inc();
+                tracing::info!(model = %req.model, trigger, rule = req.rule.as_deref().unwrap_or(""),
+                    cooldown_until_ms = until_ms, "retraining request suppressed by the cooldown");
+            }
+        }
+        decision
+    }
+
+    fn run_schedules(&mut self, config: &Config, now_ms: i64) {
+        for (model, m) in &config.models {
+            let Some(text) = &m.retrain_schedule else {
+                continue;
+            };
+            let Ok(cron) = CronSchedule::parse(&text.0) else {
+                continue;
+            };
+            let Some(&checked) = self.schedules_checked.get(model) else {
+                // First sight of the schedule: runs before now are not owed.
+                self.schedules_checked.insert(model.clone(), now_ms);
+                self.dirty_schedules.insert(model.clone());
+                continue;
+            };
+            if let Some(at) = cron.latest_between(checked, now_ms) {
+                let req = RetrainRequest {
+                    model: model.clone(),
+                    version: None,
+                    trigger: Trigger::Schedule,
+                    rule: None,
+                    reason: format!("scheduled retraining ({})", text.0),
+                    evidence: self.evidence(model),
+                    identity: vec![at.to_string()],
+                    at_ms: now_ms,
+                };
+                self.request(&req, config);
+                // Persisted only when a run was due: re-checking an unpersisted quiet
+                // period after a restart finds nothing new.
+                self.schedules_checked.insert(model.clone(), now_ms);
+                self.dirty_schedules.insert(model.clone());
+            }
+        }
+    }
+
+    fn persist(&mut self) -> Result<(), StoreError> {
+        let (alerts, removed_alerts) = self.table.changes();
+        let (groups, removed_groups) = self.groups.changes();
+        let changes = AlertingChanges {
+            alerts,
+            removed_alerts,
+            groups,
+            removed_groups,
+            last_retrain: self.cooldowns.changes(),
+            schedules_checked: self
+                .dirty_schedules
+                .iter()
+                .filter_map(|m| self.schedules_checked.get(m).map(|t| (m.clone(), *t)))
+                .collect(),
+            outbox: self.new_entries.clone(),
+        };
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.store.write_alerting(&changes)?;
+        self.table.mark_clean();
+        self.groups.mark_clean();
+        self.cooldowns.mark_clean();
+        self.dirty_schedules.clear();
+        if !self.new_entries.is_empty() {
+            self.new_entries.clear();
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    fn update_alert_gauges(&self) {
+        let g = &self.metrics.alerting.alerts;
+        g.reset();
+        for a in self.table.alerts() {
+            if a.phase == AlertPhase::Resolved {
+                continue;
+            }
+            let l = |k: &str| a.label(k).unwrap_or("");
+            g.with_label_values(&[
+                &a.rule,
+                a.phase.as_str(),
+                l("severity"),
+                l("model"),
+                l("version"),
+                l("feature"),
+                l("window"),
+            ])
+            .set(1);
+        }
+    }
+
+    /// `GET /api/v1/alerts`.
+    pub fn alerts_json(&self) -> serde_json::Value {
+        let alerts: Vec<_> = self
+            .table
+            .alerts()
+            .map(|a| {
+                json!({
+                    "labels": a.labels,
+                    "state": a.phase.as_str(),
+                    "active_at": rfc3339(a.active_at_ms),
+                    "fired_at": a.fired_at_ms.map(rfc3339),
+                    "resolved_at": a.resolved_at_ms.map(rfc3339),
+                    "metric": a.metric,
+                    "value": a.value,
+                    "threshold": a.threshold,
+                    "reference": a.reference,
+                    "samples": a.samples,
+                    "summary": a.summary,
+                    "description": a.description,
+                })
+            })
+            .collect();
+        json!({
+            "alerts": alerts,
+            "rules": {
+                "loaded": self.rules.rules.len(),
+                "files": self.rules.files,
+                "last_reload_error": self.last_reload_error,
+            }
+        })
+    }
+
+    /// `GET /api/v1/rules`.
+    pub fn rules_json(&self) -> serde_json::Value {
+        let rules: Vec<_> = self
+            .rules
+            .rules
+            .iter()
+            .map(|r| {
+                let actions: Vec<&str> =
+                    [r.email.then_some("email"), r.retrain.then_some("retrain")]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                json!({
+                    "name": r.name, "file": r.file, "models": r.models, "features": r.features,
+                    "versions": r.versions, "metric": r.metric, "window": r.window,
+                    "condition": r.condition.to_string(), "for_seconds": r.for_ms / 1000,
+                    "keep_firing_for_seconds": r.keep_firing_for_ms / 1000,
+                    "min_samples": r.min_samples, "severity": r.severity, "labels": r.labels,
+                    "actions": actions,
+                })
+            })
+            .collect();
+        json!({ "rules": rules, "last_reload_error": self.last_reload_error })
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}

@@ -1,0 +1,384 @@
+//! The durable outbox: every e-mail, retraining event and webhook call is written to
+//! sled (by [`crate::alerting`], in the same batch as the alert state that caused it)
+//! before anything is sent. [`OutboxSender`] delivers the entries, oldest first,
+//! retries failures with exponential backoff, and removes an entry only after its
+//! delivery succeeded. SMTP, Kafka or the webhook being down delays delivery; it never
+//! drops an entry, and a restart resumes where the last one stopped.
+//!
+//! What "exactly once" means here: an entry is created once (its id is deterministic
+//! and the alert state that produced it is written with it) and removed once delivered.
+//! A crash in the instant between a successful delivery and the removal re-sends it on
+//! restart; e-mails then carry the same `Message-ID` and events the same CloudEvent
+//! `id`, so receivers can drop that duplicate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, EmailConfig, OutboxConfig, SmtpTls};
+use crate::ingest::unix_now_ms;
+use crate::metrics::Metrics;
+use crate::notify::EmailContent;
+use crate::store::Store;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Deterministic: the same alert notification or event always gets the same id.
+    pub id: String,
+    pub created_ms: i64,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    pub last_error: Option<String>,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Action {
+    Email {
+        to: Vec<String>,
+        content: EmailContent,
+    },
+    /// A CloudEvent (structured JSON) produced to a topic, keyed by model.
+    Kafka {
+        topic: String,
+        key: String,
+        payload: String,
+    },
+    /// The same CloudEvent POSTed to a URL.
+    Webhook { url: String, payload: String },
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Email { .. } => "email",
+            Action::Kafka { .. } => "kafka",
+            Action::Webhook { .. } => "webhook",
+        }
+    }
+}
+
+impl OutboxEntry {
+    pub fn new(id: String, action: Action, now_ms: i64) -> OutboxEntry {
+        OutboxEntry {
+            id,
+            created_ms: now_ms,
+            attempts: 0,
+            next_attempt_ms: now_ms,
+            last_error: None,
+            action,
+        }
+    }
+}
+
+/// The delay before attempt `attempts + 1`: initial · 2^(attempts − 1), capped.
+pub fn backoff(attempts: u32, settings: &OutboxConfig) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(30));
+    settings
+        .initial_backoff
+        .saturating_mul(factor)
+        .min(settings.max_backoff)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("email: {0}")]
+    Email(String),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("webhook: {0}")]
+    Webhook(String),
+}
+
+/// Delivers outbox entries; one per daemon.
+pub struct OutboxSender {
+    store: Store,
+    metrics: Metrics,
+    settings: OutboxConfig,
+    smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
+    producer: FutureProducer,
+    http: reqwest::Client,
+    webhook_token: Option<String>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+fn smtp_transport(
+    c: &EmailConfig,
+) -> Result<(AsyncSmtpTransport<Tokio1Executor>, Mailbox), OutboxError> {
+    let err = |e: String| OutboxError::Email(e);
+    let mut builder = match c.tls {
+        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.smtp_host)
+            .map_err(|e| err(e.to_string()))?,
+        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.smtp_host)
+            .map_err(|e| err(e.to_string()))?,
+        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.smtp_host),
+    };
+    if let Some(port) = c.smtp_port {
+        builder = builder.port(port);
+    }
+    builder = builder.timeout(Some(c.timeout));
+    match (&c.username, &c.password) {
+        (Some(user), Some(secret)) => {
+            let password = secret.read("email.password").map_err(err)?;
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(err(
+                "set both email.username and email.password, or neither".into(),
+            ))
+        }
+    }
+    let from: Mailbox = c
+        .from
+        .parse()
+        .map_err(|e| err(format!("email.from: {e}")))?;
+    Ok((builder.build(), from))
+}
+
+impl OutboxSender {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        metrics: Metrics,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> Result<OutboxSender, OutboxError> {
+        let smtp = config.email.as_ref().map(smtp_transport).transpose()?;
+        let producer: FutureProducer = crate::kafka::client_config(config)
+            .set("enable.idempotence", "true")
+            .set("message.timeout.ms", "10000")
+            .create()?;
+        let webhook_token = config
+            .retrain
+            .webhook_token
+            .as_ref()
+            .map(|s| s.read("retrain.webhook_token"))
+            .transpose()
+            .map_err(OutboxError::Webhook)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| OutboxError::Webhook(e.to_string()))?;
+        Ok(OutboxSender {
+            store,
+            metrics,
+            settings: config.outbox.clone(),
+            smtp,
+            producer,
+            http,
+            webhook_token,
+            wake,
+        })
+    }
+
+    /// Delivers due entries until `stop` turns true; wakes on new entries and every
+    /// second for retries.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            if let Err(e) = self.deliver_due().await {
+                tracing::error!(error = %e, "outbox: store access failed");
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// One pass over the outbox.
+    pub async fn deliver_due(&self) -> Result<(), crate::store::StoreError> {
+        let entries = self.store.outbox()?;
+        let now = unix_now_ms();
+        for mut entry in entries.into_iter().filter(|e| e.next_attempt_ms <= now) {
+            let kind = entry.action.kind();
+            match self.deliver(&entry).await {
+                Ok(()) => {
+                    self.store.remove_outbox(&entry.id)?;
+                    self.metrics
+                        .alerting
+                        .deliveries
+                        .with_label_values(&[kind, "delivered"])
+                        .inc();
+                    match &entry.action {
+                        Action::Email { to, content } => tracing::info!(
+                            id = %entry.id, subject = %content.subject, recipients = to.len(),
+                            attempts = entry.attempts + 1, "alert e-mail sent"),
+                        Action::Kafka { topic, key, .. } => tracing::info!(
+                            id = %entry.id, topic = %topic, model = %key,
+                            attempts = entry.attempts + 1, "retraining event produced"),
+                        Action::Webhook { url, .. } => tracing::info!(
+                            id = %entry.id, url = %url,
+                            attempts = entry.attempts + 1, "retraining webhook delivered"),
+                    }
+                }
+                Err(e) => {
+                    entry.attempts += 1;
+                    let wait = backoff(entry.attempts, &self.settings);
+                    entry.next_attempt_ms = unix_now_ms() + wait.as_millis() as i64;
+                    entry.last_error = Some(e.to_string());
+                    self.store.update_outbox(&entry)?;
+                    self.metrics
+                        .alerting
+                        .deliveries
+                        .with_label_values(&[kind, "failed"])
+                        .inc();
+                    tracing::warn!(id = %entry.id, kind, attempts = entry.attempts,
+                        retry_in = ?wait, error = %e, "outbox delivery failed; will retry");
+                }
+            }
+        }
+        self.update_gauges()
+    }
+
+    fn update_gauges(&self) -> Result<(), crate::store::StoreError> {
+        let entries = self.store.outbox()?;
+        for kind in ["email", "kafka", "webhook"] {
+            let n = entries.iter().filter(|e| e.action.kind() == kind).count();
+            self.metrics
+                .alerting
+                .outbox_pending
+                .with_label_values(&[kind])
+                .set(n as i64);
+        }
+        let oldest = entries.iter().map(|e| e.created_ms).min();
+        self.metrics.alerting.outbox_oldest.set(
+            oldest
+                .map(|t| (unix_now_ms() - t).max(0) as f64 / 1000.0)
+                .unwrap_or(0.0),
+        );
+        Ok(())
+    }
+
+    async fn deliver(&self, entry: &OutboxEntry) -> Result<(), OutboxError> {
+        match &entry.action {
+            Action::Email { to, content } => {
+                let Some((smtp, from)) = &self.smtp else {
+                    return Err(OutboxError::Email(
+                        "no [email] table in the configuration".into(),
+                    ));
+                };
+                let mut builder = Message::builder()
+                    .from(from.clone())
+                    .subject(content.subject.clone())
+                    // The same id on every attempt: receivers can drop a duplicate.
+                    .message_id(Some(format!("<{}@driftd>", entry.id)));
+                for rcpt in to {
+                    let mailbox: Mailbox = rcpt
+                        .parse()
+                        .map_err(|e| OutboxError::Email(format!("`{rcpt}`: {e}")))?;
+                    builder = builder.to(mailbox);
+                }
+                let message = builder
+                    .multipart(MultiPart::alternative_plain_html(
+                        content.text.clone(),
+                        content.html.clone(),
+                    ))
+                    .map_err(|e| OutboxError::Email(e.to_string()))?;
+                smtp.send(message)
+                    .await
+                    .map_err(|e| OutboxError::Email(e.to_string()))?;
+                Ok(())
+            }
+            Action::Kafka {
+                topic,
+                key,
+                payload,
+            } => {
+                let headers = OwnedHeaders::new().insert(Header {
+                    key: "content-type",
+                    value: Some("application/cloudevents+json; charset=UTF-8"),
+                });
+                self.producer
+                    .send(
+                        FutureRecord::to(topic)
+                            .key(key)
+                            .payload(payload)
+                            .headers(headers),
+                        Duration::from_secs(5),
+                    )
+                    .await
+                    .map_err(|(e, _)| OutboxError::Kafka(e))?;
+                Ok(())
+            }
+            Action::Webhook { url, payload } => {
+                let mut req = self
+                    .http
+                    .post(url)
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/cloudevents+json; charset=UTF-8",
+                    )
+                    .body(payload.clone());
+                if let Some(token) = &self.webhook_token {
+                    req = req.bearer_auth(token);
+                }
+                let resp = req
+                    .send()
+                    .await
+                    .map_err(|e| OutboxError::Webhook(e.to_string()))?;
+                if !resp.status().is_success() {
+                    return Err(OutboxError::Webhook(format!(
+                        "{url} answered {}",
+                        resp.status()
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let s = OutboxConfig {
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(10),
+        };
+        let secs: Vec<u64> = (1..=6).map(|a| backoff(a, &s).as_secs()).collect();
+        assert_eq!(secs, vec![1, 2, 4, 8, 10, 10]);
+        assert_eq!(backoff(1000, &s).as_secs(), 10);
+    }
+
+    #[test]
+    fn entries_round_trip_through_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let e = OutboxEntry::new(
+            "abc".into(),
+            Action::Kafka {
+                topic: "t".into(),
+                key: "m".into(),
+                payload: "{}".into(),
+            },
+            5,
+        );
+        store
+            .write_alerting(&crate::store::AlertingChanges {
+                outbox: vec![e.clone()],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(store.outbox().unwrap(), vec![e.clone()]);
+        let mut failed = e.clone();
+        failed.attempts = 1;
+        store.update_outbox(&failed).unwrap();
+        assert_eq!(store.outbox().unwrap()[0].attempts, 1);
+        store.remove_outbox("abc").unwrap();
+        assert!(store.outbox().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,741 @@
+//! Rule files: TOML, one `[[rule]]` table per rule (see `docs/rules.md`).
+//!
+//! Parsing is in two steps so that every error names the file, the line, the rule and
+//! the key: serde checks the shape (unknown keys, types), then [`validate`] checks the
+//! values, using the spans that [`toml::Spanned`] keeps.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::sample::{Sample, FEATURE_METRICS, MODEL_METRICS};
+use crate::config::parse_duration;
+
+pub const SEVERITIES: &[&str] = &["critical", "warning", "info"];
+pub const ACTIONS: &[&str] = &["email", "retrain"];
+/// Placeholders a summary or description may use (and `labels.<name>`).
+pub const TEMPLATE_FIELDS: &[&str] = &[
+    "rule",
+    "model",
+    "version",
+    "feature",
+    "window",
+    "metric",
+    "value",
+    "threshold",
+    "reference",
+    "severity",
+    "samples",
+];
+
+/// A rule-file problem, located as precisely as the file allows.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct RulesError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub rule: Option<String>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for RulesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(rule) = &self.rule {
+            write!(f, ": rule `{rule}`")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+/// The right-hand side of a condition.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    /// An absolute threshold.
+    Value(f64),
+    /// The sample-size-aware PSI critical value (`> critical`).
+    Critical,
+    /// The reference value, scaled and shifted: `reference * 0.95`, `reference + 0.1`.
+    Reference { scale: f64, shift: f64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Condition {
+    pub op: Op,
+    pub bound: Bound,
+}
+
+impl Condition {
+    /// The threshold for this sample; `None` when it needs a reference value or a
+    /// critical value that the sample does not have (the rule is then not evaluated).
+    pub fn threshold(&self, s: &Sample) -> Option<f64> {
+        match self.bound {
+            Bound::Value(v) => Some(v),
+            Bound::Critical => s.critical,
+            Bound::Reference { scale, shift } => s.reference.map(|r| r * scale + shift),
+        }
+    }
+
+    pub fn holds(&self, value: f64, threshold: f64) -> bool {
+        match self.op {
+            Op::Gt => value > threshold,
+            Op::Ge => value >= threshold,
+            Op::Lt => value < threshold,
+            Op::Le => value <= threshold,
+        }
+    }
+
+    /// `> 0.2`, `>= critical`, `< reference * 0.95`, `> reference + 100`.
+    pub fn parse(s: &str) -> Result<Condition, String> {
+        let s = s.trim();
+        let (op, rest) = [(">=", Op::Ge), ("<=", Op::Le), (">", Op::Gt), ("<", Op::Lt)]
+            .iter()
+            .find_map(|(t, op)| s.strip_prefix(t).map(|r| (*op, r.trim())))
+            .ok_or_else(|| {
+                format!("`{s}` must start with >, >=, < or <= (e.g. \"> 0.2\", \"< reference * 0.95\", \"> critical\")")
+            })?;
+        let bound = if rest == "critical" {
+            Bound::Critical
+        } else if let Some(tail) = rest.strip_prefix("reference") {
+            let tail = tail.trim();
+            if tail.is_empty() {
+                Bound::Reference {
+                    scale: 1.0,
+                    shift: 0.0,
+                }
+            } else {
+                let (sym, num) = tail.split_at(1);
+                let k: f64 = num.trim().parse().map_err(|_| {
+                    format!("`{rest}`: expected `reference`, `reference * <number>` or `reference ± <number>`")
+                })?;
+                match sym {
+                    "*" => Bound::Reference {
+                        scale: k,
+                        shift: 0.0,
+                    },
+                    "+" => Bound::Reference {
+                        scale: 1.0,
+                        shift: k,
+                    },
+                    "-" => Bound::Reference {
+                        scale: 1.0,
+                        shift: -k,
+                    },
+                    _ => {
+                        return Err(format!(
+                            "`{rest}`: expected `reference`, `reference * <number>` or `reference ± <number>`"
+                        ))
+                    }
+                }
+            }
+        } else {
+            let v: f64 = rest
+                .parse()
+                .map_err(|_| format!("`{rest}` is not a number, `critical` or `reference …`"))?;
+            if !v.is_finite() {
+                return Err(format!("`{rest}` is not a finite number"));
+            }
+            Bound::Value(v)
+        };
+        Ok(Condition { op, bound })
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = match self.op {
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+        };
+        match self.bound {
+            Bound::Value(v) => write!(f, "{op} {v}"),
+            Bound::Critical => write!(f, "{op} critical"),
+            Bound::Reference { shift, .. } if shift != 0.0 => {
+                write!(
+                    f,
+                    "{op} reference {} {}",
+                    if shift > 0.0 { "+" } else { "-" },
+                    shift.abs()
+                )
+            }
+            Bound::Reference { scale, .. } if scale != 1.0 => write!(f, "{op} reference * {scale}"),
+            Bound::Reference { .. } => write!(f, "{op} reference"),
+        }
+    }
+}
+
+/// A validated rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub name: String,
+    pub file: PathBuf,
+    pub models: Vec<String>,
+    /// `Some`: a feature metric, evaluated per matching feature.
+    pub features: Option<Vec<String>>,
+    /// `Some`: evaluated per matching version; `None`: all versions merged.
+    pub versions: Option<Vec<String>>,
+    pub metric: String,
+    pub window: String,
+    pub condition: Condition,
+    pub for_ms: i64,
+    pub keep_firing_for_ms: i64,
+    pub min_samples: u64,
+    pub severity: String,
+    pub labels: BTreeMap<String, String>,
+    pub summary: String,
+    pub description: String,
+    pub email: bool,
+    pub retrain: bool,
+}
+
+/// Every rule of the loaded files, in file order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFileSpec {
+    #[serde(rename = "rule", default)]
+    rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    name: Spanned<String>,
+    #[serde(default)]
+    models: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    features: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    versions: Option<Spanned<Vec<String>>>,
+    metric: Spanned<String>,
+    window: Spanned<String>,
+    condition: Spanned<String>,
+    #[serde(rename = "for", default)]
+    for_: Option<Spanned<String>>,
+    #[serde(default)]
+    keep_firing_for: Option<Spanned<String>>,
+    #[serde(default)]
+    min_samples: u64,
+    #[serde(default)]
+    severity: Option<Spanned<String>>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    summary: Option<Spanned<String>>,
+    #[serde(default)]
+    description: Option<Spanned<String>>,
+    #[serde(default)]
+    actions: Option<Spanned<Vec<String>>>,
+}
+
+/// Label names an alert sets itself; a rule's `labels` may not override them.
+const RESERVED_LABELS: &[&str] = &[
+    "alertname",
+    "model",
+    "version",
+    "feature",
+    "window",
+    "severity",
+];
+
+/// Loads every rule file in `paths` (files, or directories whose `*.toml` files are
+/// read in name order, not recursively). `windows`: the configured window names; a
+/// rule's window must be one of them (`None`: any duration).
+pub fn load_rules(paths: &[PathBuf], windows: Option<&[String]>) -> Result<RuleSet, RulesError> {
+    let mut set = RuleSet::default();
+    let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for path in paths {
+        for file in rule_files(path)? {
+            let text = std::fs::read_to_string(&file).map_err(|e| RulesError {
+                file: file.clone(),
+                line: None,
+                rule: None,
+                key: None,
+                message: e.to_string(),
+            })?;
+            for rule in parse_rules(&file, &text, windows)? {
+                if let Some(first) = names.insert(rule.name.clone(), file.clone()) {
+                    return Err(RulesError {
+                        file: file.clone(),
+                        line: None,
+                        rule: Some(rule.name.clone()),
+                        key: Some("name".into()),
+                        message: format!("the name is already used in {}", first.display()),
+                    });
+                }
+                set.rules.push(rule);
+            }
+            set.files.push(file);
+        }
+    }
+    Ok(set)
+}
+
+fn rule_files(path: &Path) -> Result<Vec<PathBuf>, RulesError> {
+    let err = |e: std::io::Error| RulesError {
+        file: path.to_path_buf(),
+        line: None,
+        rule: None,
+        key: None,
+        message: e.to_string(),
+    };
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(err)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        Ok(files)
+    } else {
+        std::fs::metadata(path).map_err(err)?;
+        Ok(vec![path.to_path_buf()])
+    }
+}
+
+/// Parses and validates one file's text.
+pub fn parse_rules(
+    file: &Path,
+    text: &str,
+    windows: Option<&[String]>,
+) -> Result<Vec<Rule>, RulesError> {
+    let spec: RuleFileSpec = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map(|s| s.start);
+        RulesError {
+            file: file.to_path_buf(),
+            line: offset.map(|o| line_of(text, o)),
+            rule: offset.and_then(|o| rule_name_around(text, o)),
+            key: offset.and_then(|o| key_at(text, o)),
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    spec.rules
+        .into_iter()
+        .map(|r| validate(file, text, r, windows))
+        .collect()
+}
+
+fn validate(
+    file: &Path,
+    text: &str,
+    r: RuleSpec,
+    windows: Option<&[String]>,
+) -> Result<Rule, RulesError> {
+    let name = r.name.get_ref().clone();
+    let fail = |span: std::ops::Range<usize>, key: &str, message: String| RulesError {
+        file: file.to_path_buf(),
+        line: Some(line_of(text, span.start)),
+        rule: Some(name.clone()),
+        key: Some(key.to_string()),
+        message,
+    };
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(fail(
+            r.name.span(),
+            "name",
+            "must be non-empty and use only letters, digits, `_` and `-`".into(),
+        ));
+    }
+    let metric = r.metric.get_ref().clone();
+    let is_model = MODEL_METRICS.contains(&metric.as_str());
+    let is_feature = FEATURE_METRICS.contains(&metric.as_str());
+    if !is_model && !is_feature {
+        return Err(fail(
+            r.metric.span(),
+            "metric",
+            format!(
+                "unknown metric `{metric}`; model metrics: {}; feature metrics: {}",
+                MODEL_METRICS.join(", "),
+                FEATURE_METRICS.join(", ")
+            ),
+        ));
+    }
+    let features = match (&r.features, is_feature) {
+        (None, true) => {
+            return Err(fail(
+                r.metric.span(),
+                "features",
+                format!("`{metric}` is a feature metric: add e.g. features = [\"*\"]"),
+            ))
+        }
+        (Some(f), false) => {
+            return Err(fail(
+                f.span(),
+                "features",
+                format!("`{metric}` is a model metric: remove `features`"),
+            ))
+        }
+        (Some(f), true) => Some(globs(f, "features", &fail)?),
+        (None, false) => None,
+    };
+    let models = match &r.models {
+        Some(m) => globs(m, "models", &fail)?,
+        None => vec!["*".to_string()],
+    };
+    let versions = r
+        .versions
+        .as_ref()
+        .map(|v| globs(v, "versions", &fail))
+        .transpose()?;
+    let window = r.window.get_ref().clone();
+    let window_ms = parse_duration(&window)
+        .map_err(|e| fail(r.window.span(), "window", e))?
+        .as_millis() as i64;
+    if window_ms == 0 {
+        return Err(fail(
+            r.window.span(),
+            "window",
+            "must be longer than 0".into(),
+        ));
+    }
+    if let Some(known) = windows {
+        if !known.contains(&window) {
+            return Err(fail(
+                r.window.span(),
+                "window",
+                format!(
+                    "`{window}` is not one of the configured [windows] windows: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    let condition = Condition::parse(r.condition.get_ref())
+        .map_err(|e| fail(r.condition.span(), "condition", e))?;
+    if condition.bound == Bound::Critical && metric != "psi" {
+        return Err(fail(
+            r.condition.span(),
+            "condition",
+            format!("`critical` is the PSI critical value; `{metric}` has none"),
+        ));
+    }
+    let duration = |d: &Option<Spanned<String>>, key: &str| -> Result<i64, RulesError> {
+        match d {
+            None => Ok(0),
+            Some(s) => parse_duration(s.get_ref())
+                .map(|d| d.as_millis() as i64)
+                .map_err(|e| fail(s.span(), key, e)),
+        }
+    };
+    let for_ms = duration(&r.for_, "for")?;
+    let keep_firing_for_ms = duration(&r.keep_firing_for, "keep_firing_for")?;
+    let severity = match &r.severity {
+        None => "warning".to_string(),
+        Some(s) if SEVERITIES.contains(&s.get_ref().as_str()) => s.get_ref().clone(),
+        Some(s) => {
+            return Err(fail(
+                s.span(),
+                "severity",
+                format!("`{}` is not one of {}", s.get_ref(), SEVERITIES.join(", ")),
+            ))
+        }
+    };
+    for k in r.labels.keys() {
+        if RESERVED_LABELS.contains(&k.as_str()) {
+            return Err(fail(
+                r.name.span(),
+                "labels",
+                format!(
+                    "`{k}` is set by driftd itself; reserved: {}",
+                    RESERVED_LABELS.join(", ")
+                ),
+            ));
+        }
+    }
+    let template = |t: &Option<Spanned<String>>, key: &str, default: String| match t {
+        None => Ok(default),
+        Some(s) => check_template(s.get_ref(), &r.labels)
+            .map(|()| s.get_ref().clone())
+            .map_err(|e| fail(s.span(), key, e)),
+    };
+    let summary = template(
+        &r.summary,
+        "summary",
+        if is_feature {
+            "{{metric}} of {{feature}} is {{value}} ({{window}} window; threshold {{threshold}})"
+                .into()
+        } else {
+            "{{metric}} is {{value}} ({{window}} window; threshold {{threshold}})".into()
+        },
+    )?;
+    let description = template(&r.description, "description", String::new())?;
+    let mut actions = BTreeSet::new();
+    if let Some(a) = &r.actions {
+        for action in a.get_ref() {
+            if !ACTIONS.contains(&action.as_str()) {
+                return Err(fail(
+                    a.span(),
+                    "actions",
+                    format!("unknown action `{action}`; known: {}", ACTIONS.join(", ")),
+                ));
+            }
+            actions.insert(action.as_str());
+        }
+    }
+    Ok(Rule {
+        name,
+        file: file.to_path_buf(),
+        models,
+        features,
+        versions,
+        metric,
+        window,
+        condition,
+        for_ms,
+        keep_firing_for_ms,
+        min_samples: r.min_samples,
+        severity,
+        labels: r.labels,
+        summary,
+        description,
+        email: actions.contains("email"),
+        retrain: actions.contains("retrain"),
+    })
+}
+
+fn globs(
+    list: &Spanned<Vec<String>>,
+    key: &str,
+    fail: &dyn Fn(std::ops::Range<usize>, &str, String) -> RulesError,
+) -> Result<Vec<String>, RulesError> {
+    let l = list.get_ref();
+    if l.iter().all(|g| g.starts_with('!')) || l.iter().any(|g| g.is_empty() || g == "!") {
+        return Err(fail(
+            list.span(),
+            key,
+            "list at least one non-empty pattern (`*` matches everything; `!pattern` excludes)"
+                .into(),
+        ));
+    }
+    Ok(list.get_ref().clone())
+}
+
+/// Every `{{name}}` must be a known field or `labels.<a label of the rule>`.
+fn check_template(t: &str, labels: &BTreeMap<String, String>) -> Result<(), String> {
+    let mut rest = t;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("`{{{{` at `{}` is never closed with `}}}}`", &rest[start..]))?;
+        let name = after[..end].trim();
+        let known = TEMPLATE_FIELDS.contains(&name)
+            || name
+                .strip_prefix("labels.")
+                .is_some_and(|l| labels.contains_key(l));
+        if !known {
+            return Err(format!(
+                "unknown placeholder `{{{{{name}}}}}`; known: {}, labels.<name>",
+                TEMPLATE_FIELDS.join(", ")
+            ));
+        }
+        rest = &after[end + 2..];
+    }
+    Ok(())
+}
+
+/// Fills `{{name}}` placeholders (validated by [`check_template`]).
+pub fn render_template(t: &str, fields: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(t.len());
+    let mut rest = t;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                let name = after[..end].trim();
+                out.push_str(fields.get(name).map(String::as_str).unwrap_or(""));
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The key of the `key = value` line holding byte `offset`, if it is one.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then(|| key.to_string())
+}
+
+/// The `name` of the `[[rule]]` table that contains byte `offset`, for errors that
+/// serde reports before the rule is known.
+fn rule_name_around(text: &str, offset: usize) -> Option<String> {
+    let head = &text[..offset.min(text.len())];
+    let start = head.rfind("[[rule]]")?;
+    let table_end = text[start + 8..]
+        .find("[[")
+        .map(|i| start + 8 + i)
+        .unwrap_or(text.len());
+    text[start..table_end].lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "name").then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<Rule>, RulesError> {
+        parse_rules(Path::new("r.toml"), text, Some(&["5m".into(), "1h".into()]))
+    }
+
+    const GOOD: &str = r#"
+[[rule]]
+name = "FeaturePsi"
+features = ["*"]
+metric = "psi"
+window = "1h"
+condition = "> critical"
+for = "10m"
+keep_firing_for = "5m"
+min_samples = 500
+severity = "warning"
+labels = { team = "risk" }
+summary = "PSI of {{feature}} on {{model}} is {{value}} (team {{labels.team}})"
+actions = ["email", "retrain"]
+
+[[rule]]
+name = "AccuracyDrop"
+metric = "accuracy"
+window = "1h"
+condition = "< reference * 0.95"
+"#;
+
+    #[test]
+    fn parses_a_valid_file() {
+        let rules = parse(GOOD).unwrap();
+        assert_eq!(rules.len(), 2);
+        let r = &rules[0];
+        assert_eq!(r.for_ms, 600_000);
+        assert_eq!(r.keep_firing_for_ms, 300_000);
+        assert_eq!(r.models, vec!["*"]);
+        assert!(r.email && r.retrain);
+        assert_eq!(r.condition.bound, Bound::Critical);
+        let a = &rules[1];
+        assert_eq!(a.features, None);
+        assert_eq!(
+            a.condition,
+            Condition {
+                op: Op::Lt,
+                bound: Bound::Reference {
+                    scale: 0.95,
+                    shift: 0.0
+                }
+            }
+        );
+        assert!(!a.email && !a.retrain);
+        assert_eq!(a.severity, "warning");
+    }
+
+    #[test]
+    fn conditions() {
+        let c = Condition::parse(">= 0.25").unwrap();
+        assert_eq!(c.to_string(), ">= 0.25");
+        let s = Sample {
+            value: 0.3,
+            samples: 1,
+            reference: Some(0.9),
+            critical: None,
+        };
+        assert_eq!(c.threshold(&s), Some(0.25));
+        assert!(c.holds(0.25, 0.25));
+        let r = Condition::parse("< reference - 0.05").unwrap();
+        assert!((r.threshold(&s).unwrap() - 0.85).abs() < 1e-12);
+        assert_eq!(Condition::parse("> critical").unwrap().threshold(&s), None);
+        for bad in ["0.2", "> abc", "> reference / 2", "=> 1", "> inf"] {
+            assert!(Condition::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn error_of(text: &str) -> RulesError {
+        parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_line_rule_and_key() {
+        let e = error_of(&GOOD.replace("metric = \"psi\"", "metric = \"psy\""));
+        assert_eq!(e.rule.as_deref(), Some("FeaturePsi"));
+        assert_eq!(e.key.as_deref(), Some("metric"));
+        assert_eq!(e.line, Some(5));
+        assert!(
+            e.to_string()
+                .starts_with("r.toml:5: rule `FeaturePsi`: `metric`: unknown metric `psy`"),
+            "{e}"
+        );
+
+        let e = error_of(&GOOD.replace(
+            "window = \"1h\"\ncondition = \"< ref",
+            "window = \"2h\"\ncondition = \"< ref",
+        ));
+        assert_eq!(e.rule.as_deref(), Some("AccuracyDrop"));
+        assert_eq!(e.key.as_deref(), Some("window"));
+
+        let e = error_of(&GOOD.replace("severity = \"warning\"", "severity = \"urgent\""));
+        assert_eq!(e.key.as_deref(), Some("severity"));
+
+        let e = error_of(&GOOD.replace("keep_firing_for", "keep_firing"));
+        assert_eq!(e.rule.as_deref(), Some("FeaturePsi"));
+        assert!(e.message.contains("keep_firing"), "{e}");
+        assert_eq!(e.line, Some(9));
+    }
+
+    #[test]
+    fn templates() {
+        let labels = BTreeMap::from([("team".to_string(), "x".to_string())]);
+        assert!(check_template("{{ model }} {{labels.team}}", &labels).is_ok());
+        assert!(check_template("{{modle}}", &labels).is_err());
+        assert!(check_template("{{labels.owner}}", &labels).is_err());
+        assert!(check_template("{{model", &labels).is_err());
+        let fields = BTreeMap::from([("model".to_string(), "churn".to_string())]);
+        assert_eq!(render_template("m={{ model }}!", &fields), "m=churn!");
+    }
+}

@@ -1,0 +1,83 @@
+//! Alert rules: from window statistics to alerts. Pure: rules, samples and a `now`
+//! in; alert states and transitions out. The daemon's [`crate::alerting`] wires it to
+//! the store, the metrics and the outbox.
+//!
+//! - [`file`]: the rule-file format (TOML), its validation (`driftd rules check`) and
+//!   conditions such as `> 0.2`, `< reference * 0.95` or `> critical`
+//! - [`sample`]: the values rules look at, taken from a window report
+//! - [`alert`]: the state machine inactive → pending → firing → resolved, with `for`
+//!   and `keep_firing_for`, as Prometheus evaluates alerting rules
+//! - [`unit`]: rule unit tests (`driftd rules test`), modelled on `promtool test rules`
+
+pub mod alert;
+pub mod file;
+pub mod sample;
+pub mod unit;
+
+pub use alert::{Alert, AlertPhase, AlertTable, Transition};
+pub use file::{load_rules, Rule, RuleSet, RulesError};
+pub use sample::{Sample, SampleSet, SeriesKey};
+
+/// `*` matches any run of characters, `?` one character; everything else literally.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Iterative matcher with one backtrack point for the last `*`.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// A stable 128-bit hex digest (two FNV-1a 64 lanes), for ids that must be the same
+/// in every run and every process: outbox entries, CloudEvent ids, Message-IDs.
+pub fn stable_id(parts: &[&str]) -> String {
+    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut b: u64 = 0x6c62_272e_07bb_0142;
+    for part in parts {
+        for &byte in part.as_bytes().iter().chain(std::iter::once(&0xffu8)) {
+            a = (a ^ byte as u64).wrapping_mul(0x0100_0000_01b3);
+            b = (b ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3 ^ 0x2_0000);
+        }
+    }
+    format!("{a:016x}{b:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("churn*", "churn-v2"));
+        assert!(!glob_match("churn*", "fraud"));
+        assert!(glob_match("f?aud", "fraud"));
+        assert!(glob_match("*_rate", "missing_rate"));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "axxbyy"));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("exact", "exactly"));
+    }
+
+    #[test]
+    fn stable_ids_differ_by_part_boundaries() {
+        assert_eq!(stable_id(&["a", "b"]), stable_id(&["a", "b"]));
+        assert_ne!(stable_id(&["ab", ""]), stable_id(&["a", "b"]));
+        assert_eq!(stable_id(&["x"]).len(), 32);
+    }
+}

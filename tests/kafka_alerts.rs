@@ -1,0 +1,588 @@
+//! Alerting end to end, against the real broker and a real SMTP server over TCP
+//! (scripts/smtp_sink.py, which requires AUTH): drift → pending → firing → one e-mail
+//! per repeat interval → resolved e-mail; one retraining CloudEvent per cooldown; an
+//! SMTP outage of 60 s delays the e-mail without losing or repeating it; a SIGKILL
+//! right after the outbox write still delivers exactly once after restart; manual
+//! retraining and rule reloads through the API.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use driftd::generate::{synthetic_record, SplitMix};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::Value;
+
+const PASSWORD: &str = "s3cret-for-tests";
+
+const RULES: &str = r#"
+[[rule]]
+name = "PlanDrift"
+features = ["plan"]
+metric = "psi"
+window = "5s"
+condition = "> 0.2"
+for = "2s"
+min_samples = 100
+severity = "critical"
+summary = "plan drifted on {{model}}: PSI {{value}}"
+actions = ["email", "retrain"]
+"#;
+
+struct Setup {
+    config: TestConfig,
+    retrain_topic: String,
+    smtp_port: u16,
+    mail_dir: std::path::PathBuf,
+    predictions: String,
+}
+
+/// A config with 1 s buckets, a 5 s window, a 1 s tick, short notification timers,
+/// the rule above, e-mail to a local SMTP port with AUTH, and a retrain topic.
+fn setup(repeat_interval: &str) -> Setup {
+    let predictions = unique("preds");
+    let retrain_topic = unique("retrain");
+    create_topic(&predictions, 2);
+    create_topic(&retrain_topic, 1);
+    let smtp_port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir(&rules_dir).unwrap();
+    std::fs::write(rules_dir.join("test.toml"), RULES).unwrap();
+    let secret = dir.path().join("smtp-password");
+    std::fs::write(&secret, format!("{PASSWORD}\n")).unwrap();
+    let extra = format!(
+        r#"
+[http.token]
+file = "{token}"
+
+[windows]
+bucket = "1s"
+windows = ["5s"]
+tick = "1s"
+
+[alerting]
+rules = ["{rules}"]
+group_wait = "1s"
+group_interval = "2s"
+repeat_interval = "{repeat_interval}"
+dashboard_url = "http://grafana.example:3000"
+
+[email]
+to = ["oncall@example.com", "ml-team@example.com"]
+from = "driftd <driftd@example.com>"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_port}
+tls = "none"
+username = "driftd"
+password = {{ file = "{secret}" }}
+timeout = "3s"
+
+[retrain]
+topic = "{retrain_topic}"
+cooldown = "1h"
+training_window = "14d"
+source = "/driftd/test"
+
+[outbox]
+initial_backoff = "500ms"
+max_backoff = "2s"
+"#,
+        token = {
+            let t = dir.path().join("token");
+            std::fs::write(&t, "test-token").unwrap();
+            t.display().to_string()
+        },
+        rules = rules_dir.display(),
+        secret = secret.display(),
+    );
+    let config = write_config_with(&predictions, &unique("dlq"), &unique("group"), &extra);
+    // The reference: undrifted synthetic traffic of model churn.
+    let reference = config.dir.path().join("reference.jsonl");
+    let cfg = config.path.to_str().unwrap();
+    driftd(&[
+        "generate",
+        "--models",
+        "churn",
+        "--count",
+        "5000",
+        "--seed",
+        "5",
+        "--output",
+        reference.to_str().unwrap(),
+    ]);
+    driftd(&[
+        "reference",
+        "import",
+        "--model",
+        "churn",
+        "--file",
+        reference.to_str().unwrap(),
+        "--config",
+        cfg,
+    ]);
+    let mail_dir = config.dir.path().join("mail");
+    std::fs::create_dir(&mail_dir).unwrap();
+    // Keep the rules and secret files alive with the config's directory.
+    std::mem::forget(dir);
+    Setup {
+        config,
+        retrain_topic,
+        smtp_port,
+        mail_dir,
+        predictions,
+    }
+}
+
+/// Produces ~150 records/s of model churn with current timestamps until dropped;
+/// `drift` switches the distribution.
+struct Traffic {
+    drift: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Traffic {
+    fn start(topic: &str) -> Traffic {
+        let drift = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (d, s, topic) = (drift.clone(), stop.clone(), topic.to_string());
+        let handle = std::thread::spawn(move || {
+            let producer: BaseProducer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", brokers())
+                .set("linger.ms", "5")
+                .create()
+                .unwrap();
+            let mut rng = SplitMix::new(11);
+            let mut seq = 0u64;
+            while !s.load(Ordering::SeqCst) {
+                for _ in 0..15 {
+                    let (payload, _) =
+                        synthetic_record(&mut rng, "churn", seq, d.load(Ordering::SeqCst));
+                    let key = format!("k{seq}");
+                    let _ = producer.send(BaseRecord::to(&topic).key(&key).payload(&payload));
+                    seq += 1;
+                }
+                producer.poll(Duration::ZERO);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = producer.flush(Duration::from_secs(10));
+        });
+        Traffic {
+            drift,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn set_drift(&self, on: bool) {
+        self.drift.store(on, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn alerts(daemon: &Daemon) -> Value {
+    let (status, body) = http_get(daemon.port, "/api/v1/alerts").unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn wait_for(what: &str, timeout: Duration, daemon: &Daemon, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; log:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn series(m: &Metrics, name: &str, label: &str) -> f64 {
+    m.0.iter()
+        .filter(|(k, _)| k.starts_with(name) && k.contains(label))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+#[test]
+fn drift_emails_once_per_repeat_interval_resolves_and_retrains_once_per_cooldown() {
+    let s = setup("8s");
+    let smtp = SmtpSink::start(s.smtp_port, &s.mail_dir, PASSWORD);
+    let daemon = Daemon::start(&s.config, "run.log");
+    let traffic = Traffic::start(&s.predictions);
+
+    // Undrifted traffic: no alert.
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(
+        alerts(&daemon)["alerts"].as_array().unwrap().len(),
+        0,
+        "{}",
+        daemon.log_text()
+    );
+
+    // Drift: pending, then firing after `for`, then the first e-mail.
+    traffic.set_drift(true);
+    let mut saw_pending = false;
+    wait_for("a firing alert", Duration::from_secs(30), &daemon, || {
+        let a = alerts(&daemon);
+        let state = a["alerts"][0]["state"].as_str().unwrap_or("").to_string();
+        saw_pending |= state == "pending";
+        state == "firing"
+    });
+    assert!(
+        saw_pending,
+        "the alert was pending before it fired (for = 2s)"
+    );
+    let firing_since = Instant::now();
+    let a = alerts(&daemon);
+    assert_eq!(a["alerts"][0]["labels"]["alertname"], "PlanDrift");
+    assert_eq!(a["alerts"][0]["labels"]["feature"], "plan");
+    let m = daemon.metrics();
+    assert_eq!(
+        m.get(r#"driftd_alerts{alertname="PlanDrift",alertstate="firing",feature="plan",model="churn",severity="critical",version="",window="5s"}"#),
+        Some(1.0),
+        "ALERTS-like series"
+    );
+
+    // Firing for ~20 s with repeat_interval 8s.
+    while firing_since.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Recovery: the 5 s window fills with undrifted traffic.
+    traffic.set_drift(false);
+    wait_for(
+        "a resolved e-mail",
+        Duration::from_secs(40),
+        &daemon,
+        || {
+            SmtpSink::mails(&s.mail_dir)
+                .iter()
+                .any(|m| m.subject.starts_with("[RESOLVED]"))
+        },
+    );
+    // A second episode within the cooldown: e-mailed, but no second retraining event.
+    traffic.set_drift(true);
+    let before = SmtpSink::mails(&s.mail_dir).len();
+    let mails = SmtpSink::wait_mails(&s.mail_dir, before + 1, Duration::from_secs(30));
+    traffic.set_drift(false);
+    drop(traffic);
+
+    let subjects: Vec<&str> = mails.iter().map(|m| m.subject.as_str()).collect();
+    let resolved_at = subjects
+        .iter()
+        .position(|s| s.starts_with("[RESOLVED]"))
+        .unwrap();
+    assert!(
+        resolved_at >= 2,
+        "a first e-mail and at least one repeat: {subjects:?}"
+    );
+    for s in &subjects[..resolved_at] {
+        assert_eq!(*s, "[FIRING:1] churn: PlanDrift", "{subjects:?}");
+    }
+    assert_eq!(subjects[resolved_at], "[RESOLVED] churn: PlanDrift");
+    assert_eq!(
+        subjects[resolved_at + 1],
+        "[FIRING:1] churn: PlanDrift",
+        "{subjects:?}"
+    );
+    assert_eq!(subjects.len(), resolved_at + 2, "{subjects:?}");
+    // One e-mail per repeat interval: consecutive FIRING e-mails of the first episode
+    // are 8 s apart, give or take one group interval (2 s) and a tick.
+    for pair in mails[..resolved_at].windows(2) {
+        let gap = pair[1].received_ms - pair[0].received_ms;
+        assert!(
+            (7_500..=11_500).contains(&gap),
+            "gap {gap} ms: {subjects:?}"
+        );
+    }
+    // And no repeat was skipped at the end: the resolved e-mail follows the last
+    // FIRING one within a repeat interval plus the time the 5 s window takes to drain.
+    let tail = mails[resolved_at].received_ms - mails[resolved_at - 1].received_ms;
+    assert!(tail <= 8_000 + 8_000, "{tail} ms: {subjects:?}");
+
+    // The e-mail: multipart text + HTML, evidence, link, stable Message-ID, both recipients.
+    let first = &mails[0];
+    assert_eq!(first.content_type, "multipart/alternative");
+    assert!(
+        first.message_id.ends_with("@driftd>"),
+        "{}",
+        first.message_id
+    );
+    assert_eq!(first.to, vec!["oncall@example.com", "ml-team@example.com"]);
+    for needle in [
+        "PlanDrift",
+        "plan",
+        "psi",
+        "critical",
+        "5s",
+        "threshold",
+        "0.2",
+        "http://grafana.example:3000/d/driftd-model/driftd-model?var-model=churn",
+    ] {
+        assert!(
+            first.text.contains(needle),
+            "text lacks {needle}: {}",
+            first.text
+        );
+        assert!(
+            first.html.contains(needle),
+            "html lacks {needle}: {}",
+            first.html
+        );
+    }
+    assert!(first.html.contains("<table"), "{}", first.html);
+    let ids: std::collections::BTreeSet<&str> =
+        mails.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(
+        ids.len(),
+        mails.len(),
+        "each notification has its own Message-ID"
+    );
+
+    // Exactly one retraining event: the second episode was within the cooldown.
+    let events = read_keyed(&s.retrain_topic, 1, Duration::from_secs(15));
+    assert_eq!(events.len(), 1, "one event per cooldown");
+    let e = &events[0];
+    assert_eq!(e.key.as_deref(), Some(&b"churn"[..]), "keyed by model");
+    assert!(e.headers["content-type"].starts_with("application/cloudevents+json"));
+    let ce: Value = serde_json::from_slice(&e.payload).unwrap();
+    assert_cloud_event(&ce);
+    assert_eq!(ce["subject"], "churn");
+    assert_eq!(ce["source"], "/driftd/test");
+    assert_eq!(ce["data"]["trigger"], "drift");
+    assert_eq!(ce["data"]["rule"], "PlanDrift");
+    assert_eq!(ce["data"]["evidence"][0]["feature"], "plan");
+    assert!(ce["data"]["evidence"][0]["value"].as_f64().unwrap() > 0.2);
+    let window = &ce["data"]["training_window"];
+    let start = chrono::DateTime::parse_from_rfc3339(window["start"].as_str().unwrap()).unwrap();
+    let end = chrono::DateTime::parse_from_rfc3339(window["end"].as_str().unwrap()).unwrap();
+    assert_eq!((end - start).num_days(), 14, "training_window = 14d");
+    let m = daemon.metrics();
+    assert_eq!(
+        series(&m, "driftd_retrain_requests_total", r#"result="emitted""#),
+        1.0
+    );
+    assert_eq!(
+        series(
+            &m,
+            "driftd_retrain_requests_total",
+            r#"result="suppressed""#
+        ),
+        1.0
+    );
+    assert_eq!(series(&m, "driftd_outbox_pending", ""), 0.0);
+    let log = daemon.log_text();
+    for event in [
+        "alert state changed",
+        "alert e-mail sent",
+        "retraining event produced",
+        "retraining request suppressed by the cooldown",
+    ] {
+        assert!(log.contains(event), "log lacks `{event}`:\n{log}");
+    }
+    smtp.stop();
+}
+
+/// CloudEvents 1.0, structured mode: the required attributes and JSON data.
+fn assert_cloud_event(ce: &Value) {
+    assert_eq!(ce["specversion"], "1.0");
+    for attr in ["id", "source", "type"] {
+        assert!(
+            ce[attr].as_str().is_some_and(|s| !s.is_empty()),
+            "required attribute {attr}: {ce}"
+        );
+    }
+    assert_eq!(ce["type"], "io.driftd.retrain.requested");
+    assert_eq!(ce["datacontenttype"], "application/json");
+    chrono::DateTime::parse_from_rfc3339(ce["time"].as_str().unwrap()).expect("RFC 3339 time");
+    assert!(ce["data"].is_object());
+}
+
+#[test]
+fn smtp_outage_delays_the_email_and_a_sigkill_after_the_outbox_write_loses_nothing() {
+    let s = setup("1h");
+    // SMTP is down from the start.
+    let daemon = Daemon::start(&s.config, "run.log");
+    let traffic = Traffic::start(&s.predictions);
+    traffic.set_drift(true);
+    wait_for(
+        "the e-mail in the outbox, failing",
+        Duration::from_secs(40),
+        &daemon,
+        || {
+            let m = daemon.metrics();
+            m.get(r#"driftd_outbox_pending{kind="email"}"#) == Some(1.0)
+                && m.get(r#"driftd_outbox_deliveries_total{kind="email",result="failed"}"#)
+                    .is_some_and(|v| v >= 1.0)
+        },
+    );
+    let down_since = Instant::now();
+    while down_since.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(
+            daemon
+                .metrics()
+                .get(r#"driftd_outbox_pending{kind="email"}"#),
+            Some(1.0),
+            "kept while SMTP is down"
+        );
+    }
+    assert!(SmtpSink::mails(&s.mail_dir).is_empty());
+    let smtp = SmtpSink::start(s.smtp_port, &s.mail_dir, PASSWORD);
+    let mails = SmtpSink::wait_mails(&s.mail_dir, 1, Duration::from_secs(20));
+    assert_eq!(mails.len(), 1, "{}", daemon.log_text());
+    assert_eq!(mails[0].subject, "[FIRING:1] churn: PlanDrift");
+    wait_for("an empty outbox", Duration::from_secs(10), &daemon, || {
+        daemon
+            .metrics()
+            .get(r#"driftd_outbox_pending{kind="email"}"#)
+            == Some(0.0)
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(SmtpSink::mails(&s.mail_dir).len(), 1, "delivered once");
+
+    // SMTP down again; recovery queues the resolved e-mail; SIGKILL right after the
+    // outbox write.
+    smtp.stop();
+    traffic.set_drift(false);
+    wait_for(
+        "the resolved e-mail in the outbox",
+        Duration::from_secs(40),
+        &daemon,
+        || {
+            daemon
+                .metrics()
+                .get(r#"driftd_outbox_pending{kind="email"}"#)
+                == Some(1.0)
+        },
+    );
+    drop(traffic);
+    daemon.sigkill();
+    let smtp = SmtpSink::start(s.smtp_port, &s.mail_dir, PASSWORD);
+    let daemon = Daemon::start(&s.config, "restart.log");
+    let mails = SmtpSink::wait_mails(&s.mail_dir, 2, Duration::from_secs(20));
+    assert_eq!(mails.len(), 2, "{}", daemon.log_text());
+    assert_eq!(mails[1].subject, "[RESOLVED] churn: PlanDrift");
+    std::thread::sleep(Duration::from_secs(5));
+    let mails = SmtpSink::mails(&s.mail_dir);
+    assert_eq!(
+        mails.len(),
+        2,
+        "nothing re-sent after the restart: {:?}",
+        mails.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    // The retraining event was produced once, before the kill, and not again after it.
+    assert_eq!(
+        read_keyed(&s.retrain_topic, 1, Duration::from_secs(10)).len(),
+        1
+    );
+    smtp.stop();
+}
+
+#[test]
+fn manual_retraining_and_rule_reload_through_the_api() {
+    let s = setup("1h");
+    let daemon = Daemon::start(&s.config, "run.log");
+    let cfg = s.config.path.to_str().unwrap();
+    let port = daemon.port;
+    let body = r#"{"reason": "new labelled data"}"#;
+    let json = ("Content-Type", "application/json");
+
+    // Mutating endpoints need the bearer token.
+    let (status, _) =
+        http_request(port, "POST", "/api/v1/models/churn/retrain", &[json], body).unwrap();
+    assert_eq!(status, 401);
+    let (status, _) = http_request(
+        port,
+        "POST",
+        "/-/reload",
+        &[("Authorization", "Bearer wrong")],
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 401);
+
+    // `driftd retrain` posts with the configured token; the second request is within
+    // the cooldown.
+    let out = driftd(&[
+        "retrain",
+        "--model",
+        "churn",
+        "--reason",
+        "new labelled data",
+        "--config",
+        cfg,
+    ]);
+    let answer: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["status"], "emitted");
+    assert_cloud_event(&answer["event"]);
+    assert_eq!(answer["event"]["data"]["trigger"], "manual");
+    assert_eq!(answer["event"]["data"]["reason"], "new labelled data");
+    let auth = ("Authorization", "Bearer test-token");
+    let (status, text) = http_request(
+        port,
+        "POST",
+        "/api/v1/models/churn/retrain",
+        &[json, auth],
+        body,
+    )
+    .unwrap();
+    assert_eq!(status, 429, "{text}");
+    let events = read_keyed(&s.retrain_topic, 1, Duration::from_secs(15));
+    assert_eq!(events.len(), 1);
+    let ce: Value = serde_json::from_slice(&events[0].payload).unwrap();
+    assert_eq!(ce["id"], answer["event"]["id"]);
+
+    // A broken rule file keeps the running rules and says why (API, metric).
+    let rules: Value = serde_json::from_str(&http_get(port, "/api/v1/rules").unwrap().1).unwrap();
+    let path = rules["rules"][0]["file"].as_str().unwrap().to_string();
+    std::fs::write(&path, RULES.replace("metric = \"psi\"", "metric = \"psy\"")).unwrap();
+    let (status, text) = http_request(port, "POST", "/-/reload", &[auth], "").unwrap();
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("unknown metric `psy`"), "{text}");
+    let rules: Value = serde_json::from_str(&http_get(port, "/api/v1/rules").unwrap().1).unwrap();
+    assert_eq!(
+        rules["rules"][0]["name"], "PlanDrift",
+        "the old rule still runs"
+    );
+    assert!(rules["last_reload_error"].as_str().unwrap().contains("psy"));
+    assert_eq!(
+        daemon.metrics().get("driftd_rules_last_reload_successful"),
+        Some(0.0)
+    );
+    // Fixed, with a second rule: reloaded.
+    let two = format!("{RULES}\n{}", RULES.replace("PlanDrift", "PlanDrift2"));
+    std::fs::write(&path, two).unwrap();
+    let (status, text) = http_request(port, "POST", "/-/reload", &[auth], "").unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(daemon.metrics().get("driftd_rules_loaded"), Some(2.0));
+    assert_eq!(
+        daemon.metrics().get("driftd_rules_last_reload_successful"),
+        Some(1.0)
+    );
+    // SIGHUP reloads the rules too.
+    std::fs::write(&path, RULES).unwrap();
+    std::process::Command::new("kill")
+        .args(["-HUP", &daemon.child.id().to_string()])
+        .status()
+        .unwrap();
+    wait_for(
+        "one rule after SIGHUP",
+        Duration::from_secs(10),
+        &daemon,
+        || daemon.metrics().get("driftd_rules_loaded") == Some(1.0),
+    );
+}
