@@ -1,26 +1,36 @@
 #!/usr/bin/env bash
-# The demo: a local Kafka broker, reference profiles for three models, a synthetic
-# prediction stream (with some malformed records and a distribution shift after a
-# minute), and driftd watching it: per-window PSI, drift verdicts, the JSON API.
+# The demo: a local Kafka broker and a local SMTP server, reference profiles for two
+# models, a generator streaming their prediction logs and ground-truth labels (with
+# some malformed records; after a minute every distribution shifts and model churn's
+# labels stop agreeing with its scores), and driftd watching it with the shipped
+# rules/: alerts go pending then firing, e-mails are delivered, retraining events
+# are emitted. It prints what happens as it happens.
 #
-#   scripts/demo.sh                 run for DEMO_SECONDS (default 120), then stop cleanly
-#   DEMO_SECONDS=0 scripts/demo.sh  run until Ctrl-C
-#   DEMO_CHECK=1                     exit 1 unless driftd consumed events and served
-#                                    a window report (the test command uses this)
+#   scripts/demo.sh                  run for DEMO_SECONDS (default 300), then stop cleanly
+#   DEMO_SECONDS=0 scripts/demo.sh   run until Ctrl-C
+#   DEMO_CHECK=1                     exit 1 unless driftd consumed events and served a
+#                                    window report, and (when DEMO_SECONDS >= 240) an
+#                                    alert e-mail arrived and a retraining event was
+#                                    produced (the test command uses this)
 #
-# While it runs: http://127.0.0.1:7853/metrics, /readyz, /healthz.
+# While it runs: http://127.0.0.1:7853/metrics, /api/v1/alerts, /api/v1/models.
+# Received e-mails are saved in target/demo-mail/ (kept after the demo).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-seconds=${DEMO_SECONDS:-120}
+seconds=${DEMO_SECONDS:-300}
 export KAFKA_PORT=${KAFKA_PORT:-19092}
 export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
+smtp_port=${DEMO_SMTP_PORT:-2525}
 work=$(mktemp -d "${TMPDIR:-/tmp}/driftd-demo.XXXXXX")
+mail_dir=$PWD/target/demo-mail
+api=http://127.0.0.1:7853
 
 scripts/ensure-deps.sh
 echo "demo: building driftd (release; the first build takes a few minutes)"
 cargo build --release --quiet
 bin=target/release/driftd
+smtp_python=$(scripts/smtp-env.sh)
 
 pids=()
 cleanup() {
@@ -29,62 +39,99 @@ cleanup() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
   if [ -f "$work/driftd.toml" ]; then
     echo "demo: state checkpointed by driftd:"
-    "$bin" state show --config "$work/driftd.toml" | head -n 30
+    "$bin" state show --config "$work/driftd.toml" | head -n 20
   fi
   scripts/kafka.sh stop
   rm -rf "$work"
+  echo "demo: e-mails received: $(find "$mail_dir" -name '*.eml' | wc -l), in $mail_dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+rm -rf "$mail_dir" && mkdir -p "$mail_dir"
+"$smtp_python" scripts/smtp_sink.py --port "$smtp_port" --dir "$mail_dir" &
+pids+=($!)
 scripts/kafka.sh start
-# The example config, with a store of its own and short windows so that the shift
-# shows within a minute.
+
+# The example config with a store of its own, a 1m window and a 5 s tick to watch,
+# quicker e-mail grouping, an SMTP server, and each model's validation accuracy as
+# the reference of the AccuracyDrop rule. The rules are the shipped rules/.
 sed -e "s#^path = .*#path = \"$work/store\"#" \
     -e "s#127.0.0.1:19092#127.0.0.1:$KAFKA_PORT#" \
-    -e 's#^windows = \[.*\]#windows = ["1m", "5m", "1h"]#' \
-    -e 's#^tick = .*#tick = "5s"#' docs/driftd.example.toml > "$work/driftd.toml"
+    -e 's#^windows = \[.*\]#windows = ["1m", "5m", "1h", "24h"]#' \
+    -e 's#^tick = .*#tick = "5s"#' \
+    -e 's#^group_wait = .*#group_wait = "10s"#' \
+    -e 's#^group_interval = .*#group_interval = "30s"#' \
+    docs/driftd.example.toml > "$work/driftd.toml"
+cat >> "$work/driftd.toml" <<EOF
+
+[email]
+to = ["oncall@example.com"]
+from = "driftd demo <driftd@example.com>"
+smtp_host = "127.0.0.1"
+smtp_port = $smtp_port
+# The local demo server speaks plain SMTP; real servers use starttls or tls.
+tls = "none"
+
+[models.churn]
+reference_metrics = { accuracy = 0.735 }
+
+[models.fraud]
+reference_metrics = { accuracy = 0.735 }
+EOF
 "$bin" config check --config "$work/driftd.toml"
 
 # A reference profile per model, from undrifted synthetic traffic.
-for model in churn fraud ltv; do
+for model in churn fraud; do
   "$bin" generate --models "$model" --count 20000 --seed 7 --output "$work/$model-reference.jsonl" --log warn
-  "$bin" reference import --model "$model" --file "$work/$model-reference.jsonl" --config "$work/driftd.toml"
+  "$bin" reference import --model "$model" --file "$work/$model-reference.jsonl" --config "$work/driftd.toml" >/dev/null
 done
 
-"$bin" generate --brokers "127.0.0.1:$KAFKA_PORT" --topic predictions --rate 300 \
+"$bin" generate --brokers "127.0.0.1:$KAFKA_PORT" --topic predictions --models churn,fraud \
+  --labels-topic labels --degrade-model churn --rate 300 \
   --malformed-every 500 --drift-after 60s --log warn &
 pids+=($!)
-"$bin" run --config "$work/driftd.toml" 2> "$work/driftd.log" &
+"$bin" --log-format json run --config "$work/driftd.toml" 2> "$work/driftd.log" &
 pids+=($!)
 
-echo "demo: driftd is consuming 'predictions'; metrics at http://127.0.0.1:7853/metrics"
-echo "demo: driftd log: $work/driftd.log"
+# What driftd does, as it does it: alert transitions, e-mails, retraining events.
+tail -n +1 -F "$work/driftd.log" 2>/dev/null | python3 -u scripts/demo_events.py &
+pids+=($!)
+
+until curl -sf "$api/healthz" >/dev/null; do sleep 0.5; done
+echo "demo: driftd is consuming 'predictions' and 'labels'; drift starts in about 60 s"
+echo "demo: look at $api/metrics, $api/api/v1/alerts, $api/api/v1/models/churn/drift?window=5m"
+echo "demo: e-mails are saved in $mail_dir; driftd's log (JSON) is $work/driftd.log"
+[ "$seconds" -eq 0 ] && echo "demo: Ctrl-C stops it" || echo "demo: running for ${seconds}s (Ctrl-C stops it earlier)"
 start=$SECONDS
-until curl -sf http://127.0.0.1:7853/healthz >/dev/null; do sleep 0.5; done
 while [ "$seconds" -eq 0 ] || [ $((SECONDS - start)) -lt "$seconds" ]; do
-  sleep 10
-  m=$(curl -sf http://127.0.0.1:7853/metrics || true)
+  sleep 15
+  m=$(curl -sf "$api/metrics" || true)
   events=$(echo "$m" | awk '/^driftd_events_total/ {s+=$2} END {print s+0}')
   errors=$(echo "$m" | awk '/^driftd_decode_errors_total/ {s+=$2} END {print s+0}')
-  lag=$(echo "$m" | awk '/^driftd_consumer_lag_messages/ {s+=$2} END {print s+0}')
-  psi=$(echo "$m" | awk -F' ' '/^driftd_feature_psi\{feature="age",model="churn",version="v1",window="1m"\}/ {printf "%.3f", $2}')
-  drifted=$(echo "$m" | awk '/^driftd_feature_drifted\{.*window="1m"/ && $2 == 1 {n++} END {print n+0}')
-  printf 'demo: t=%3ss events=%s dead-lettered=%s lag=%s | 1m window: churn age PSI=%s, drifted features=%s\n' \
-    $((SECONDS - start)) "$events" "$errors" "$lag" "${psi:--}" "$drifted"
+  psi=$(echo "$m" | awk '/^driftd_feature_psi\{feature="plan",model="churn",version="v1",window="5m"\}/ {printf "%.3f", $2}')
+  acc=$(echo "$m" | awk '/^driftd_performance_accuracy\{model="churn",version="v1",window="1h"\}/ {printf "%.3f", $2}')
+  firing=$(echo "$m" | awk '/^driftd_alerts\{.*alertstate="firing"/ {n++} END {print n+0}')
+  pending=$(echo "$m" | awk '/^driftd_alerts\{.*alertstate="pending"/ {n++} END {print n+0}')
+  printf 'demo: t=%3ss events=%s dead-lettered=%s | churn: plan PSI(5m)=%s accuracy(1h)=%s | alerts: %s firing, %s pending\n' \
+    $((SECONDS - start)) "$events" "$errors" "${psi:--}" "${acc:--}" "$firing" "$pending"
 done
-m=$(curl -sf http://127.0.0.1:7853/metrics || true)
-echo "$m" | awk '/^process_resident_memory_bytes/ {printf "demo: driftd resident memory %.1f MB\n", $2/1e6}
-                 /^driftd_store_size_bytes/ {printf "demo: store size on disk %.1f MB\n", $2/1e6}'
-echo "demo: drift report of model churn over the last 5 minutes:"
-curl -s "http://127.0.0.1:7853/api/v1/models/churn/drift?window=5m" | head -c 1500; echo
+
+echo "demo: alerts now:"
+curl -s "$api/api/v1/alerts" | python3 scripts/demo_events.py --alerts
 if [ "${DEMO_CHECK:-0}" = 1 ]; then
-  events=$(curl -sf http://127.0.0.1:7853/metrics | awk '/^driftd_events_total/ {s+=$2} END {print s+0}')
-  status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:7853/api/v1/models/churn/drift?window=5m")
-  if [ "$events" -gt 0 ] && [ "$status" = 200 ]; then
-    echo "demo check: passed ($events events consumed, window report served)"
+  m=$(curl -sf "$api/metrics")
+  events=$(echo "$m" | awk '/^driftd_events_total/ {s+=$2} END {print s+0}')
+  produced=$(echo "$m" | awk '/^driftd_outbox_deliveries_total\{kind="kafka",result="delivered"\}/ {print $2+0}')
+  status=$(curl -s -o /dev/null -w '%{http_code}' "$api/api/v1/models/churn/drift?window=5m")
+  mails=$(find "$mail_dir" -name '*.eml' | wc -l)
+  ok=1
+  [ "$events" -gt 0 ] && [ "$status" = 200 ] || ok=0
+  if [ "$seconds" -ge 240 ] && { [ "$mails" -lt 1 ] || [ "${produced:-0}" -lt 1 ]; }; then ok=0; fi
+  if [ "$ok" = 1 ]; then
+    echo "demo check: passed ($events events, window report served, $mails e-mail(s), ${produced:-0} retraining event(s))"
   else
-    echo "demo check: FAILED (events=$events, drift API status $status)"
+    echo "demo check: FAILED (events=$events, drift API status $status, e-mails=$mails, retraining events=${produced:-0})"
     exit 1
   fi
 fi

@@ -48,13 +48,7 @@ pub enum AlertingError {
 
 /// The configured rule files (`[alerting] rules`), validated against the windows.
 pub fn configured_rules(config: &Config) -> Result<RuleSet, RulesError> {
-    let windows: Vec<String> = config
-        .windows
-        .windows
-        .iter()
-        .map(|(n, _)| n.clone())
-        .collect();
-    load_rules(&config.alerting.rules, Some(&windows))
+    load_rules(&config.alerting.rules, Some(&config.windows.names()))
 }
 
 impl Alerting {
@@ -170,16 +164,13 @@ impl Alerting {
                 .transitions
                 .with_label_values(&[name, to])
                 .inc();
-            match alert {
-                Some(a) => {
-                    tracing::info!(alertname = %name, model = a.label("model").unwrap_or(""),
-                    feature = a.label("feature").unwrap_or(""), window = a.label("window").unwrap_or(""),
-                    from, to, value = a.value, threshold = a.threshold, summary = %a.summary,
-                    "alert state changed")
-                }
-                None => tracing::info!(alertname = %name, labels = %t.fingerprint, from, to,
-                    "alert state changed"),
-            }
+            let l = |k: &str| t.labels.get(k).map(String::as_str).unwrap_or("");
+            let (value, threshold, summary) = alert
+                .map(|a| (a.value, a.threshold, a.summary.as_str()))
+                .unwrap_or((f64::NAN, f64::NAN, ""));
+            tracing::info!(alertname = %name, model = l("model"), version = l("version"),
+                feature = l("feature"), window = l("window"), severity = l("severity"),
+                from, to, value, threshold, summary, "alert state changed");
             if t.to == Some(AlertPhase::Firing) {
                 if let Some(a) =
                     alert.filter(|a| rule_of.get(a.rule.as_str()).is_some_and(|r| r.retrain))
@@ -482,4 +473,65 @@ fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule_events(store: &Store) -> Vec<serde_json::Value> {
+        store
+            .outbox()
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e.action {
+                Action::Kafka { payload, .. } => serde_json::from_str(&payload).ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn schedules_request_once_per_run_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let config = Config::parse(
+            "[models.m]\nretrain_schedule = \"*/5 * * * *\"\n[retrain]\ncooldown = \"1m\"\n",
+        )
+        .unwrap();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let open = || {
+            Alerting::new(
+                &config,
+                store.clone(),
+                Metrics::new().unwrap(),
+                wake.clone(),
+            )
+            .unwrap()
+        };
+        let none = SampleSet::default();
+        let t0 = 1_000 * 300_000 + 1_000; // one second after a scheduled minute
+        let mut a = open();
+        a.evaluate(&none, &config, t0).unwrap();
+        assert!(
+            schedule_events(&store).is_empty(),
+            "runs before the first look are not owed"
+        );
+        a.evaluate(&none, &config, t0 + 60_000).unwrap();
+        assert!(schedule_events(&store).is_empty());
+        a.evaluate(&none, &config, t0 + 300_000).unwrap();
+        let events = schedule_events(&store);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["data"]["trigger"], "schedule");
+        assert_eq!(events[0]["subject"], "m");
+        a.evaluate(&none, &config, t0 + 310_000).unwrap();
+        assert_eq!(schedule_events(&store).len(), 1, "one request per run");
+        drop(a);
+        // A restart remembers the run; two runs missed while down give one request.
+        let mut a = open();
+        a.evaluate(&none, &config, t0 + 320_000).unwrap();
+        assert_eq!(schedule_events(&store).len(), 1);
+        a.evaluate(&none, &config, t0 + 900_000).unwrap();
+        assert_eq!(schedule_events(&store).len(), 2);
+    }
 }

@@ -393,12 +393,7 @@ fn rules(c: RulesCommand) -> Result<(), Box<dyn std::error::Error>> {
     match c {
         RulesCommand::Check { paths, config } => {
             let config = config.load()?;
-            let windows: Vec<String> = config
-                .windows
-                .windows
-                .iter()
-                .map(|(n, _)| n.clone())
-                .collect();
+            let windows = config.windows.names();
             let paths = if paths.is_empty() {
                 if config.alerting.rules.is_empty() {
                     vec![PathBuf::from("rules")]

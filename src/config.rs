@@ -584,6 +584,11 @@ impl WindowsConfig {
         }
     }
 
+    /// The configured window names, e.g. ["5m", "1h", "24h"].
+    pub fn names(&self) -> Vec<String> {
+        self.windows.iter().map(|(n, _)| n.clone()).collect()
+    }
+
     /// The window named `name` (as written in the config, e.g. "1h").
     pub fn window(&self, name: &str) -> Option<Duration> {
         self.windows
@@ -921,7 +926,7 @@ impl Config {
 }
 
 /// 1-based line number of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
+pub fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
         .filter(|&&b| b == b'\n')

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::{ProfileConfig, ReportConfig};
 use crate::report::{feature_drift, DriftReport};
-use crate::stats::performance::PerformanceMetrics;
+use crate::stats::performance::{PerformanceMetrics, PERFORMANCE_METRICS};
 use crate::window::{Bucket, ProfileSet, Tier, WindowState};
 
 /// One window of one model (one version, or every version merged).
@@ -223,23 +223,13 @@ pub struct HistoryPoint {
 
 /// Metrics of the whole model that history can chart; any key of a feature's drift
 /// report (`psi`, `ks_statistic`, `missing_rate`, …) works with `feature`.
+/// Besides these, every name in [`PERFORMANCE_METRICS`].
 pub const MODEL_METRICS: &[&str] = &[
     "events",
     "latency_p50_ms",
     "latency_p90_ms",
     "latency_p99_ms",
     "label_coverage",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "auc",
-    "log_loss",
-    "mae",
-    "mse",
-    "rmse",
-    "mape",
-    "mean_error",
 ];
 
 /// The value of `metric` (of `feature`, when given) in each bucket, oldest first: the
@@ -261,11 +251,11 @@ pub fn history(
                     .ok_or_else(|| format!("the reference profile has no feature `{name}`"))?,
             )
         }
-        None if MODEL_METRICS.contains(&metric) => None,
+        None if MODEL_METRICS.contains(&metric) || PERFORMANCE_METRICS.contains(&metric) => None,
         None => {
             return Err(format!(
                 "`{metric}` needs a feature; model metrics are {}",
-                MODEL_METRICS.join(", ")
+                [MODEL_METRICS, PERFORMANCE_METRICS].concat().join(", ")
             ))
         }
     };

@@ -215,7 +215,7 @@ impl OutboxSender {
                             id = %entry.id, subject = %content.subject, recipients = to.len(),
                             attempts = entry.attempts + 1, "alert e-mail sent"),
                         Action::Kafka { topic, key, .. } => tracing::info!(
-                            id = %entry.id, topic = %topic, model = %key,
+                            id = entry.id.trim_end_matches("-kafka"), topic = %topic, model = %key,
                             attempts = entry.attempts + 1, "retraining event produced"),
                         Action::Webhook { url, .. } => tracing::info!(
                             id = %entry.id, url = %url,

@@ -35,21 +35,7 @@ impl Trigger {
 
     /// Performance metrics trigger `performance`; everything else `drift`.
     pub fn for_metric(metric: &str) -> Trigger {
-        const PERFORMANCE: &[&str] = &[
-            "accuracy",
-            "precision",
-            "recall",
-            "f1",
-            "macro_f1",
-            "auc",
-            "log_loss",
-            "mae",
-            "mse",
-            "rmse",
-            "mape",
-            "mean_error",
-        ];
-        if PERFORMANCE.contains(&metric) {
+        if crate::stats::performance::PERFORMANCE_METRICS.contains(&metric) {
             Trigger::Performance
         } else {
             Trigger::Drift

@@ -43,6 +43,10 @@ struct Setup {
 /// A config with 1 s buckets, a 5 s window, a 1 s tick, short notification timers,
 /// the rule above, e-mail to a local SMTP port with AUTH, and a retrain topic.
 fn setup(repeat_interval: &str) -> Setup {
+    setup_with(repeat_interval, "")
+}
+
+fn setup_with(repeat_interval: &str, retrain_extra: &str) -> Setup {
     let predictions = unique("preds");
     let retrain_topic = unique("retrain");
     create_topic(&predictions, 2);
@@ -86,6 +90,7 @@ topic = "{retrain_topic}"
 cooldown = "1h"
 training_window = "14d"
 source = "/driftd/test"
+{retrain_extra}
 
 [outbox]
 initial_backoff = "500ms"
@@ -492,9 +497,61 @@ fn smtp_outage_delays_the_email_and_a_sigkill_after_the_outbox_write_loses_nothi
     smtp.stop();
 }
 
+/// A tiny real HTTP server for the webhook: answers 500 to the first request and 200
+/// afterwards, and records every request (authorization header, body).
+/// (status answered, authorization header, body) per request.
+type WebhookCalls = Arc<std::sync::Mutex<Vec<(u16, String, String)>>>;
+
+fn webhook_server() -> (u16, WebhookCalls) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut length, mut auth) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("authorization:") {
+                    auth = line["authorization:".len()..].trim().to_string();
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let mut seen = log.lock().unwrap();
+            let status = if seen.is_empty() { 500 } else { 200 };
+            seen.push((status, auth, String::from_utf8_lossy(&body).into_owned()));
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (port, seen)
+}
+
 #[test]
 fn manual_retraining_and_rule_reload_through_the_api() {
-    let s = setup("1h");
+    let (hook_port, hook) = webhook_server();
+    let s = setup_with(
+        "1h",
+        &format!("webhook_url = \"http://127.0.0.1:{hook_port}/hooks/retrain\"\nwebhook_token = {{ file = \"{}\" }}", {
+            let dir = tempfile::tempdir().unwrap().keep();
+            let t = dir.join("hook-token");
+            std::fs::write(&t, "hook-secret\n").unwrap();
+            t.display().to_string()
+        }),
+    );
     let daemon = Daemon::start(&s.config, "run.log");
     let cfg = s.config.path.to_str().unwrap();
     let port = daemon.port;
@@ -545,6 +602,27 @@ fn manual_retraining_and_rule_reload_through_the_api() {
     assert_eq!(events.len(), 1);
     let ce: Value = serde_json::from_slice(&events[0].payload).unwrap();
     assert_eq!(ce["id"], answer["event"]["id"]);
+    // The webhook got the same CloudEvent: refused once (500), delivered on the retry,
+    // and not again.
+    wait_for(
+        "the webhook retry",
+        Duration::from_secs(15),
+        &daemon,
+        || hook.lock().unwrap().len() >= 2,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let calls = hook.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!((calls[0].0, calls[1].0), (500, 200));
+    assert_eq!(calls[1].1, "Bearer hook-secret");
+    let posted: Value = serde_json::from_str(&calls[1].2).unwrap();
+    assert_eq!(posted, ce, "the same event as on Kafka");
+    assert_eq!(
+        daemon
+            .metrics()
+            .get(r#"driftd_outbox_deliveries_total{kind="webhook",result="failed"}"#),
+        Some(1.0)
+    );
 
     // A broken rule file keeps the running rules and says why (API, metric).
     let rules: Value = serde_json::from_str(&http_get(port, "/api/v1/rules").unwrap().1).unwrap();

@@ -84,6 +84,7 @@ fn fingerprint(labels: &BTreeMap<String, String>) -> String {
 pub struct Transition {
     pub rule: String,
     pub fingerprint: String,
+    pub labels: BTreeMap<String, String>,
     pub from: Option<AlertPhase>,
     pub to: Option<AlertPhase>,
 }
@@ -168,17 +169,17 @@ impl AlertTable {
         }
 
         let mut transitions = Vec::new();
-        let mut change =
-            |rule: &str, fp: &str, from: Option<AlertPhase>, to: Option<AlertPhase>| {
-                if from != to {
-                    transitions.push(Transition {
-                        rule: rule.to_string(),
-                        fingerprint: fp.to_string(),
-                        from,
-                        to,
-                    });
-                }
-            };
+        let mut change = |a: &Alert, from: Option<AlertPhase>, to: Option<AlertPhase>| {
+            if from != to {
+                transitions.push(Transition {
+                    rule: a.rule.clone(),
+                    fingerprint: a.fingerprint(),
+                    labels: a.labels.clone(),
+                    from,
+                    to,
+                });
+            }
+        };
         for (fp, (rule, labels, sample, threshold)) in &holding {
             let previous = self.alerts.get(fp).map(|a| a.phase);
             let mut alert = match self.alerts.remove(fp) {
@@ -213,7 +214,7 @@ impl AlertTable {
             let fields = template_fields(rule, &alert);
             alert.summary = render_template(&rule.summary, &fields);
             alert.description = render_template(&rule.description, &fields);
-            change(&rule.name, fp, previous, Some(alert.phase));
+            change(&alert, previous, Some(alert.phase));
             self.dirty.insert(fp.clone());
             self.alerts.insert(fp.clone(), alert);
         }
@@ -240,7 +241,7 @@ impl AlertTable {
                         alert.phase = AlertPhase::Resolved;
                         alert.resolved_at_ms = Some(now_ms);
                         self.dirty.insert(fp.clone());
-                        change(&alert.rule, &fp, from, Some(AlertPhase::Resolved));
+                        change(alert, from, Some(AlertPhase::Resolved));
                     }
                     false
                 }
@@ -249,11 +250,10 @@ impl AlertTable {
                 }
             };
             if drop {
-                let rule = alert.rule.clone();
+                change(alert, from, None);
                 self.alerts.remove(&fp);
                 self.dirty.remove(&fp);
                 self.removed.insert(fp.clone());
-                change(&rule, &fp, from, None);
             }
         }
         // Re-added after removal in the same round is not a removal.

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::sample::{Sample, FEATURE_METRICS, MODEL_METRICS};
-use crate::config::parse_duration;
+use super::sample::{is_model_metric, Sample, FEATURE_METRICS, MODEL_METRICS, PERFORMANCE_METRICS};
+use crate::config::{line_of, parse_duration};
 
 pub const SEVERITIES: &[&str] = &["critical", "warning", "info"];
 pub const ACTIONS: &[&str] = &["email", "retrain"];
@@ -365,15 +365,16 @@ fn validate(
         ));
     }
     let metric = r.metric.get_ref().clone();
-    let is_model = MODEL_METRICS.contains(&metric.as_str());
+    let is_model = is_model_metric(&metric);
     let is_feature = FEATURE_METRICS.contains(&metric.as_str());
     if !is_model && !is_feature {
         return Err(fail(
             r.metric.span(),
             "metric",
             format!(
-                "unknown metric `{metric}`; model metrics: {}; feature metrics: {}",
+                "unknown metric `{metric}`; model metrics: {}, {}; feature metrics: {}",
                 MODEL_METRICS.join(", "),
+                PERFORMANCE_METRICS.join(", "),
                 FEATURE_METRICS.join(", ")
             ),
         ));
@@ -583,14 +584,6 @@ pub fn render_template(t: &str, fields: &BTreeMap<String, String>) -> String {
     }
     out.push_str(rest);
     out
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 /// The key of the `key = value` line holding byte `offset`, if it is one.

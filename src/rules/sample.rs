@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use crate::evaluate::WindowReport;
 use crate::report::KindDrift;
 
-/// Metrics of a whole model (no `features` selector in a rule).
+pub use crate::stats::performance::PERFORMANCE_METRICS;
+
+/// Metrics of a whole model (no `features` selector in a rule), besides the
+/// [`PERFORMANCE_METRICS`].
 pub const MODEL_METRICS: &[&str] = &[
     "events",
     "event_rate",
@@ -18,19 +21,12 @@ pub const MODEL_METRICS: &[&str] = &[
     "latency_p99_ms",
     "label_coverage",
     "unknown_feature_values",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "macro_f1",
-    "auc",
-    "log_loss",
-    "mae",
-    "mse",
-    "rmse",
-    "mape",
-    "mean_error",
 ];
+
+/// A model metric, or a performance metric (also a model metric).
+pub fn is_model_metric(metric: &str) -> bool {
+    MODEL_METRICS.contains(&metric) || PERFORMANCE_METRICS.contains(&metric)
+}
 
 /// Metrics of one feature (a rule needs `features`); the model's prediction is the
 /// feature `prediction`.
@@ -126,20 +122,7 @@ impl SampleSet {
             Some(r.unknown_feature_values as f64),
             r.events,
         );
-        for (name, value) in [
-            ("accuracy", p.accuracy),
-            ("precision", p.precision),
-            ("recall", p.recall),
-            ("f1", p.f1),
-            ("macro_f1", p.macro_f1),
-            ("auc", p.auc),
-            ("log_loss", p.log_loss),
-            ("mae", p.mae),
-            ("mse", p.mse),
-            ("rmse", p.rmse),
-            ("mape", p.mape),
-            ("mean_error", p.mean_error),
-        ] {
+        for (name, value) in p.named() {
             model(name, value, labelled);
         }
 

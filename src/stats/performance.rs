@@ -231,6 +231,42 @@ pub struct PerformanceMetrics {
     pub mean_error: Option<f64>,
 }
 
+/// Names of the [`PerformanceMetrics`] values, as rules, history and APIs call them.
+pub const PERFORMANCE_METRICS: &[&str] = &[
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "macro_f1",
+    "auc",
+    "log_loss",
+    "mae",
+    "mse",
+    "rmse",
+    "mape",
+    "mean_error",
+];
+
+impl PerformanceMetrics {
+    /// Each metric by its name in [`PERFORMANCE_METRICS`], in that order.
+    pub fn named(&self) -> [(&'static str, Option<f64>); 12] {
+        [
+            ("accuracy", self.accuracy),
+            ("precision", self.precision),
+            ("recall", self.recall),
+            ("f1", self.f1),
+            ("macro_f1", self.macro_f1),
+            ("auc", self.auc),
+            ("log_loss", self.log_loss),
+            ("mae", self.mae),
+            ("mse", self.mse),
+            ("rmse", self.rmse),
+            ("mape", self.mape),
+            ("mean_error", self.mean_error),
+        ]
+    }
+}
+
 /// AUC-ROC from per-class score histograms over the same bins, ties within a bin
 /// counted ½, and its error bound. `None` when a class is absent.
 pub fn auc_from_histograms(positive: &[u64], negative: &[u64]) -> (Option<f64>, Option<f64>) {

@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Reads driftd's JSON log on stdin and prints the notable events for people:
+alert transitions, e-mails delivered, retraining events, warnings and errors.
+With --alerts, reads GET /api/v1/alerts instead and prints one line per alert."""
+import json
+import sys
+
+
+def log_events():
+    for line in sys.stdin:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        f = e.get("fields", {})
+        msg = f.get("message", "")
+        if msg == "alert state changed":
+            if f.get("severity") == "info":
+                continue  # informational rules: see /api/v1/alerts
+            where = f.get("model", "")
+            if f.get("feature"):
+                where += "/" + f["feature"]
+            detail = ""
+            if isinstance(f.get("value"), (int, float)) and f.get("to") != "inactive":
+                detail = f" (value {f['value']:.3g}, threshold {f['threshold']:.3g})"
+            print(f"driftd: alert {f.get('alertname')} on {where}: {f.get('from')} -> {f.get('to')}{detail}",
+                  flush=True)
+        elif msg == "alert e-mail sent":
+            print(f"driftd: e-mail delivered: {f.get('subject')}", flush=True)
+        elif msg == "retraining event produced":
+            print(f"driftd: retraining event for {f.get('model')} produced to {f.get('topic')}"
+                  f" (id {f.get('id')})", flush=True)
+        elif msg == "retraining request suppressed by the cooldown":
+            print(f"driftd: retraining request for {f.get('model')} suppressed by the cooldown", flush=True)
+        elif e.get("level") in ("ERROR", "WARN"):
+            print(f"driftd: {e.get('level')}: {msg} {f.get('error', '')}", flush=True)
+
+
+def alerts():
+    for a in json.load(sys.stdin)["alerts"]:
+        print(f"  {a['state']:8} {a['labels']['alertname']:24} {a['summary']}")
+
+
+if __name__ == "__main__":
+    alerts() if "--alerts" in sys.argv else log_events()
