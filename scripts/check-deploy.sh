@@ -3,7 +3,8 @@
 # - `systemd-analyze verify` on the systemd unit, with ExecStart pointed at the binary
 #   just built (verify insists that it exists); any warning fails the check;
 # - hadolint on deploy/Dockerfile ($HADOLINT, installed by scripts/test.sh);
-# - deploy/compose.yaml against the Compose specification (scripts/compose-check, Go).
+# - deploy/compose.yaml against the Compose specification (scripts/compose-check, Go);
+# - deploy/prometheus/prometheus.yml with promtool.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=${1:-$PWD/target/debug/driftd}
@@ -26,3 +27,5 @@ echo "check-deploy: deploy/systemd/driftd.service verified"
 echo "check-deploy: deploy/Dockerfile lints clean"
 
 (cd scripts/compose-check && go run . ../../deploy/compose.yaml)
+
+promtool check config deploy/prometheus/prometheus.yml

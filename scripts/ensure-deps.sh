@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing driftd needs, when missing (Debian/Ubuntu, as root
-# or with sudo): a JDK and Maven for the local Kafka broker, and the headers librdkafka
-# links against. Idempotent: does nothing when everything is there.
+# or with sudo): a JDK and Maven for the local Kafka broker, the headers librdkafka
+# links against, and Prometheus for the dashboard checks. Idempotent: does nothing when everything is there.
 set -euo pipefail
 
 missing=()
@@ -22,4 +22,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "ensure-deps: cargo not found; install Rust with rustup" >&2; exit 1; }
+# Prometheus and promtool (Debian package) for the dashboard checks; without its
+# recommends (node exporter, IPMI tools), and its service is not started.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  echo "ensure-deps: installing prometheus" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 command -v go >/dev/null || { echo "ensure-deps: go not found; install Go 1.23 or newer (compose-check)" >&2; exit 1; }

@@ -29,6 +29,11 @@ echo "== SMTP test server (aiosmtpd)"
 DRIFTD_SMTP_PYTHON=$(scripts/smtp-env.sh)
 export DRIFTD_SMTP_PYTHON
 
+# The Debian package's Prometheus and promtool: the dashboard checks (tests/dashboards.rs).
+DRIFTD_PROMETHEUS=$(command -v prometheus)
+DRIFTD_PROMTOOL=$(command -v promtool)
+export DRIFTD_PROMETHEUS DRIFTD_PROMTOOL
+
 # A port of its own, so a broker left by the demo or by development does not interfere.
 export KAFKA_PORT=${DRIFTD_TEST_KAFKA_PORT:-19192}
 export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))

@@ -347,11 +347,30 @@ pub struct ModelConfig {
     pub reference: ReferenceMode,
     /// Reference values of metrics (e.g. the validation accuracy at training time),
     /// for rule conditions such as `< reference * 0.95`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_reference_metrics")]
     pub reference_metrics: BTreeMap<String, f64>,
     /// Scheduled retraining, a five-field cron expression in UTC (e.g. "0 3 * * 1").
     #[serde(default, deserialize_with = "de_cron")]
     pub retrain_schedule: Option<CronText>,
+}
+
+fn de_reference_metrics<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, f64>, D::Error> {
+    let map = BTreeMap::<String, f64>::deserialize(d)?;
+    for (k, v) in &map {
+        if !crate::rules::sample::is_model_metric(k) {
+            return Err(de::Error::custom(format!(
+                "`{k}` is not a model metric; use one of {}, {}",
+                crate::rules::sample::MODEL_METRICS.join(", "),
+                crate::stats::performance::PERFORMANCE_METRICS.join(", ")
+            )));
+        }
+        if !v.is_finite() {
+            return Err(de::Error::custom(format!("`{k}` must be a finite number")));
+        }
+    }
+    Ok(map)
 }
 
 /// A validated cron expression, kept as written.

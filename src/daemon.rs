@@ -272,6 +272,7 @@ async fn evaluate_every_tick(
                     evaluated += 1;
                 }
             }
+            metrics.record_reference_metrics(&config.models);
             if let Err(e) = lock(&alerting).evaluate(&samples, &config, now) {
                 tracing::error!(error = %e, "alert state could not be stored; retrying at the next tick");
             }

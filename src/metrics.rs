@@ -127,6 +127,8 @@ struct WindowGauges {
     /// (statistic name, gauge) per feature statistic.
     features: Vec<(&'static str, GaugeVec)>,
     label_coverage: GaugeVec,
+    /// `[models.<name>] reference_metrics`, next to the live values.
+    performance_reference: GaugeVec,
     /// (metric name, gauge) per performance metric.
     performance: Vec<(&'static str, GaugeVec)>,
 }
@@ -329,8 +331,9 @@ impl Metrics {
             )?,
             latency: gauge(
                 "driftd_latency_seconds",
-                "Prediction latency percentiles over the window (1 % relative error).",
-                &["model", "version", "window", "quantile"],
+                "Prediction latency percentiles over the window (1 % relative error). The label is \
+                 `percentile` (50, 90, 99), not `quantile`, which Prometheus reserves for summaries.",
+                &["model", "version", "window", "percentile"],
             )?,
             features: FEATURE_STATS
                 .iter()
@@ -347,6 +350,11 @@ impl Metrics {
                 "driftd_label_coverage_ratio",
                 "Share of the window's predictions whose labels have arrived.",
                 window_labels,
+            )?,
+            performance_reference: gauge(
+                "driftd_performance_reference",
+                "Configured reference value of a metric ([models.<name>] reference_metrics), e.g. the validation accuracy.",
+                &["model", "metric"],
             )?,
             performance: PERFORMANCE_STATS
                 .iter()
@@ -410,6 +418,20 @@ impl Metrics {
 
     /// Sets the gauges of one evaluated window of one model version; statistics that
     /// are undefined (no data) are removed rather than left stale.
+    /// Publishes the configured reference values (every tick: a reload may change them).
+    pub fn record_reference_metrics(
+        &self,
+        models: &std::collections::BTreeMap<String, crate::config::ModelConfig>,
+    ) {
+        let g = &self.windows.performance_reference;
+        g.reset();
+        for (model, m) in models {
+            for (metric, value) in &m.reference_metrics {
+                g.with_label_values(&[model, metric]).set(*value);
+            }
+        }
+    }
+
     pub fn record_window(&self, w: &crate::evaluate::WindowReport) {
         use crate::report::KindDrift;
         let version = w.version.as_deref().unwrap_or("");
@@ -420,28 +442,15 @@ impl Metrics {
         set_or_remove(&g.staleness, &[&w.model, version], w.staleness_seconds);
         set_or_remove(&g.label_coverage, &labels, w.label_coverage);
         let p = &w.performance;
+        let named = p.named();
         for (name, gauge) in &g.performance {
-            let value = match *name {
-                "accuracy" => p.accuracy,
-                "precision" => p.precision,
-                "recall" => p.recall,
-                "f1" => p.f1,
-                "macro_f1" => p.macro_f1,
-                "auc" => p.auc,
-                "log_loss" => p.log_loss,
-                "mae" => p.mae,
-                "mse" => p.mse,
-                "rmse" => p.rmse,
-                "mape" => p.mape,
-                "mean_error" => p.mean_error,
-                _ => None,
-            };
+            let value = named.iter().find(|(n, _)| n == name).and_then(|(_, v)| *v);
             set_or_remove(gauge, &labels, value);
         }
         for (q, v) in [
-            ("0.5", w.latency_ms.p50),
-            ("0.9", w.latency_ms.p90),
-            ("0.99", w.latency_ms.p99),
+            ("50", w.latency_ms.p50),
+            ("90", w.latency_ms.p90),
+            ("99", w.latency_ms.p99),
         ] {
             set_or_remove(
                 &g.latency,

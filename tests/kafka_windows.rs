@@ -178,7 +178,7 @@ fn window_equals_offline_report_and_drift_shows_at_the_next_tick() {
     assert_eq!(gauge(&m, "driftd_feature_drifted", "5m", "age"), Some(1.0));
     assert!(gauge(&m, "driftd_feature_missing_ratio", "5m", "income").unwrap() > 0.15);
     assert_eq!(gauge(&m, "driftd_feature_drifted", "5m", "plan"), Some(1.0));
-    assert!(m.get("driftd_latency_seconds{model=\"churn\",quantile=\"0.99\",version=\"v7\",window=\"1h\"}").unwrap() > 0.02);
+    assert!(m.get("driftd_latency_seconds{model=\"churn\",percentile=\"99\",version=\"v7\",window=\"1h\"}").unwrap() > 0.02);
 
     // The 1h window over exactly these 6000 rows equals driftd report on them.
     let all: Vec<Value> = before.iter().chain(&after).cloned().collect();
