@@ -199,8 +199,14 @@ fn window_equals_offline_report_and_drift_shows_at_the_next_tick() {
     let points = history["points"].as_array().unwrap();
     let events: u64 = points.iter().map(|p| p["events"].as_u64().unwrap()).sum();
     assert_eq!(events, 6000);
-    let first = points.first().unwrap()["value"].as_f64().unwrap();
-    let last = points.last().unwrap()["value"].as_f64().unwrap();
+    // Buckets split at minute boundaries: a sliver of a few dozen events has a noisy
+    // PSI, so compare the well-filled ones.
+    let full: Vec<&Value> = points
+        .iter()
+        .filter(|p| p["events"].as_u64().unwrap() >= 500)
+        .collect();
+    let first = full.first().unwrap()["value"].as_f64().unwrap();
+    let last = full.last().unwrap()["value"].as_f64().unwrap();
     assert!(
         last > 0.2 && first < 0.2,
         "PSI per bucket rises with the drift: {points:?}"
