@@ -533,6 +533,7 @@ impl LabelsConfig {
             tasks: self.tasks.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             segment_key: self.segment_key.clone(),
             max_segments: self.max_segments,
+            keep_predictions: true,
         }
     }
 }

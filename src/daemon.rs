@@ -234,42 +234,56 @@ async fn evaluate_every_tick(
             let merged = lock(&alerting).merged_windows();
             let no_reference = Default::default();
             let series = windows.series();
-            let models: std::collections::BTreeSet<&String> = series.iter().map(|(m, _)| m).collect();
+            let mut versions_of: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+            for (m, v) in &series {
+                versions_of.entry(m.as_str()).or_default().push(v.as_str());
+            }
             // Per version (metrics and per-version rules), then every version merged
-            // for the windows that rules without a `versions` selector look at.
-            let versions = series
-                .iter()
-                .map(|(m, v)| (m.as_str(), Some(v.as_str())))
-                .chain(models.iter().map(|m| (m.as_str(), None)));
-            for (model, version) in versions {
+            // for the windows that rules without a `versions` selector look at. A model
+            // with one version (and one profile for both lookups) merges to that
+            // version's report: it is reused instead of computed twice.
+            for (model, versions) in &versions_of {
                 let reference_metrics = config
                     .models
-                    .get(model)
+                    .get(*model)
                     .map(|m| &m.reference_metrics)
                     .unwrap_or(&no_reference);
-                for (name, dur) in &config.windows.windows {
-                    if version.is_none() && !merged.contains(name) {
-                        continue;
+                let profile_id = |v: &str| profiles.get(model, v).map(|p| p.profile.id.clone());
+                let single = match versions.as_slice() {
+                    [v] => profile_id(v) == profile_id(""),
+                    _ => false,
+                };
+                let rolling = config
+                    .rolling_reference(model)
+                    .map(|d| d.as_millis() as i64);
+                let all = versions.iter().map(|v| Some(*v)).chain([None]);
+                for version in all {
+                    for (name, dur) in &config.windows.windows {
+                        if version.is_none() && (single || !merged.contains(name)) {
+                            continue;
+                        }
+                        let ms = dur.as_millis() as i64;
+                        let buckets = windows.window(model, version, ms, rolling, now);
+                        let report = window_report(
+                            &buckets,
+                            &profiles,
+                            model,
+                            version,
+                            (name, ms),
+                            now,
+                            &settings,
+                        );
+                        if version.is_some() {
+                            metrics.record_window(&report);
+                        }
+                        samples.add_report(&report, reference_metrics);
+                        if single && merged.contains(name) {
+                            let mut all_versions = report;
+                            all_versions.version = None;
+                            samples.add_report(&all_versions, reference_metrics);
+                        }
+                        evaluated += 1;
                     }
-                    let ms = dur.as_millis() as i64;
-                    let rolling = config
-                        .rolling_reference(model)
-                        .map(|d| d.as_millis() as i64);
-                    let buckets = windows.window(model, version, ms, rolling, now);
-                    let report = window_report(
-                        &buckets,
-                        &profiles,
-                        model,
-                        version,
-                        (name, ms),
-                        now,
-                        &settings,
-                    );
-                    if version.is_some() {
-                        metrics.record_window(&report);
-                    }
-                    samples.add_report(&report, reference_metrics);
-                    evaluated += 1;
                 }
             }
             metrics.record_reference_metrics(&config.models);

@@ -6,6 +6,10 @@
 //! become a Prometheus label; the detail, which names the field, goes into the
 //! dead-letter header and the log.
 
+use std::borrow::Cow;
+
+use serde::de::{MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::config::{FieldPaths, SourceRole};
@@ -142,6 +146,30 @@ pub fn decode(
             format!("invalid UTF-8 at byte {}", e.valid_up_to()),
         )
     })?;
+    // The top level as raw entries: each field is parsed only when a path asks for
+    // it, and the features straight into their values, so a record costs no
+    // `Value` tree. Anything that is not a JSON object takes the `Value` path, which
+    // says exactly what is wrong.
+    match serde_json::from_str::<Entries<'_>>(text) {
+        Ok(top) => {
+            let source = Source::Raw {
+                top: &top.0,
+                whole: text,
+            };
+            decode_fields(&Fields { source, paths }, role, fallback_ts_ms)
+        }
+        Err(_) => decode_value(text, role, paths, fallback_ts_ms),
+    }
+}
+
+/// [`decode`] through a parsed `Value`: the reference the raw path is tested against,
+/// and the path that names the error of a record that is not an object.
+fn decode_value(
+    text: &str,
+    role: SourceRole,
+    paths: &FieldPaths,
+    fallback_ts_ms: i64,
+) -> Result<Record, DecodeError> {
     let doc: Value = serde_json::from_str(text)
         .map_err(|e| err(DecodeReason::InvalidJson, format!("invalid JSON: {e}")))?;
     if !doc.is_object() {
@@ -150,7 +178,16 @@ pub fn decode(
             format!("expected a JSON object, got {}", type_name(&doc)),
         ));
     }
-    let fields = Fields { doc: &doc, paths };
+    let source = Source::Doc(&doc);
+    decode_fields(&Fields { source, paths }, role, fallback_ts_ms)
+}
+
+fn decode_fields(
+    fields: &Fields<'_>,
+    role: SourceRole,
+    fallback_ts_ms: i64,
+) -> Result<Record, DecodeError> {
+    let paths = fields.paths;
     let model = fields.name("model", &paths.model)?.ok_or_else(|| {
         err(
             DecodeReason::MissingField,
@@ -189,16 +226,188 @@ pub fn decode(
 }
 
 struct Fields<'a> {
-    doc: &'a Value,
+    source: Source<'a>,
     paths: &'a FieldPaths,
 }
 
-impl Fields<'_> {
-    fn get(&self, pointer: &crate::config::JsonPointer) -> Option<&Value> {
-        match self.doc.pointer(pointer.as_str()) {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v),
+/// An object key, borrowed from the input unless it has escapes. (serde's own
+/// `Cow<str>` always allocates.)
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
         }
+        d.deserialize_str(V)
+    }
+}
+
+/// The members of a JSON object, in document order, values unparsed.
+struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<'de>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((Key(k), v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The elements of a JSON array, unparsed.
+struct Elements<'a>(Vec<&'a RawValue>);
+
+impl<'de> serde::Deserialize<'de> for Elements<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Elements<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Elements<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<&'de RawValue>()? {
+                    out.push(v);
+                }
+                Ok(Elements(out))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// The features object as (name, value) pairs, each value a small `Value`.
+struct FeatureEntries<'a>(Vec<(Cow<'a, str>, Value)>);
+
+impl<'de> serde::Deserialize<'de> for FeatureEntries<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FeatureEntries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FeatureEntries<'de>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(32));
+                while let Some((Key(k), v)) = map.next_entry::<Key<'de>, Value>()? {
+                    out.push((k, v));
+                }
+                Ok(FeatureEntries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Where the fields come from: a parsed document (records that are not plain
+/// objects, for their error), or the raw top-level members of one.
+enum Source<'a> {
+    Doc(&'a Value),
+    Raw {
+        top: &'a [(Cow<'a, str>, &'a RawValue)],
+        whole: &'a str,
+    },
+}
+
+/// `serde_json`'s rule for array indices in JSON pointers.
+fn pointer_index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+        return None;
+    }
+    token.parse().ok()
+}
+
+/// Follows a JSON pointer through raw JSON, with the semantics of
+/// [`Value::pointer`] (the last of duplicate keys wins, as in a parsed `Value`).
+fn raw_pointer<'a>(
+    top: &[(Cow<'a, str>, &'a RawValue)],
+    whole: &'a str,
+    pointer: &str,
+) -> Option<Result<&'a RawValue, &'a str>> {
+    if pointer.is_empty() {
+        return Some(Err(whole));
+    }
+    let mut tokens = pointer.strip_prefix('/')?.split('/');
+    let first = unescape(tokens.next()?);
+    let mut current: &RawValue = top.iter().rev().find(|(k, _)| *k == first)?.1;
+    for token in tokens {
+        let token = unescape(token);
+        let text = current.get().trim_start();
+        current = if text.starts_with('{') {
+            let entries: Entries<'_> = serde_json::from_str(current.get()).ok()?;
+            entries.0.iter().rev().find(|(k, _)| *k == token)?.1
+        } else if text.starts_with('[') {
+            let elements: Elements<'_> = serde_json::from_str(current.get()).ok()?;
+            *elements.0.get(pointer_index(&token)?)?
+        } else {
+            return None;
+        };
+    }
+    Some(Ok(current))
+}
+
+fn unescape(token: &str) -> Cow<'_, str> {
+    if token.contains('~') {
+        Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+    } else {
+        Cow::Borrowed(token)
+    }
+}
+
+impl Fields<'_> {
+    /// The value at `pointer`; `None` when absent or null. (Raw JSON is checked for
+    /// syntax up front; a number beyond f64 shows only when its field is read.)
+    fn get(
+        &self,
+        pointer: &crate::config::JsonPointer,
+    ) -> Result<Option<Cow<'_, Value>>, DecodeError> {
+        let value =
+            match &self.source {
+                Source::Doc(doc) => match doc.pointer(pointer.as_str()) {
+                    Some(v) => Cow::Borrowed(v),
+                    None => return Ok(None),
+                },
+                Source::Raw { top, whole } => {
+                    let text = match raw_pointer(top, whole, pointer.as_str()) {
+                        Some(Ok(raw)) => raw.get(),
+                        Some(Err(whole)) => whole,
+                        None => return Ok(None),
+                    };
+                    Cow::Owned(serde_json::from_str(text).map_err(|e| {
+                        err(DecodeReason::InvalidJson, format!("invalid JSON: {e}"))
+                    })?)
+                }
+            };
+        Ok((!value.is_null()).then_some(value))
     }
 
     /// A name-like field: a string or an integer, non-empty, bounded, printable.
@@ -207,10 +416,10 @@ impl Fields<'_> {
         field: &str,
         pointer: &crate::config::JsonPointer,
     ) -> Result<Option<String>, DecodeError> {
-        let Some(v) = self.get(pointer) else {
+        let Some(v) = self.get(pointer)? else {
             return Ok(None);
         };
-        let s = match v {
+        let s = match &*v {
             Value::String(s) => s.clone(),
             Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
             other => {
@@ -225,10 +434,10 @@ impl Fields<'_> {
     }
 
     fn timestamp(&self) -> Result<Option<i64>, DecodeError> {
-        let Some(v) = self.get(&self.paths.timestamp) else {
+        let Some(v) = self.get(&self.paths.timestamp)? else {
             return Ok(None);
         };
-        match v {
+        match &*v {
             Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
                 .map(|t| Some(t.timestamp_millis()))
                 .map_err(|e| {
@@ -255,43 +464,64 @@ impl Fields<'_> {
     }
 
     fn features(&self) -> Result<Vec<(String, FeatureValue)>, DecodeError> {
-        let Some(v) = self.get(&self.paths.features) else {
-            return Ok(Vec::new());
-        };
-        let Value::Object(map) = v else {
-            return Err(err(
-                DecodeReason::WrongType,
-                format!("features must be an object, got {}", type_name(v)),
-            ));
-        };
-        map.iter()
-            .map(|(name, value)| {
-                check_name("feature name", name)?;
-                let fv = match value {
-                    Value::Null => FeatureValue::Missing,
-                    Value::Number(n) => FeatureValue::Number(n.as_f64().unwrap_or(f64::NAN)),
-                    Value::String(s) => FeatureValue::Category(s.clone()),
-                    Value::Bool(b) => FeatureValue::Category(b.to_string()),
-                    other => {
-                        return Err(err(
-                            DecodeReason::WrongType,
-                            format!(
-                                "features.{} must be a number, string, boolean or null, got {}",
-                                truncate(name, 64),
-                                type_name(other)
-                            ),
-                        ))
-                    }
+        let pointer = self.paths.features.as_str();
+        let mut entries: Vec<(Cow<'_, str>, Cow<'_, Value>)> = match &self.source {
+            Source::Doc(doc) => match doc.pointer(pointer) {
+                None | Some(Value::Null) => return Ok(Vec::new()),
+                Some(Value::Object(map)) => map
+                    .iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v)))
+                    .collect(),
+                Some(other) => return Err(not_an_object("features", other)),
+            },
+            Source::Raw { top, whole } => {
+                let text = match raw_pointer(top, whole, pointer) {
+                    None => return Ok(Vec::new()),
+                    Some(Ok(raw)) => raw.get(),
+                    Some(Err(whole)) => whole,
                 };
-                Ok((name.clone(), fv))
+                match serde_json::from_str::<FeatureEntries<'_>>(text) {
+                    // The order and the duplicate rule of a parsed object: sorted by
+                    // name, the last of equal names wins.
+                    Ok(f) => {
+                        let mut pairs: Vec<_> =
+                            f.0.into_iter().map(|(k, v)| (k, Cow::Owned(v))).collect();
+                        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+                        let mut deduped: Vec<(Cow<'_, str>, Cow<'_, Value>)> =
+                            Vec::with_capacity(pairs.len());
+                        for pair in pairs {
+                            match deduped.last_mut() {
+                                Some(last) if last.0 == pair.0 => *last = pair,
+                                _ => deduped.push(pair),
+                            }
+                        }
+                        deduped
+                    }
+                    Err(_) => match serde_json::from_str::<Value>(text) {
+                        Ok(Value::Null) => return Ok(Vec::new()),
+                        Ok(other) => return Err(not_an_object("features", &other)),
+                        Err(e) => {
+                            return Err(err(DecodeReason::InvalidJson, format!("features: {e}")))
+                        }
+                    },
+                }
+            }
+        };
+        entries
+            .drain(..)
+            .map(|(name, value)| {
+                check_name("feature name", &name)?;
+                let value = feature_value(&name, &value)?;
+                Ok((name.into_owned(), value))
             })
             .collect()
     }
 
     fn prediction(&self) -> Result<Option<Prediction>, DecodeError> {
-        let Some(v) = self.get(&self.paths.prediction) else {
+        let Some(v) = self.get(&self.paths.prediction)? else {
             return Ok(None);
         };
+        let v = &*v;
         let wrong = |what: &str, v: &Value| {
             err(
                 DecodeReason::WrongType,
@@ -337,13 +567,13 @@ impl Fields<'_> {
     }
 
     fn latency(&self) -> Result<Option<f64>, DecodeError> {
-        let Some(v) = self.get(&self.paths.latency_ms) else {
+        let Some(v) = self.get(&self.paths.latency_ms)? else {
             return Ok(None);
         };
-        let Value::Number(n) = v else {
+        let Value::Number(n) = &*v else {
             return Err(err(
                 DecodeReason::WrongType,
-                format!("latency_ms must be a number, got {}", type_name(v)),
+                format!("latency_ms must be a number, got {}", type_name(&v)),
             ));
         };
         let ms = finite(n.as_f64(), "latency_ms")?;
@@ -357,14 +587,11 @@ impl Fields<'_> {
     }
 
     fn segment(&self) -> Result<Vec<(String, String)>, DecodeError> {
-        let Some(v) = self.get(&self.paths.segment) else {
+        let Some(v) = self.get(&self.paths.segment)? else {
             return Ok(Vec::new());
         };
-        let Value::Object(map) = v else {
-            return Err(err(
-                DecodeReason::WrongType,
-                format!("segment must be an object, got {}", type_name(v)),
-            ));
+        let Value::Object(map) = &*v else {
+            return Err(not_an_object("segment", &v));
         };
         map.iter()
             .filter(|(_, v)| !v.is_null())
@@ -392,7 +619,7 @@ impl Fields<'_> {
     }
 
     fn label(&self) -> Result<LabelValue, DecodeError> {
-        match self.get(&self.paths.label) {
+        match self.get(&self.paths.label)?.as_deref() {
             None => Err(err(
                 DecodeReason::MissingField,
                 format!("no label at `{}`", self.paths.label.as_str()),
@@ -409,6 +636,33 @@ impl Fields<'_> {
             )),
         }
     }
+}
+
+fn not_an_object(field: &str, v: &Value) -> DecodeError {
+    err(
+        DecodeReason::WrongType,
+        format!("{field} must be an object, got {}", type_name(v)),
+    )
+}
+
+/// One feature's value as logged.
+fn feature_value(name: &str, value: &Value) -> Result<FeatureValue, DecodeError> {
+    Ok(match value {
+        Value::Null => FeatureValue::Missing,
+        Value::Number(n) => FeatureValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => FeatureValue::Category(s.clone()),
+        Value::Bool(b) => FeatureValue::Category(b.to_string()),
+        other => {
+            return Err(err(
+                DecodeReason::WrongType,
+                format!(
+                    "features.{} must be a number, string, boolean or null, got {}",
+                    truncate(name, 64),
+                    type_name(other)
+                ),
+            ))
+        }
+    })
 }
 
 /// 9999-12-31T23:59:59.999Z.
@@ -620,6 +874,129 @@ mod tests {
         assert_eq!(
             dec(r#"{"model":"churn","id":"x"}"#).unwrap_err().reason,
             DecodeReason::MissingField
+        );
+    }
+
+    /// Random JSON text (with duplicate keys, escapes, nesting) for the equivalence
+    /// test of the raw and the `Value` decoding paths.
+    fn random_json(rng: &mut crate::generate::SplitMix, depth: u32, keys: &[&str]) -> String {
+        let pick =
+            |rng: &mut crate::generate::SplitMix, n: usize| (rng.next_u64() % n as u64) as usize;
+        match pick(rng, if depth == 0 { 7 } else { 9 }) {
+            0 => "null".into(),
+            1 => {
+                if rng.uniform() < 0.5 {
+                    "true".into()
+                } else {
+                    "false".into()
+                }
+            }
+            2 => format!("{}", (rng.next_u64() >> pick(rng, 64)) as i64 - (1 << 20)),
+            3 => format!("{}", rng.next_u64()),
+            4 => format!(
+                "{:e}",
+                (rng.uniform() - 0.5) * 10f64.powi(pick(rng, 40) as i32 - 20)
+            ),
+            5 | 6 => {
+                const STRS: &[&str] = &[
+                    "m",
+                    "v1",
+                    "",
+                    "a\\u0000b",
+                    "2026-11-28T08:00:00Z",
+                    "x\\\"y",
+                    "1700000000000",
+                    "é~/",
+                ];
+                format!("\"{}\"", STRS[pick(rng, STRS.len())])
+            }
+            7 => {
+                let n = pick(rng, 4);
+                let items: Vec<String> =
+                    (0..n).map(|_| random_json(rng, depth - 1, keys)).collect();
+                format!("[{}]", items.join(","))
+            }
+            _ => {
+                let n = pick(rng, 5);
+                let items: Vec<String> = (0..n)
+                    .map(|_| {
+                        format!(
+                            "\"{}\":{}",
+                            keys[pick(rng, keys.len())],
+                            random_json(rng, depth - 1, keys)
+                        )
+                    })
+                    .collect();
+                format!("{{{}}}", items.join(","))
+            }
+        }
+    }
+
+    #[test]
+    fn raw_decoding_equals_value_decoding() {
+        let top = [
+            "model",
+            "model_version",
+            "id",
+            "ts",
+            "features",
+            "prediction",
+            "latency_ms",
+            "segment",
+            "label",
+            "meta",
+            "x",
+            "score",
+            "class",
+        ];
+        let inner = [
+            "a", "b", "c", "d~1e", "name", "at", "0", "score", "class", "",
+        ];
+        let nested = FieldPaths {
+            model: crate::config::JsonPointer("/meta/name".into()),
+            timestamp: crate::config::JsonPointer("/meta/at".into()),
+            features: crate::config::JsonPointer("/x/0".into()),
+            label: crate::config::JsonPointer("/meta/d~1e".into()),
+            ..FieldPaths::default()
+        };
+        let mut rng = crate::generate::SplitMix::new(17);
+        let (mut ok, mut rejected) = (0, 0);
+        for i in 0..30_000 {
+            // Mostly plausible records, with random members (duplicates included).
+            let mut members = vec![format!("\"model\":\"{}\"", ["m", "fraud", ""][i % 3])];
+            for _ in 0..(rng.next_u64() % 8) {
+                let k = top[(rng.next_u64() % top.len() as u64) as usize];
+                let v = if k == "features" && rng.uniform() < 0.7 {
+                    let n = rng.next_u64() % 6;
+                    let pairs: Vec<String> = (0..n)
+                        .map(|_| {
+                            let name = inner[(rng.next_u64() % inner.len() as u64) as usize];
+                            format!("\"{name}\":{}", random_json(&mut rng, 1, &inner))
+                        })
+                        .collect();
+                    format!("{{{}}}", pairs.join(","))
+                } else {
+                    random_json(&mut rng, 3, &inner)
+                };
+                members.push(format!("\"{k}\":{v}"));
+            }
+            let text = format!("{{{}}}", members.join(","));
+            for role in [SourceRole::Predictions, SourceRole::Labels] {
+                for paths in [&FieldPaths::default(), &nested] {
+                    let fast = decode(text.as_bytes(), role, paths, 7);
+                    let reference = decode_value(&text, role, paths, 7);
+                    assert_eq!(fast, reference, "{text}");
+                    if fast.is_ok() {
+                        ok += 1
+                    } else {
+                        rejected += 1
+                    }
+                }
+            }
+        }
+        assert!(
+            ok > 3_000 && rejected > 10_000,
+            "both outcomes exercised: {ok} ok, {rejected} rejected"
         );
     }
 }

@@ -56,12 +56,38 @@ pub enum CheckpointError {
     Store(#[from] StoreError),
 }
 
+/// Decodes records as their topic's role says. Pure and cheap to clone: the Kafka
+/// source decodes a batch on two threads, then applies it in order.
+#[derive(Clone)]
+pub struct Decoder {
+    sources: Arc<HashMap<String, (SourceRole, FieldPaths)>>,
+}
+
+impl Decoder {
+    /// `None`: the topic is not configured. `role` overrides the topic lookup.
+    pub fn decode(
+        &self,
+        origin: Origin<'_>,
+        role: Option<(SourceRole, &FieldPaths)>,
+        payload: &[u8],
+    ) -> Option<Result<crate::event::Record, DecodeError>> {
+        let (role, paths) = match role {
+            Some(r) => r,
+            None => {
+                let (role, paths) = self.sources.get(origin.topic)?;
+                (*role, paths)
+            }
+        };
+        Some(decode(payload, role, paths, origin.timestamp_ms))
+    }
+}
+
 pub struct Ingest<D> {
     state: IngestState,
     store: Store,
     metrics: Metrics,
     sink: D,
-    sources: HashMap<String, (SourceRole, FieldPaths)>,
+    decoder: Decoder,
     profiles: Arc<ProfileSet>,
     windows: WindowSettings,
     labels: LabelSettings,
@@ -91,11 +117,22 @@ impl<D: DeadLetterSink> Ingest<D> {
             store,
             metrics,
             sink,
-            sources,
+            decoder: Decoder {
+                sources: Arc::new(sources),
+            },
             profiles,
             windows: config.windows.settings(),
-            labels: config.labels.settings(),
+            labels: crate::join::LabelSettings {
+                keep_predictions: config.sources.iter().any(|s| s.role == SourceRole::Labels),
+                ..config.labels.settings()
+            },
         })
+    }
+
+    /// Keep predictions for labels even without a labels source (replays: the labels
+    /// may come in a later replay).
+    pub fn keep_predictions_for_labels(&mut self) {
+        self.labels.keep_predictions = true;
     }
 
     pub fn state(&self) -> &IngestState {
@@ -131,18 +168,31 @@ impl<D: DeadLetterSink> Ingest<D> {
         key: Option<&[u8]>,
         payload: &[u8],
     ) {
-        let decoded = match role {
-            Some((role, paths)) => decode(payload, role, paths, origin.timestamp_ms),
-            None => match self.sources.get(origin.topic) {
-                Some((role, paths)) => decode(payload, *role, paths, origin.timestamp_ms),
-                None => {
-                    tracing::warn!(topic = origin.topic, "record from an unconfigured topic");
-                    return;
-                }
-            },
-        };
+        let decoded = self.decoder.decode(origin, role, payload);
+        self.apply(origin, key, payload, decoded, unix_now_ms());
+    }
+
+    /// A decoder for this pipeline's topics, for decoding on other threads.
+    pub fn decoder(&self) -> Decoder {
+        self.decoder.clone()
+    }
+
+    /// Applies a record decoded by [`Decoder::decode`] (or dead-letters it) and
+    /// advances its partition's offset. Records must be applied in offset order.
+    pub fn apply(
+        &mut self,
+        origin: Origin<'_>,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        decoded: Option<Result<crate::event::Record, DecodeError>>,
+        now_ms: i64,
+    ) {
         match decoded {
-            Ok(record) => {
+            None => {
+                tracing::warn!(topic = origin.topic, "record from an unconfigured topic");
+                return;
+            }
+            Some(Ok(record)) => {
                 match &record {
                     crate::event::Record::Prediction(p) => self
                         .metrics
@@ -157,7 +207,7 @@ impl<D: DeadLetterSink> Ingest<D> {
                     profiles: &self.profiles,
                     windows: &self.windows,
                     labels: &self.labels,
-                    now_ms: unix_now_ms(),
+                    now_ms,
                 };
                 if self.state.apply(&record, &ctx) == Observed::TooLate {
                     self.metrics
@@ -166,7 +216,7 @@ impl<D: DeadLetterSink> Ingest<D> {
                         .inc();
                 }
             }
-            Err(error) => {
+            Some(Err(error)) => {
                 self.metrics
                     .decode_errors
                     .with_label_values(&[error.reason.as_str()])

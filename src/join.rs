@@ -40,6 +40,10 @@ pub struct LabelSettings {
     pub segment_key: Option<String>,
     /// Distinct segment values kept per bucket; the rest share [`OTHER_SEGMENT`].
     pub max_segments: usize,
+    /// Keep predictions waiting for their labels. Off when no labels source is
+    /// configured: nothing would ever join them, and holding every prediction for the
+    /// TTL would cost memory and store writes in proportion to the traffic.
+    pub keep_predictions: bool,
 }
 
 /// The segment of predictions whose value is beyond `max_segments`.
@@ -53,6 +57,7 @@ impl Default for LabelSettings {
             tasks: HashMap::new(),
             segment_key: None,
             max_segments: 20,
+            keep_predictions: true,
         }
     }
 }
@@ -204,6 +209,9 @@ impl JoinState {
         settings: &LabelSettings,
         now_ms: i64,
     ) -> Option<Outcome> {
+        if !settings.keep_predictions {
+            return None;
+        }
         let id = p.id.as_ref()?;
         let segment = settings.segment_key.as_ref().and_then(|k| {
             p.segment
@@ -385,5 +393,17 @@ mod tests {
             j.on_label(&label("c", 1.0), &ttl100(), 130).is_none(),
             "too late: waits as a label"
         );
+    }
+
+    #[test]
+    fn without_a_labels_source_predictions_are_not_kept() {
+        let off = LabelSettings {
+            keep_predictions: false,
+            ..ttl100()
+        };
+        let mut j = JoinState::default();
+        assert!(j.on_prediction(&prediction("a", 0.9), &off, 0).is_none());
+        assert!(j.is_empty(), "nothing held for a join that cannot happen");
+        assert!(j.changes().0.is_empty(), "nothing to write to the store");
     }
 }

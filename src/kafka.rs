@@ -35,6 +35,8 @@ use crate::metrics::Metrics;
 /// fits the broker's default `message.max.bytes` (1 MiB).
 const MAX_DEAD_LETTER_PAYLOAD: usize = 900 * 1024;
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Records collected before they are decoded (on two threads) and applied.
+const BATCH: usize = 1024;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -218,10 +220,68 @@ impl DeadLetterSink for KafkaDeadLetter {
 
 type SharedIngest = Arc<Mutex<Ingest<KafkaDeadLetter>>>;
 
+/// A polled record, copied out of librdkafka's buffer so that a batch can be decoded
+/// on two threads.
+struct Polled {
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+    timestamp_ms: i64,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+}
+
+/// Decodes a batch on this thread and one more (decoding is most of a record's cost
+/// and needs nothing shared), then applies it in offset order under the lock.
+fn process_batch(ingest: &SharedIngest, batch: &mut Vec<Polled>) {
+    if batch.is_empty() {
+        return;
+    }
+    fn origin(m: &Polled) -> Origin<'_> {
+        Origin {
+            topic: &m.topic,
+            partition: Some(m.partition),
+            offset: m.offset,
+            timestamp_ms: m.timestamp_ms,
+        }
+    }
+    let decoder = lock(ingest).decoder();
+    let decode = |part: &[Polled]| -> Vec<_> {
+        part.iter()
+            .map(|m| decoder.decode(origin(m), None, &m.payload))
+            .collect()
+    };
+    let (first, second) = batch.split_at(batch.len() / 2);
+    let decoded = if first.is_empty() {
+        decode(second)
+    } else {
+        std::thread::scope(|s| {
+            let other = s.spawn(|| decode(second));
+            let mut out = decode(first);
+            match other.join() {
+                Ok(rest) => out.extend(rest),
+                // Decoding does not panic on any input (tested); if it did, decode here.
+                Err(_) => out.extend(decode(second)),
+            }
+            out
+        })
+    };
+    let now = unix_now_ms();
+    let mut guard = lock(ingest);
+    for (m, d) in batch.iter().zip(decoded) {
+        guard.apply(origin(m), m.key.as_deref(), &m.payload, d, now);
+    }
+    drop(guard);
+    batch.clear();
+}
+
 /// Consumer callbacks: rebalances (seek to stored offsets, checkpoint on revoke)
 /// and statistics (consumer lag).
 struct ConsumerCallbacks {
     ingest: SharedIngest,
+    /// Polled but not yet applied; a revoke applies them before it checkpoints, so
+    /// the next owner of the partitions starts after them.
+    pending: Mutex<Vec<Polled>>,
     metrics: Metrics,
     readiness: Arc<Readiness>,
     /// Set when a rebalance could not checkpoint; the loop then stops the daemon.
@@ -307,6 +367,7 @@ impl ConsumerContext for ConsumerCallbacks {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::info!(partitions = ?describe(tpl), "partitions revoked; checkpointing");
+                process_batch(&self.ingest, &mut lock(&self.pending));
                 let mut ingest = lock(&self.ingest);
                 match ingest.checkpoint() {
                     Ok(()) => commit(consumer, &ingest, Some(tpl), CommitMode::Sync),
@@ -394,6 +455,7 @@ pub fn consume(
 ) -> Result<(), ConsumeError> {
     let callbacks = ConsumerCallbacks {
         ingest: ingest.clone(),
+        pending: Mutex::new(Vec::with_capacity(BATCH)),
         metrics,
         readiness: readiness.clone(),
         fatal: Mutex::new(None),
@@ -415,29 +477,58 @@ pub fn consume(
 
     let interval = config.storage.checkpoint_interval;
     let mut last_checkpoint = Instant::now();
+    let mut topics: Vec<Arc<str>> = Vec::new();
+    let pending = &consumer.context().pending;
     while !shutdown.load(Ordering::SeqCst) {
         if let Some(reason) = lock(&consumer.context().fatal).take() {
             return Err(ConsumeError::Fatal(reason));
         }
-        match consumer.poll(POLL_INTERVAL) {
+        // Collect up to a batch without waiting while records are flowing; process
+        // it when full or when the consumer has nothing more right now.
+        let waiting = lock(pending).is_empty();
+        let drained = match consumer.poll(if waiting {
+            POLL_INTERVAL
+        } else {
+            Duration::ZERO
+        }) {
             Some(Ok(msg)) => {
-                let origin = Origin {
-                    topic: msg.topic(),
-                    partition: Some(msg.partition()),
+                let topic = match topics.iter().find(|t| &***t == msg.topic()) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t: Arc<str> = Arc::from(msg.topic());
+                        topics.push(t.clone());
+                        t
+                    }
+                };
+                let polled = Polled {
+                    topic,
+                    partition: msg.partition(),
                     offset: msg.offset(),
                     timestamp_ms: msg.timestamp().to_millis().unwrap_or_else(unix_now_ms),
+                    key: msg.key().map(<[u8]>::to_vec),
+                    payload: msg.payload().unwrap_or(&[]).to_vec(),
                 };
-                lock(&ingest).handle(origin, None, msg.key(), msg.payload().unwrap_or(&[]));
+                let mut p = lock(pending);
+                p.push(polled);
+                p.len() < BATCH
             }
-            Some(Err(e)) => tracing::warn!(error = %e, "consume error"),
-            None => {}
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "consume error");
+                false
+            }
+            None => false,
+        };
+        if !drained {
+            process_batch(&ingest, &mut lock(pending));
         }
         if last_checkpoint.elapsed() >= interval {
+            process_batch(&ingest, &mut lock(pending));
             last_checkpoint = Instant::now();
             checkpoint_and_commit(&consumer, &ingest, &readiness, false)?;
         }
     }
     tracing::info!("shutting down: final checkpoint");
+    process_batch(&ingest, &mut lock(pending));
     checkpoint_and_commit(&consumer, &ingest, &readiness, true)?;
     // Dropping the consumer leaves the group; the revoke callback finds nothing new.
     Ok(())

@@ -115,6 +115,7 @@ pub fn replay(
     };
     let store = Store::open(&config.storage.path)?;
     let mut ingest = Ingest::new(config, store, Metrics::new()?, sink)?;
+    ingest.keep_predictions_for_labels();
 
     let read_err = |source| ReplayError::Read {
         path: input.to_path_buf(),
