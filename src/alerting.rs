@@ -17,7 +17,9 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::notify::{render_email, Groups};
 use crate::outbox::{Action, OutboxEntry};
-use crate::retrain::{Cooldowns, CronSchedule, Decision, Evidence, RetrainRequest, Trigger};
+use crate::retrain::{
+    rfc3339, Cooldowns, CronSchedule, Decision, Evidence, RetrainRequest, Trigger,
+};
 use crate::rules::{
     load_rules, stable_id, Alert, AlertPhase, AlertTable, RuleSet, RulesError, SampleSet,
 };
@@ -467,12 +469,6 @@ impl Alerting {
             .collect();
         json!({ "rules": rules, "last_reload_error": self.last_reload_error })
     }
-}
-
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

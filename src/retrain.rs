@@ -139,7 +139,9 @@ impl Cooldowns {
     }
 }
 
-fn rfc3339(ms: i64) -> String {
+/// Milliseconds since the epoch as RFC 3339 UTC with milliseconds (CloudEvents `time`,
+/// API timestamps).
+pub fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default()
