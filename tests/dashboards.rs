@@ -350,30 +350,8 @@ reference_metrics = {{ mae = 0.3 }}
         retrain = unique("retrain"),
     );
     let config = write_config_with(&predictions, &unique("dlq"), &unique("group"), &extra);
-    let cfg = config.path.to_str().unwrap();
     for model in ["churn", "ltv"] {
-        let reference = config.dir.path().join(format!("{model}.jsonl"));
-        driftd(&[
-            "generate",
-            "--models",
-            model,
-            "--count",
-            "3000",
-            "--seed",
-            "5",
-            "--output",
-            reference.to_str().unwrap(),
-        ]);
-        driftd(&[
-            "reference",
-            "import",
-            "--model",
-            model,
-            "--file",
-            reference.to_str().unwrap(),
-            "--config",
-            cfg,
-        ]);
+        import_synthetic_reference(&config, model, 3000);
     }
     let daemon = Daemon::start(&config, "run.log");
     let prom = Prometheus::start(daemon.port);

@@ -106,29 +106,7 @@ max_backoff = "2s"
     );
     let config = write_config_with(&predictions, &unique("dlq"), &unique("group"), &extra);
     // The reference: undrifted synthetic traffic of model churn.
-    let reference = config.dir.path().join("reference.jsonl");
-    let cfg = config.path.to_str().unwrap();
-    driftd(&[
-        "generate",
-        "--models",
-        "churn",
-        "--count",
-        "5000",
-        "--seed",
-        "5",
-        "--output",
-        reference.to_str().unwrap(),
-    ]);
-    driftd(&[
-        "reference",
-        "import",
-        "--model",
-        "churn",
-        "--file",
-        reference.to_str().unwrap(),
-        "--config",
-        cfg,
-    ]);
+    import_synthetic_reference(&config, "churn", 5000);
     let mail_dir = config.dir.path().join("mail");
     std::fs::create_dir(&mail_dir).unwrap();
     // Keep the rules and secret files alive with the config's directory.

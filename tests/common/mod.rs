@@ -303,6 +303,28 @@ impl Drop for Daemon {
     }
 }
 
+/// Imports, as `model`'s reference profile, `count` undrifted records of the synthetic
+/// stream (`driftd generate --output`, seed 5).
+pub fn import_synthetic_reference(config: &TestConfig, model: &str, count: usize) {
+    let reference = config.dir.path().join(format!("{model}-reference.jsonl"));
+    let file = reference.to_str().unwrap();
+    let count = count.to_string();
+    driftd(&[
+        "generate", "--models", model, "--count", &count, "--seed", "5", "--output", file,
+    ]);
+    let cfg = config.path.to_str().unwrap();
+    driftd(&[
+        "reference",
+        "import",
+        "--model",
+        model,
+        "--file",
+        file,
+        "--config",
+        cfg,
+    ]);
+}
+
 /// Runs the driftd binary with these arguments; panics with stderr on failure.
 pub fn driftd(args: &[&str]) -> String {
     let out = Command::new(driftd_bin()).args(args).output().unwrap();
