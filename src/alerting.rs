@@ -121,15 +121,16 @@ impl Alerting {
                 self.rules = rules;
                 self.last_reload_error = None;
                 m.rules_loaded.set(n as i64);
-                m.rules_reloads.with_label_values(&["success"]).inc();
+                // The gauge before the counter: whoever sees the count sees the state.
                 m.rules_reload_ok.set(1);
+                m.rules_reloads.with_label_values(&["success"]).inc();
                 tracing::info!(rules = n, "alert rules reloaded");
                 Ok(n)
             }
             Err(e) => {
                 self.last_reload_error = Some(e.to_string());
-                m.rules_reloads.with_label_values(&["failure"]).inc();
                 m.rules_reload_ok.set(0);
+                m.rules_reloads.with_label_values(&["failure"]).inc();
                 tracing::error!(error = %e, "rule reload failed; keeping the running rules");
                 Err(e)
             }

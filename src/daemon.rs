@@ -63,20 +63,21 @@ impl Reloader {
                     tracing::warn!(sections = ?restart, "changed, but applied only after a restart");
                 }
                 self.live.replace(new);
+                // The gauge before the counter: whoever sees the count sees the state.
+                self.metrics.config_reload_ok.set(1);
                 self.metrics
                     .config_reloads
                     .with_label_values(&["success"])
                     .inc();
-                self.metrics.config_reload_ok.set(1);
                 tracing::info!(path = %self.path.display(), "configuration reloaded");
                 self.live.get()
             }
             Err(e) => {
+                self.metrics.config_reload_ok.set(0);
                 self.metrics
                     .config_reloads
                     .with_label_values(&["failure"])
                     .inc();
-                self.metrics.config_reload_ok.set(0);
                 tracing::error!(error = %e, "configuration reload failed; keeping the running one");
                 return Err(e.to_string());
             }
