@@ -80,6 +80,9 @@ pub struct Config {
     /// Retries of e-mails and events that could not be delivered yet.
     #[serde(default)]
     pub outbox: OutboxConfig,
+    /// What a record may be before it is dead-lettered instead of counted.
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// A secret read from an environment variable or a file (never written in the
@@ -305,6 +308,55 @@ fn de_training_window<'de, D: Deserializer<'de>>(
     let dur = parse_duration(&s)
         .map_err(|e| de::Error::custom(format!("{e} (or \"since-last-retrain\")")))?;
     Ok(crate::retrain::TrainingWindow::Last(dur))
+}
+
+/// Bounds on input, so that a hostile or broken producer costs a dead-letter record
+/// rather than memory or a wrong window.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Larger records are dead-lettered (`too_large`) without being parsed.
+    #[serde(
+        default = "default_max_message_bytes",
+        deserialize_with = "de_positive"
+    )]
+    pub max_message_bytes: usize,
+    /// Records whose event time is further ahead of the clock are dead-lettered
+    /// (`from_the_future`): they would sit in a bucket no window reaches yet.
+    #[serde(default = "default_max_future", deserialize_with = "de_any_duration")]
+    pub max_future: Duration,
+    /// When no model is configured (no reference profile, no `[models.*]` table), at
+    /// most this many models are tracked; records of further ones are dead-lettered
+    /// (`unknown_model`). With models configured, only those are accepted.
+    #[serde(default = "default_max_models", deserialize_with = "de_positive")]
+    pub max_models: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_message_bytes: default_max_message_bytes(),
+            max_future: default_max_future(),
+            max_models: default_max_models(),
+        }
+    }
+}
+
+fn default_max_message_bytes() -> usize {
+    1024 * 1024
+}
+fn default_max_future() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_max_models() -> usize {
+    100
+}
+
+fn de_positive<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match usize::deserialize(d)? {
+        0 => Err(de::Error::custom("must be at least 1")),
+        n => Ok(n),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

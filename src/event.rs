@@ -16,6 +16,9 @@ use crate::config::{FieldPaths, SourceRole};
 
 /// Longest model, version, id, feature or segment name accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
+/// Longest categorical feature value or predicted class accepted, in bytes: categories
+/// come from a finite set, and a longer one is a free-text field logged by mistake.
+pub const MAX_CATEGORY_BYTES: usize = 1024;
 /// Version used when a record names none.
 pub const UNVERSIONED: &str = "unversioned";
 
@@ -89,10 +92,21 @@ pub enum DecodeReason {
     MissingField,
     WrongType,
     InvalidValue,
+    /// The same key twice in one object: which one is meant is ambiguous.
+    DuplicateKey,
+    /// Larger than `[limits] max_message_bytes`; not parsed at all.
+    TooLarge,
+    /// A model that has neither a reference profile nor a `[models.<name>]` table (or
+    /// one past `[limits] max_models` when none is configured).
+    UnknownModel,
+    /// Event time older than every window tier keeps.
+    TooLate,
+    /// Event time further ahead of the clock than `[limits] max_future`.
+    FromTheFuture,
 }
 
 impl DecodeReason {
-    pub const ALL: [DecodeReason; 7] = [
+    pub const ALL: [DecodeReason; 12] = [
         DecodeReason::Empty,
         DecodeReason::InvalidUtf8,
         DecodeReason::InvalidJson,
@@ -100,6 +114,11 @@ impl DecodeReason {
         DecodeReason::MissingField,
         DecodeReason::WrongType,
         DecodeReason::InvalidValue,
+        DecodeReason::DuplicateKey,
+        DecodeReason::TooLarge,
+        DecodeReason::UnknownModel,
+        DecodeReason::TooLate,
+        DecodeReason::FromTheFuture,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -111,6 +130,11 @@ impl DecodeReason {
             DecodeReason::MissingField => "missing_field",
             DecodeReason::WrongType => "wrong_type",
             DecodeReason::InvalidValue => "invalid_value",
+            DecodeReason::DuplicateKey => "duplicate_key",
+            DecodeReason::TooLarge => "too_large",
+            DecodeReason::UnknownModel => "unknown_model",
+            DecodeReason::TooLate => "too_late",
+            DecodeReason::FromTheFuture => "from_the_future",
         }
     }
 }
@@ -122,7 +146,7 @@ pub struct DecodeError {
     pub detail: String,
 }
 
-fn err(reason: DecodeReason, detail: impl Into<String>) -> DecodeError {
+pub(crate) fn err(reason: DecodeReason, detail: impl Into<String>) -> DecodeError {
     DecodeError {
         reason,
         detail: detail.into(),
@@ -152,15 +176,72 @@ pub fn decode(
     // says exactly what is wrong.
     match serde_json::from_str::<Entries<'_>>(text) {
         Ok(top) => {
+            // Skipping a raw value does not count its depth; parsing would refuse it.
+            if let Some((k, _)) = top.0.iter().find(|(_, v)| depth(v.get()) >= MAX_DEPTH) {
+                return Err(err(
+                    DecodeReason::InvalidJson,
+                    format!(
+                        "invalid JSON: `{}` is nested deeper than {MAX_DEPTH} levels",
+                        truncate(k, 64).escape_debug()
+                    ),
+                ));
+            }
             let source = Source::Raw {
                 top: &top.0,
                 whole: text,
             };
             decode_fields(&Fields { source, paths }, role, fallback_ts_ms)
         }
+        // The `Value` path would silently keep the last of two equal keys.
+        Err(e) if e.to_string().starts_with(DUPLICATE_KEY) => Err(err(
+            DecodeReason::DuplicateKey,
+            truncate(&e.to_string(), 200).to_string(),
+        )),
         Err(_) => decode_value(text, role, paths, fallback_ts_ms),
     }
 }
+
+/// Levels of arrays and objects below the top-level object that serde_json parses
+/// (its limit is 128 including the top level).
+const MAX_DEPTH: usize = 127;
+
+/// How deeply the raw JSON value `raw` nests arrays and objects (0 for a scalar);
+/// stops counting at [`MAX_DEPTH`]. Strings are skipped, escapes included.
+fn depth(raw: &str) -> usize {
+    let bytes = raw.as_bytes();
+    if !matches!(bytes.first(), Some(b'[' | b'{')) {
+        return 0;
+    }
+    let (mut level, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                level += 1;
+                deepest = deepest.max(level);
+                if deepest >= MAX_DEPTH {
+                    return deepest;
+                }
+            }
+            b']' | b'}' => level = level.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Start of the error message of a repeated top-level key, so that [`decode`] can tell
+/// it apart from a record that is not an object.
+const DUPLICATE_KEY: &str = "duplicate key";
 
 /// [`decode`] through a parsed `Value`: the reference the raw path is tested against,
 /// and the path that names the error of a record that is not an object.
@@ -268,8 +349,16 @@ impl<'de> serde::Deserialize<'de> for Entries<'de> {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<'de>, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                let mut out: Vec<(Cow<'de, str>, &'de RawValue)> =
+                    Vec::with_capacity(map.size_hint().unwrap_or(8));
                 while let Some((Key(k), v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    // A record has a handful of top-level keys: a scan is cheapest.
+                    if out.iter().any(|(e, _)| *e == k) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "{DUPLICATE_KEY} `{}`",
+                            truncate(&k, 64).escape_debug()
+                        )));
+                    }
                     out.push((k, v));
                 }
                 Ok(Entries(out))
@@ -352,27 +441,52 @@ fn raw_pointer<'a>(
     top: &[(Cow<'a, str>, &'a RawValue)],
     whole: &'a str,
     pointer: &str,
-) -> Option<Result<&'a RawValue, &'a str>> {
+) -> Result<Option<Result<&'a RawValue, &'a str>>, DecodeError> {
     if pointer.is_empty() {
-        return Some(Err(whole));
+        return Ok(Some(Err(whole)));
     }
-    let mut tokens = pointer.strip_prefix('/')?.split('/');
-    let first = unescape(tokens.next()?);
-    let mut current: &RawValue = top.iter().rev().find(|(k, _)| *k == first)?.1;
+    let Some(mut tokens) = pointer.strip_prefix('/').map(|p| p.split('/')) else {
+        return Ok(None);
+    };
+    let Some(first) = tokens.next().map(unescape) else {
+        return Ok(None);
+    };
+    let Some(mut current) = top.iter().rev().find(|(k, _)| *k == first).map(|e| e.1) else {
+        return Ok(None);
+    };
     for token in tokens {
         let token = unescape(token);
         let text = current.get().trim_start();
-        current = if text.starts_with('{') {
-            let entries: Entries<'_> = serde_json::from_str(current.get()).ok()?;
-            entries.0.iter().rev().find(|(k, _)| *k == token)?.1
+        let next = if text.starts_with('{') {
+            match serde_json::from_str::<Entries<'_>>(current.get()) {
+                Ok(entries) => entries
+                    .0
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| *k == token)
+                    .map(|e| e.1),
+                // On the way to a field, a repeated key makes the field ambiguous.
+                Err(e) if e.to_string().starts_with(DUPLICATE_KEY) => {
+                    return Err(err(
+                        DecodeReason::DuplicateKey,
+                        truncate(&e.to_string(), 200).to_string(),
+                    ))
+                }
+                Err(_) => None,
+            }
         } else if text.starts_with('[') {
-            let elements: Elements<'_> = serde_json::from_str(current.get()).ok()?;
-            *elements.0.get(pointer_index(&token)?)?
+            serde_json::from_str::<Elements<'_>>(current.get())
+                .ok()
+                .and_then(|elements| Some(*elements.0.get(pointer_index(&token)?)?))
         } else {
-            return None;
+            None
         };
+        match next {
+            Some(n) => current = n,
+            None => return Ok(None),
+        }
     }
-    Some(Ok(current))
+    Ok(Some(Ok(current)))
 }
 
 fn unescape(token: &str) -> Cow<'_, str> {
@@ -397,7 +511,7 @@ impl Fields<'_> {
                     None => return Ok(None),
                 },
                 Source::Raw { top, whole } => {
-                    let text = match raw_pointer(top, whole, pointer.as_str()) {
+                    let text = match raw_pointer(top, whole, pointer.as_str())? {
                         Some(Ok(raw)) => raw.get(),
                         Some(Err(whole)) => whole,
                         None => return Ok(None),
@@ -475,27 +589,28 @@ impl Fields<'_> {
                 Some(other) => return Err(not_an_object("features", other)),
             },
             Source::Raw { top, whole } => {
-                let text = match raw_pointer(top, whole, pointer) {
+                let text = match raw_pointer(top, whole, pointer)? {
                     None => return Ok(Vec::new()),
                     Some(Ok(raw)) => raw.get(),
                     Some(Err(whole)) => whole,
                 };
                 match serde_json::from_str::<FeatureEntries<'_>>(text) {
-                    // The order and the duplicate rule of a parsed object: sorted by
-                    // name, the last of equal names wins.
+                    // Sorted by name like a parsed object; a feature named twice is an
+                    // error (a parsed object would silently keep the last).
                     Ok(f) => {
-                        let mut pairs: Vec<_> =
+                        let mut pairs: Vec<(Cow<'_, str>, Cow<'_, Value>)> =
                             f.0.into_iter().map(|(k, v)| (k, Cow::Owned(v))).collect();
                         pairs.sort_by(|a, b| a.0.cmp(&b.0));
-                        let mut deduped: Vec<(Cow<'_, str>, Cow<'_, Value>)> =
-                            Vec::with_capacity(pairs.len());
-                        for pair in pairs {
-                            match deduped.last_mut() {
-                                Some(last) if last.0 == pair.0 => *last = pair,
-                                _ => deduped.push(pair),
-                            }
+                        if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+                            return Err(err(
+                                DecodeReason::DuplicateKey,
+                                format!(
+                                    "feature `{}` appears twice",
+                                    truncate(&w[0].0, 64).escape_debug()
+                                ),
+                            ));
                         }
-                        deduped
+                        pairs
                     }
                     Err(_) => match serde_json::from_str::<Value>(text) {
                         Ok(Value::Null) => return Ok(Vec::new()),
@@ -533,10 +648,13 @@ impl Fields<'_> {
                 score: Some(finite(n.as_f64(), "prediction")?),
                 class: None,
             })),
-            Value::String(s) => Ok(Some(Prediction {
-                score: None,
-                class: Some(s.clone()),
-            })),
+            Value::String(s) => {
+                check_category("prediction", s)?;
+                Ok(Some(Prediction {
+                    score: None,
+                    class: Some(s.clone()),
+                }))
+            }
             Value::Bool(b) => Ok(Some(Prediction {
                 score: None,
                 class: Some(b.to_string()),
@@ -549,7 +667,10 @@ impl Fields<'_> {
                 };
                 let class = match map.get("class") {
                     None | Some(Value::Null) => None,
-                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::String(s)) => {
+                        check_category("prediction.class", s)?;
+                        Some(s.clone())
+                    }
                     Some(Value::Bool(b)) => Some(b.to_string()),
                     Some(Value::Number(n)) => Some(n.to_string()),
                     Some(other) => return Err(wrong("prediction.class", other)),
@@ -625,7 +746,10 @@ impl Fields<'_> {
                 format!("no label at `{}`", self.paths.label.as_str()),
             )),
             Some(Value::Number(n)) => Ok(LabelValue::Number(finite(n.as_f64(), "label")?)),
-            Some(Value::String(s)) => Ok(LabelValue::Class(s.clone())),
+            Some(Value::String(s)) => {
+                check_category("label", s)?;
+                Ok(LabelValue::Class(s.clone()))
+            }
             Some(Value::Bool(b)) => Ok(LabelValue::Number(if *b { 1.0 } else { 0.0 })),
             Some(other) => Err(err(
                 DecodeReason::WrongType,
@@ -650,7 +774,10 @@ fn feature_value(name: &str, value: &Value) -> Result<FeatureValue, DecodeError>
     Ok(match value {
         Value::Null => FeatureValue::Missing,
         Value::Number(n) => FeatureValue::Number(n.as_f64().unwrap_or(f64::NAN)),
-        Value::String(s) => FeatureValue::Category(s.clone()),
+        Value::String(s) => {
+            check_category(&format!("features.{}", truncate(name, 64)), s)?;
+            FeatureValue::Category(s.clone())
+        }
         Value::Bool(b) => FeatureValue::Category(b.to_string()),
         other => {
             return Err(err(
@@ -701,6 +828,19 @@ pub fn check_name(field: &str, s: &str) -> Result<(), DecodeError> {
     Ok(())
 }
 
+fn check_category(field: &str, s: &str) -> Result<(), DecodeError> {
+    if s.len() > MAX_CATEGORY_BYTES {
+        return Err(err(
+            DecodeReason::InvalidValue,
+            format!(
+                "{field} is a {} byte string; the limit for a category is {MAX_CATEGORY_BYTES}",
+                s.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -730,6 +870,70 @@ mod tests {
             &FieldPaths::default(),
             42,
         )
+    }
+
+    /// Whether any object in `raw` repeats a key: an independent check of the
+    /// duplicate rule (members counted one by one against a map that merges them).
+    fn has_duplicate_key(raw: &str) -> bool {
+        let raw = raw.trim_start();
+        if raw.starts_with('{') {
+            let Ok(map) = serde_json::from_str::<BTreeMap<String, Box<RawValue>>>(raw) else {
+                return false;
+            };
+            count_members(raw) > map.len() || map.values().any(|v| has_duplicate_key(v.get()))
+        } else if raw.starts_with('[') {
+            serde_json::from_str::<Vec<Box<RawValue>>>(raw)
+                .is_ok_and(|items| items.iter().any(|v| has_duplicate_key(v.get())))
+        } else {
+            false
+        }
+    }
+
+    /// Members of the JSON object `raw`, counted without merging equal keys.
+    fn count_members(raw: &str) -> usize {
+        struct Count;
+        impl<'de> Visitor<'de> for Count {
+            type Value = usize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
+                let mut n = 0;
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {
+                    n += 1;
+                }
+                Ok(n)
+            }
+        }
+        let mut de = serde_json::Deserializer::from_str(raw);
+        serde::Deserializer::deserialize_map(&mut de, Count).unwrap_or(0)
+    }
+
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn nesting_limit_is_serde_json_s_in_unread_fields_too() {
+        let paths = FieldPaths::default();
+        for n in [1, 126, 127, 128, 100_000] {
+            let nested = format!(
+                "{}1{}",
+                "[{\"a\":".repeat(n / 2) + &"[".repeat(n % 2),
+                "}]".repeat(n / 2) + &"]".repeat(n % 2)
+            );
+            assert_eq!(depth(&nested), n.min(MAX_DEPTH), "depth of {n}");
+            let text = format!("{{\"model\":\"m\",\"unread\":{nested}}}");
+            let fast = decode(text.as_bytes(), SourceRole::Predictions, &paths, 7);
+            assert_eq!(fast.is_ok(), n < MAX_DEPTH, "{n} levels: {fast:?}");
+            if n < 1000 {
+                let reference = decode_value(&text, SourceRole::Predictions, &paths, 7);
+                assert_eq!(fast.map_err(|e| e.reason), reference.map_err(|e| e.reason));
+            }
+        }
+        // Brackets inside strings do not count.
+        assert_eq!(depth(r#"["[[[\"[", "]"]"#), 1);
     }
 
     #[test]
@@ -960,7 +1164,7 @@ mod tests {
             ..FieldPaths::default()
         };
         let mut rng = crate::generate::SplitMix::new(17);
-        let (mut ok, mut rejected) = (0, 0);
+        let (mut ok, mut rejected, mut duplicates) = (0, 0, 0);
         for i in 0..30_000 {
             // Mostly plausible records, with random members (duplicates included).
             let mut members = vec![format!("\"model\":\"{}\"", ["m", "fraud", ""][i % 3])];
@@ -984,6 +1188,13 @@ mod tests {
             for role in [SourceRole::Predictions, SourceRole::Labels] {
                 for paths in [&FieldPaths::default(), &nested] {
                     let fast = decode(text.as_bytes(), role, paths, 7);
+                    if matches!(&fast, Err(e) if e.reason == DecodeReason::DuplicateKey) {
+                        // The `Value` path keeps the last of equal keys; the fast path
+                        // refuses them, and only them.
+                        assert!(has_duplicate_key(&text), "{text}");
+                        duplicates += 1;
+                        continue;
+                    }
                     let reference = decode_value(&text, role, paths, 7);
                     assert_eq!(fast, reference, "{text}");
                     if fast.is_ok() {
@@ -995,8 +1206,8 @@ mod tests {
             }
         }
         assert!(
-            ok > 3_000 && rejected > 10_000,
-            "both outcomes exercised: {ok} ok, {rejected} rejected"
+            ok > 3_000 && rejected > 10_000 && duplicates > 1_000,
+            "all outcomes exercised: {ok} ok, {rejected} rejected, {duplicates} duplicates"
         );
     }
 }

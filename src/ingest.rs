@@ -8,12 +8,12 @@
 //! 2. state and offsets are written to sled in one batch and flushed,
 //! 3. only then does the caller commit offsets to Kafka.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::{Config, FieldPaths, SourceRole};
-use crate::event::{decode, DecodeError};
+use crate::event::{decode, DecodeError, DecodeReason, Record};
 use crate::join::LabelSettings;
 use crate::metrics::Metrics;
 use crate::state::{ApplyContext, IngestState};
@@ -61,6 +61,7 @@ pub enum CheckpointError {
 #[derive(Clone)]
 pub struct Decoder {
     sources: Arc<HashMap<String, (SourceRole, FieldPaths)>>,
+    max_message_bytes: usize,
 }
 
 impl Decoder {
@@ -78,7 +79,88 @@ impl Decoder {
                 (*role, paths)
             }
         };
+        if payload.len() > self.max_message_bytes {
+            return Some(Err(crate::event::err(
+                DecodeReason::TooLarge,
+                format!(
+                    "{} bytes; [limits] max_message_bytes is {}",
+                    payload.len(),
+                    self.max_message_bytes
+                ),
+            )));
+        }
         Some(decode(payload, role, paths, origin.timestamp_ms))
+    }
+}
+
+/// Which decoded records are counted: known models only, and event times the windows
+/// can hold. Pure; `now_ms` comes from the caller.
+struct Admission {
+    /// Models with a reference profile or a `[models.<name>]` table; empty: any model,
+    /// up to `max_models`.
+    known: HashSet<String>,
+    /// Models counted so far (only tracked while `known` is empty).
+    seen: HashSet<String>,
+    max_models: usize,
+    max_future_ms: i64,
+}
+
+impl Admission {
+    fn check(
+        &mut self,
+        record: &Record,
+        windows: &WindowSettings,
+        now_ms: i64,
+    ) -> Result<(), DecodeError> {
+        let model = record.model();
+        if self.known.is_empty() {
+            if !self.seen.contains(model) {
+                if self.seen.len() >= self.max_models {
+                    return Err(crate::event::err(
+                        DecodeReason::UnknownModel,
+                        format!(
+                            "model `{model}` would be model number {}; [limits] max_models is {}",
+                            self.seen.len() + 1,
+                            self.max_models
+                        ),
+                    ));
+                }
+                self.seen.insert(model.to_string());
+            }
+        } else if !self.known.contains(model) {
+            return Err(crate::event::err(
+                DecodeReason::UnknownModel,
+                format!("model `{model}` has no reference profile and no [models.{model}] table"),
+            ));
+        }
+        let ts_ms = match record {
+            Record::Prediction(p) => p.ts_ms,
+            Record::Label(l) => l.ts_ms,
+        };
+        if ts_ms > now_ms.saturating_add(self.max_future_ms) {
+            return Err(crate::event::err(
+                DecodeReason::FromTheFuture,
+                format!(
+                    "event time {} is {} s ahead of the clock; [limits] max_future is {} s",
+                    crate::retrain::rfc3339(ts_ms),
+                    (ts_ms - now_ms) / 1000,
+                    self.max_future_ms / 1000
+                ),
+            ));
+        }
+        // Labels are attributed to their prediction's time, so only predictions need a
+        // bucket of their own.
+        if matches!(record, Record::Prediction(_)) && windows.tier_for(ts_ms, now_ms).is_none() {
+            return Err(crate::event::err(
+                DecodeReason::TooLate,
+                format!(
+                    "event time {} is older than every window tier keeps ({} days)",
+                    crate::retrain::rfc3339(ts_ms),
+                    windows.day_retention_ms / 86_400_000
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -91,6 +173,7 @@ pub struct Ingest<D> {
     profiles: Arc<ProfileSet>,
     windows: WindowSettings,
     labels: LabelSettings,
+    admission: Admission,
 }
 
 impl<D: DeadLetterSink> Ingest<D> {
@@ -103,6 +186,16 @@ impl<D: DeadLetterSink> Ingest<D> {
     ) -> Result<Self, StoreError> {
         let state = store.load()?;
         let profiles = Arc::new(ProfileSet::new(store.references()?));
+        let admission = Admission {
+            known: profiles
+                .models()
+                .chain(config.models.keys().map(String::as_str))
+                .map(str::to_string)
+                .collect(),
+            seen: state.events().keys().map(|(m, _)| m.clone()).collect(),
+            max_models: config.limits.max_models,
+            max_future_ms: i64::try_from(config.limits.max_future.as_millis()).unwrap_or(i64::MAX),
+        };
         metrics.restore(&state);
         if let Ok(size) = store.size_on_disk() {
             metrics.store_size.set(size as i64);
@@ -119,7 +212,9 @@ impl<D: DeadLetterSink> Ingest<D> {
             sink,
             decoder: Decoder {
                 sources: Arc::new(sources),
+                max_message_bytes: config.limits.max_message_bytes,
             },
+            admission,
             profiles,
             windows: config.windows.settings(),
             labels: crate::join::LabelSettings {
@@ -187,6 +282,13 @@ impl<D: DeadLetterSink> Ingest<D> {
         decoded: Option<Result<crate::event::Record, DecodeError>>,
         now_ms: i64,
     ) {
+        let decoded = decoded.map(|r| {
+            r.and_then(|record| {
+                self.admission
+                    .check(&record, &self.windows, now_ms)
+                    .map(|()| record)
+            })
+        });
         match decoded {
             None => {
                 tracing::warn!(topic = origin.topic, "record from an unconfigured topic");

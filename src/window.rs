@@ -181,6 +181,11 @@ impl ProfileSet {
         self.exact.len()
     }
 
+    /// The models that have at least one profile.
+    pub fn models(&self) -> impl Iterator<Item = &str> {
+        self.newest.keys().map(String::as_str)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.exact.is_empty()
     }
@@ -215,7 +220,7 @@ impl WindowSettings {
     }
 
     /// The tier that holds event time `ts` at `now`, or `None` when it is too late.
-    fn tier_for(&self, ts: i64, now: i64) -> Option<Tier> {
+    pub fn tier_for(&self, ts: i64, now: i64) -> Option<Tier> {
         let age = now.saturating_sub(ts);
         if age < self.fine_retention_ms {
             Some(Tier::Fine)

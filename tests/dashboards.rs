@@ -290,13 +290,6 @@ fn variable_combinations(d: &Value, prom: &Prometheus) -> Vec<BTreeMap<String, S
     combos
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 #[test]
 fn every_panel_query_returns_data_from_a_real_prometheus() {
     let promtool = std::env::var("DRIFTD_PROMTOOL")

@@ -11,13 +11,6 @@ use common::*;
 use driftd::generate::SplitMix;
 use serde_json::{json, Value};
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 fn records(values: &[Value]) -> Records {
     values
         .iter()

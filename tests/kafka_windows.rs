@@ -13,13 +13,6 @@ use serde_json::{json, Value};
 
 const WINDOWS: &str = "[windows]\nwindows = [\"5m\", \"1h\"]\ntick = \"1s\"\n";
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 /// One prediction record; `drifted` shifts age, changes the plan mix and makes income
 /// missing far more often.
 fn record(rng: &mut SplitMix, i: usize, ts: i64, drifted: bool) -> Value {
