@@ -6,9 +6,14 @@
 #   scripts/kafka.sh stop     stop the broker (SIGTERM, then SIGKILL after 30 s) and delete its dir
 #   scripts/kafka.sh status   exit 0 when the broker answers metadata requests
 #   scripts/kafka.sh topics   list topics (a metadata round trip)
+#   scripts/kafka.sh halt     stop the broker but keep its data (an outage)
+#   scripts/kafka.sh resume   start a halted broker on its data, wait
 #
 # Environment: KAFKA_PORT (default 19092), KAFKA_CONTROLLER_PORT (19093),
 # KAFKA_DIR (default /tmp/driftd-kafka-$KAFKA_PORT), KAFKA_HEAP (default 768m).
+# With KAFKA_SASL_PORT, KAFKA_SCRAM_USER and KAFKA_SCRAM_PASSWORD the broker also
+# listens on KAFKA_SASL_PORT with SASL_PLAINTEXT and SCRAM-SHA-256, that user's
+# credentials added when the storage is formatted.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,17 +48,31 @@ running_pid() {
   kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
+sasl_port=${KAFKA_SASL_PORT:-}
+
 write_config() {
   mkdir -p "$dir/data"
+  local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
+  local advertised="PLAINTEXT://127.0.0.1:$port"
+  local protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  local sasl=""
+  if [ -n "$sasl_port" ]; then
+    listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$sasl_port"
+    advertised="$advertised,SASL_PLAINTEXT://127.0.0.1:$sasl_port"
+    protocols="$protocols,SASL_PLAINTEXT:SASL_PLAINTEXT"
+    sasl="sasl.enabled.mechanisms=SCRAM-SHA-256
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+  fi
   cat > "$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
+$sasl
 log.dirs=$dir/data
 num.partitions=3
 auto.create.topics.enable=true
@@ -88,8 +107,17 @@ start() {
   write_config
   local cluster_id
   cluster_id=$(kjava kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-  kjava kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+  local scram=()
+  if [ -n "$sasl_port" ]; then
+    scram=(--add-scram "SCRAM-SHA-256=[name=${KAFKA_SCRAM_USER:?},password=${KAFKA_SCRAM_PASSWORD:?}]")
+  fi
+  kjava kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 \
     || { log "formatting failed:"; cat "$dir/format.log" >&2; exit 1; }
+  launch
+}
+
+# Starts the JVM on the formatted log dir and waits until it answers.
+launch() {
   nohup java -Xms256m -Xmx"$heap" -XX:+UseG1GC -cp "$lib/*" \
     -Dlog4j2.configurationFile="$dir/log4j2.properties" \
     kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 </dev/null &
@@ -107,12 +135,24 @@ start() {
   log "ready: bootstrap.servers=127.0.0.1:$port"
 }
 
-stop() {
+halt() {
   local pid
-  if ! pid=$(running_pid); then log "not running"; rm -rf "$dir"; return 0; fi
+  if ! pid=$(running_pid); then log "not running"; return 0; fi
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
   if kill -0 "$pid" 2>/dev/null; then log "still alive after 30 s, killing"; kill -9 "$pid" 2>/dev/null || true; fi
+  rm -f "$dir/kafka.pid"
+  log "halted (data kept in $dir)"
+}
+
+resume() {
+  if pid=$(running_pid); then log "already running (pid $pid)"; return 0; fi
+  [ -f "$dir/server.properties" ] || { log "nothing to resume in $dir: use start"; exit 1; }
+  launch
+}
+
+stop() {
+  halt
   rm -rf "$dir"
   log "stopped"
 }
@@ -120,7 +160,9 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  halt) halt ;;
+  resume) resume ;;
   status) if running_pid >/dev/null && answers_metadata; then echo "running on 127.0.0.1:$port"; else echo "not running"; exit 1; fi ;;
   topics) kjava org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$port" --list ;;
-  *) echo "usage: $0 start|stop|status|topics" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|topics|halt|resume" >&2; exit 2 ;;
 esac

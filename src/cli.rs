@@ -234,7 +234,16 @@ pub enum ConfigCommand {
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
     /// Print the checkpointed counts and offsets as JSON.
-    Show(ConfigArg),
+    Show(StateShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateShowArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Also print every window bucket (large: meant for comparing two stores).
+    #[arg(long)]
+    pub buckets: bool,
 }
 
 #[derive(Debug, Args)]
@@ -315,7 +324,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Command::State(StateCommand::Show(arg)) => {
-            let config = Config::load(&arg.config)?;
+            let config = Config::load(&arg.config.config)?;
             let state = Store::open(&config.storage.path)?.load()?;
             let mut events = serde_json::Map::new();
             for ((model, version), n) in state.events() {
@@ -327,11 +336,22 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .iter()
                 .map(|((t, p), o)| json!({"topic": t, "partition": p, "next_offset": o}))
                 .collect();
-            let out = json!({
+            let mut out = json!({
                 "events": events,
                 "labels": state.labels(),
                 "offsets": offsets,
             });
+            if arg.buckets {
+                out["buckets"] = state
+                    .windows()
+                    .buckets()
+                    .iter()
+                    .map(|(k, b)| {
+                        json!({"model": k.model, "version": k.version, "tier": k.tier,
+                               "start_ms": k.start_ms, "bucket": b})
+                    })
+                    .collect();
+            }
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }

@@ -809,9 +809,35 @@ pub struct KafkaConfig {
         deserialize_with = "de_nonempty"
     )]
     pub dead_letter_topic: String,
-    /// Passed to librdkafka unchanged (security.protocol, sasl.*, ssl.*, …).
+    /// Passed to librdkafka unchanged (security.protocol, sasl.mechanism, ssl.*, …);
+    /// secrets are refused here and go in `[kafka.secrets]`.
     #[serde(default, deserialize_with = "de_client_settings")]
     pub client: BTreeMap<String, String>,
+    /// librdkafka settings whose values are secrets (`sasl.password`,
+    /// `ssl.key.password`, …), each read from an environment variable or a file when
+    /// a client is created, never logged.
+    #[serde(default, deserialize_with = "de_client_secrets")]
+    pub secrets: BTreeMap<String, SecretRef>,
+}
+
+/// librdkafka settings that hold secrets: refused in `[kafka.client]`, where they
+/// would sit in the configuration file in clear.
+pub const SECRET_CLIENT_KEYS: [&str; 5] = [
+    "sasl.password",
+    "sasl.oauthbearer.client.secret",
+    "ssl.key.password",
+    "ssl.keystore.password",
+    "ssl.key.pem",
+];
+
+impl KafkaConfig {
+    /// `[kafka.secrets]` read from their environment variables or files.
+    pub fn read_secrets(&self) -> Result<Vec<(String, String)>, String> {
+        self.secrets
+            .iter()
+            .map(|(k, r)| Ok((k.clone(), r.read(&format!("kafka.secrets.\"{k}\""))?)))
+            .collect()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -821,6 +847,7 @@ impl Default for KafkaConfig {
             group_id: default_group_id(),
             dead_letter_topic: default_dead_letter_topic(),
             client: BTreeMap::new(),
+            secrets: BTreeMap::new(),
         }
     }
 }
@@ -1211,9 +1238,35 @@ fn de_client_settings<'de, D: Deserializer<'de>>(
                  offsets are committed only after a checkpoint)"
             )));
         }
+        if SECRET_CLIENT_KEYS.contains(&k.as_str()) {
+            return Err(de::Error::custom(format!(
+                "kafka.client.\"{k}\" is a secret and must not be written in the \
+                 configuration: use [kafka.secrets] \"{k}\" = {{ env = \"VARIABLE\" }} \
+                 (or {{ file = \"/path\" }})"
+            )));
+        }
         out.insert(k, v.0);
     }
     Ok(out)
+}
+
+fn de_client_secrets<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, SecretRef>, D::Error> {
+    let map = BTreeMap::<String, SecretRef>::deserialize(d)?;
+    for (k, r) in &map {
+        if MANAGED_CLIENT_KEYS.contains(&k.as_str()) {
+            return Err(de::Error::custom(format!(
+                "kafka.secrets.\"{k}\" is managed by driftd"
+            )));
+        }
+        if r.env.is_some() == r.file.is_some() {
+            return Err(de::Error::custom(format!(
+                "kafka.secrets.\"{k}\": set exactly one of `env` or `file`"
+            )));
+        }
+    }
+    Ok(map)
 }
 
 #[cfg(test)]
@@ -1229,6 +1282,35 @@ mod tests {
         assert_eq!(c.http.bind.to_string(), DEFAULT_HTTP_BIND);
         assert_eq!(c.storage.checkpoint_interval, Duration::from_secs(5));
         assert_eq!(c.sources[0].fields.model.as_str(), "/model");
+    }
+
+    #[test]
+    fn secrets_are_refused_in_the_client_table_and_read_from_env_or_file() {
+        let text = format!(
+            "[kafka.client]\n\"sasl.username\" = \"u\"\n\"sasl.password\" = \"hunter2\"\n{MINIMAL}"
+        );
+        let err = Config::parse(&text).unwrap_err();
+        assert!(
+            err.contains("sasl.password") && err.contains("[kafka.secrets]"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+        let text = format!(
+            "[kafka.secrets]\n\"sasl.password\" = {{ env = \"DRIFTD_TEST_UNSET_VARIABLE\" }}\n{MINIMAL}"
+        );
+        let c = Config::parse(&text).unwrap();
+        let err = c.kafka.read_secrets().unwrap_err();
+        assert!(
+            err.contains("sasl.password") && err.contains("DRIFTD_TEST_UNSET_VARIABLE"),
+            "{err}"
+        );
+        let text = format!("[kafka.secrets]\n\"ssl.key.password\" = {{ }}\n{MINIMAL}");
+        let err = Config::parse(&text).unwrap_err();
+        assert!(
+            err.contains("exactly one") && err.contains("ssl.key.password"),
+            "{err}"
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]

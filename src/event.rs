@@ -99,9 +99,10 @@ pub enum DecodeReason {
     /// A model that has neither a reference profile nor a `[models.<name>]` table (or
     /// one past `[limits] max_models` when none is configured).
     UnknownModel,
-    /// Event time older than every window tier keeps.
+    /// A prediction whose event time is older than every window tier keeps.
     TooLate,
-    /// Event time further ahead of the clock than `[limits] max_future`.
+    /// A prediction whose event time is further ahead of the clock than
+    /// `[limits] max_future`.
     FromTheFuture,
 }
 

@@ -36,9 +36,14 @@ use crate::metrics::Metrics;
 pub struct Readiness {
     assigned: AtomicBool,
     checkpoint_ok: AtomicBool,
+    /// Set while librdkafka reports every broker connection down.
+    brokers_down: AtomicBool,
 }
 
 impl Readiness {
+    pub fn set_brokers_down(&self, v: bool) {
+        self.brokers_down.store(v, Ordering::SeqCst);
+    }
     pub fn set_assigned(&self, v: bool) {
         self.assigned.store(v, Ordering::SeqCst);
     }
@@ -47,7 +52,9 @@ impl Readiness {
     }
     /// `None` when ready, else why not.
     pub fn not_ready_reason(&self) -> Option<&'static str> {
-        if !self.assigned.load(Ordering::SeqCst) {
+        if self.brokers_down.load(Ordering::SeqCst) {
+            Some("no connection to any Kafka broker")
+        } else if !self.assigned.load(Ordering::SeqCst) {
             Some("no partitions assigned")
         } else if !self.checkpoint_ok.load(Ordering::SeqCst) {
             Some("last checkpoint did not succeed (or none yet)")

@@ -133,10 +133,12 @@ impl Admission {
                 format!("model `{model}` has no reference profile and no [models.{model}] table"),
             ));
         }
-        let ts_ms = match record {
-            Record::Prediction(p) => p.ts_ms,
-            Record::Label(l) => l.ts_ms,
+        // Labels are attributed to their prediction's time: only a prediction's own
+        // time places it in a bucket.
+        let Record::Prediction(p) = record else {
+            return Ok(());
         };
+        let ts_ms = p.ts_ms;
         if ts_ms > now_ms.saturating_add(self.max_future_ms) {
             return Err(crate::event::err(
                 DecodeReason::FromTheFuture,
@@ -148,9 +150,7 @@ impl Admission {
                 ),
             ));
         }
-        // Labels are attributed to their prediction's time, so only predictions need a
-        // bucket of their own.
-        if matches!(record, Record::Prediction(_)) && windows.tier_for(ts_ms, now_ms).is_none() {
+        if windows.tier_for(ts_ms, now_ms).is_none() {
             return Err(crate::event::err(
                 DecodeReason::TooLate,
                 format!(

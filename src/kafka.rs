@@ -38,6 +38,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Records collected before they are decoded (on two threads) and applied.
 const BATCH: usize = 1024;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an assignment waits for the group's committed offsets.
+const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
@@ -49,15 +51,28 @@ pub enum ConsumeError {
     Fatal(String),
 }
 
-/// Settings shared by every client: brokers and the user's pass-through table.
-pub fn client_config(config: &Config) -> ClientConfig {
+/// Settings shared by every client: brokers, the user's pass-through table and the
+/// secrets of `[kafka.secrets]`, read now (an unreadable one fails the client, naming
+/// the key and where it looked, never a value).
+pub fn client_config(config: &Config) -> Result<ClientConfig, KafkaError> {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", config.kafka.brokers.join(","));
     c.set("client.id", concat!("driftd-", env!("CARGO_PKG_VERSION")));
     for (k, v) in &config.kafka.client {
         c.set(k, v);
     }
-    c
+    let secrets = config.kafka.read_secrets().map_err(|e| {
+        KafkaError::ClientConfig(
+            rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+            e,
+            String::new(),
+            String::new(),
+        )
+    })?;
+    for (k, v) in secrets {
+        c.set(k, v);
+    }
+    Ok(c)
 }
 
 /// The dead-letter producer. Delivery failures are kept and re-sent, so a record
@@ -106,7 +121,7 @@ impl ProducerContext for DeadLetterContext {
 
 impl KafkaDeadLetter {
     pub fn new(config: &Config, metrics: Metrics) -> Result<Self, KafkaError> {
-        let producer = client_config(config)
+        let producer = client_config(config)?
             .set("enable.idempotence", "true")
             // Retry until delivered: a checkpoint waits for these, nothing is dropped.
             .set("message.timeout.ms", "0")
@@ -293,6 +308,15 @@ impl ClientContext for ConsumerCallbacks {
     /// librdkafka's `consumer_lag`, which counts from the last commit and so would
     /// report up to one checkpoint interval of phantom lag.
     fn stats(&self, stats: Statistics) {
+        // Bootstrap entries (node id -1) are only addresses; a broker proper that is
+        // up means the consumer can fetch again.
+        let up = stats
+            .brokers
+            .values()
+            .any(|b| b.nodeid >= 0 && b.state == "UP");
+        if up {
+            self.readiness.set_brokers_down(false);
+        }
         let ingest = lock(&self.ingest);
         for (topic, t) in &stats.topics {
             for (partition, p) in &t.partitions {
@@ -321,6 +345,11 @@ impl ClientContext for ConsumerCallbacks {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            // Not ready until a statistics report shows a broker up again; the
+            // consumer keeps reconnecting by itself.
+            self.readiness.set_brokers_down(true);
+        }
         tracing::warn!(%error, reason, "kafka client error");
     }
 }
@@ -338,11 +367,41 @@ impl ConsumerContext for ConsumerCallbacks {
         );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                // The group's committed offsets say where another member stopped: a
+                // partition that comes back after it was consumed elsewhere resumes
+                // there, not at this store's older offset (which would count the
+                // other member's share twice).
+                let committed = match consumer.committed_offsets(tpl.clone(), COMMITTED_TIMEOUT) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::warn!(%e, "cannot read the group's committed offsets; \
+                            resuming from this store's offsets");
+                        None
+                    }
+                };
                 let ingest = lock(&self.ingest);
                 let mut starts = Vec::new();
                 for e in tpl.elements() {
-                    if let Some(o) = ingest.state().offset(e.topic(), e.partition()) {
-                        starts.push((e.topic().to_string(), e.partition(), o));
+                    let (topic, partition) = (e.topic(), e.partition());
+                    let stored = ingest.state().offset(topic, partition);
+                    let group = committed
+                        .as_ref()
+                        .and_then(|c| c.find_partition(topic, partition))
+                        .and_then(|c| match c.offset() {
+                            Offset::Offset(o) => Some(o),
+                            _ => None,
+                        });
+                    let start = match (stored, group) {
+                        (Some(s), Some(g)) if g > s => {
+                            tracing::info!(topic, partition, store = s, group = g,
+                                "another member consumed this partition since; resuming at the group's offset");
+                            Some(g)
+                        }
+                        (Some(s), _) => Some(s),
+                        (None, g) => g,
+                    };
+                    if let Some(o) = start {
+                        starts.push((topic.to_string(), partition, o));
                     }
                 }
                 drop(ingest);
@@ -460,7 +519,7 @@ pub fn consume(
         readiness: readiness.clone(),
         fatal: Mutex::new(None),
     };
-    let consumer: BaseConsumer<ConsumerCallbacks> = client_config(config)
+    let consumer: BaseConsumer<ConsumerCallbacks> = client_config(config)?
         .set("group.id", &config.kafka.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

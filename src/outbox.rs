@@ -151,7 +151,7 @@ impl OutboxSender {
         wake: Arc<tokio::sync::Notify>,
     ) -> Result<OutboxSender, OutboxError> {
         let smtp = config.email.as_ref().map(smtp_transport).transpose()?;
-        let producer: FutureProducer = crate::kafka::client_config(config)
+        let producer: FutureProducer = crate::kafka::client_config(config)?
             .set("enable.idempotence", "true")
             .set("message.timeout.ms", "10000")
             .create()?;

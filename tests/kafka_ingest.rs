@@ -1,5 +1,5 @@
 //! Ingestion against the real broker: exact counts, dead letters, and exactly-once
-//! state across SIGTERM and SIGKILL restarts.
+//! state across a SIGTERM restart. (SIGKILL at random points: tests/faults.rs.)
 
 mod common;
 
@@ -137,42 +137,6 @@ fn sigterm_mid_stream_then_restart_is_exact() {
 
     produce(&topic, second);
     let daemon = Daemon::start(&config, "run2.log");
-    assert_drained_exactly(&daemon, &expected);
-    assert!(daemon.sigterm().success());
-    assert_eq!(state_counts(&config.path), expected);
-}
-
-#[test]
-fn sigkill_at_random_points_loses_and_duplicates_nothing() {
-    let topic = unique("kill");
-    let dlq = unique("kill-dlq");
-    create_topic(&topic, 3);
-    let (records, expected) = valid_records(100_000, 13);
-    produce(&topic, &records);
-    let config = write_config(&topic, &dlq, &unique("group"));
-
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("kill schedule seed: {seed}");
-    let mut rng = driftd::generate::SplitMix::new(seed);
-    let mut last_state = 0;
-    for round in 0..3 {
-        let daemon = Daemon::start(&config, &format!("run{round}.log"));
-        // Kill at a random point in the first 1.5 s of consuming.
-        daemon.wait_metrics(Duration::from_secs(60), |m| {
-            m.get("driftd_assigned_partitions") == Some(3.0)
-        });
-        std::thread::sleep(Duration::from_millis(rng.next_u64() % 1500));
-        daemon.sigkill();
-        let now = total(&state_counts(&config.path));
-        eprintln!("round {round}: {now} events checkpointed when killed");
-        assert!(now >= last_state, "checkpointed state never goes back");
-        assert!(now <= 100_000, "never more than produced: {now}");
-        last_state = now;
-    }
-    let daemon = Daemon::start(&config, "final.log");
     assert_drained_exactly(&daemon, &expected);
     assert!(daemon.sigterm().success());
     assert_eq!(state_counts(&config.path), expected);

@@ -45,8 +45,12 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub fn create_topic(name: &str, partitions: i32) {
+    create_topic_on(&brokers(), name, partitions)
+}
+
+pub fn create_topic_on(brokers: &str, name: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .create()
         .expect("admin client");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -61,7 +65,7 @@ pub fn create_topic(name: &str, partitions: i32) {
             panic!(
                 "cannot reach Kafka at {} ({e}); run the tests with scripts/test.sh, \
                  which starts the broker",
-                brokers()
+                brokers
             )
         });
     for r in results {
@@ -71,8 +75,12 @@ pub fn create_topic(name: &str, partitions: i32) {
 
 /// Produces (key, payload) pairs and waits until all are acknowledged.
 pub fn produce(topic: &str, records: &[(String, Vec<u8>)]) {
+    produce_to(&brokers(), topic, records)
+}
+
+pub fn produce_to(brokers: &str, topic: &str, records: &[(String, Vec<u8>)]) {
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "200000")
         // The broker of scripts/kafka.sh takes up to 16 MiB (the hostile corpus has a
@@ -222,6 +230,86 @@ role = "predictions"
     TestConfig { dir, path, port }
 }
 
+impl TestConfig {
+    /// Points the daemon at other brokers (a broker of the test's own).
+    pub fn set_brokers(&self, brokers: &str) {
+        let text = std::fs::read_to_string(&self.path).unwrap().replacen(
+            &format!("brokers = [\"{}\"]", self::brokers()),
+            &format!("brokers = [\"{brokers}\"]"),
+            1,
+        );
+        std::fs::write(&self.path, text).unwrap();
+    }
+}
+
+/// A Kafka broker of one test's own (scripts/kafka.sh with its own ports and
+/// directory), for tests that stop the broker or change its listeners. Stopped and
+/// deleted on drop.
+pub struct PrivateBroker {
+    pub port: u16,
+    pub sasl_port: Option<u16>,
+    env: Vec<(String, String)>,
+}
+
+impl PrivateBroker {
+    /// `scram`: a (user, password) that may connect over SASL_PLAINTEXT with
+    /// SCRAM-SHA-256 on `sasl_port`.
+    pub fn start(scram: Option<(&str, &str)>) -> PrivateBroker {
+        let port = free_port();
+        let mut env = vec![
+            ("KAFKA_PORT".to_string(), port.to_string()),
+            ("KAFKA_CONTROLLER_PORT".to_string(), free_port().to_string()),
+            ("KAFKA_HEAP".to_string(), "384m".to_string()),
+        ];
+        let sasl_port = scram.map(|(user, password)| {
+            let p = free_port();
+            env.push(("KAFKA_SASL_PORT".into(), p.to_string()));
+            env.push(("KAFKA_SCRAM_USER".into(), user.into()));
+            env.push(("KAFKA_SCRAM_PASSWORD".into(), password.into()));
+            p
+        });
+        let broker = PrivateBroker {
+            port,
+            sasl_port,
+            env,
+        };
+        broker.run("start");
+        broker
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the broker, keeping its data.
+    pub fn halt(&self) {
+        self.run("halt");
+    }
+
+    /// Starts it again on its data.
+    pub fn resume(&self) {
+        self.run("resume");
+    }
+
+    fn run(&self, command: &str) {
+        let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"))
+            .arg(command)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .status()
+            .expect("scripts/kafka.sh");
+        assert!(status.success(), "scripts/kafka.sh {command} failed");
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"))
+            .arg("stop")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .status();
+    }
+}
+
 pub struct Daemon {
     pub child: Child,
     pub port: u16,
@@ -230,11 +318,17 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &TestConfig, log_name: &str) -> Daemon {
+        Daemon::start_with_env(config, log_name, &[])
+    }
+
+    /// As [`Daemon::start`], with more environment variables (`RUST_LOG` included).
+    pub fn start_with_env(config: &TestConfig, log_name: &str, env: &[(&str, &str)]) -> Daemon {
         let log = config.dir.path().join(log_name);
         let child = Command::new(driftd_bin())
             .args(["run", "--config"])
             .arg(&config.path)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -658,5 +752,51 @@ impl Drop for SmtpSink {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `driftd state show --buckets` for a stopped daemon: counts, offsets and every
+/// window bucket.
+pub fn state_with_buckets(config: &Path) -> serde_json::Value {
+    let out: Output = Command::new(driftd_bin())
+        .args(["state", "show", "--buckets", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "state show failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Asserts two JSON documents are equal, floating-point numbers to a relative 1e-9
+/// (sums depend on the order partitions interleave in); says where they differ.
+pub fn assert_json_close(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let kx: Vec<_> = x.keys().collect();
+            let ky: Vec<_> = y.keys().collect();
+            assert_eq!(kx, ky, "keys at {at}");
+            for (k, v) in x {
+                assert_json_close(v, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "length at {at}");
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                assert_json_close(v, w, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+                "{x} != {y} at {at}"
+            );
+        }
+        _ => assert_eq!(a, b, "at {at}"),
     }
 }
