@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing driftd needs, when missing (Debian/Ubuntu, as root
 # or with sudo): a JDK and Maven for the local Kafka broker, the headers librdkafka
-# links against, and Prometheus for the dashboard checks. Idempotent: does nothing when everything is there.
+# links against, Prometheus for the dashboard checks, and nightly Rust with cargo-fuzz
+# for the fuzz targets. Idempotent: does nothing when everything is there.
 set -euo pipefail
 
 missing=()
@@ -30,4 +31,10 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
+# The fuzz targets (scripts/fuzz.sh): a nightly toolchain and cargo-fuzz.
+rustup toolchain list 2>/dev/null | grep -q '^nightly' \
+  || rustup toolchain install nightly --profile minimal >&2
+command -v cargo-fuzz >/dev/null || [ -x "$HOME/.cargo/bin/cargo-fuzz" ] \
+  || cargo install cargo-fuzz --locked --quiet >&2
+command -v chattr >/dev/null || { echo "ensure-deps: chattr not found (e2fsprogs), needed by tests/faults.rs" >&2; exit 1; }
 command -v go >/dev/null || { echo "ensure-deps: go not found; install Go 1.23 or newer (compose-check)" >&2; exit 1; }

@@ -51,6 +51,10 @@ echo "== cargo test"
 cargo test --all-targets 2>&1
 scripts/kafka.sh stop
 
+# The fuzz targets, a bounded time each (the decoder and rule-file parsing).
+echo "== fuzzing"
+FUZZ_SECONDS=${FUZZ_SECONDS:-60} scripts/fuzz.sh
+
 echo "== deployment files"
 HADOLINT="$PWD/$venv/bin/hadolint" scripts/check-deploy.sh "$PWD/target/debug/driftd"
 

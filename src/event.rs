@@ -553,14 +553,20 @@ impl Fields<'_> {
             return Ok(None);
         };
         match &*v {
-            Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
-                .map(|t| Some(t.timestamp_millis()))
-                .map_err(|e| {
-                    err(
-                        DecodeReason::InvalidValue,
-                        format!("ts `{}` is not RFC 3339: {e}", truncate(s, 64)),
-                    )
-                }),
+            Value::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
+                // The same range as epoch milliseconds (found by the decode fuzzer).
+                Ok(t) if (0..=MAX_EPOCH_MS).contains(&t.timestamp_millis()) => {
+                    Ok(Some(t.timestamp_millis()))
+                }
+                Ok(_) => Err(err(
+                    DecodeReason::InvalidValue,
+                    format!("ts `{}` is before 1970", truncate(s, 64)),
+                )),
+                Err(e) => Err(err(
+                    DecodeReason::InvalidValue,
+                    format!("ts `{}` is not RFC 3339: {e}", truncate(s, 64)),
+                )),
+            },
             Value::Number(n) => match n.as_i64() {
                 Some(ms) if (0..=MAX_EPOCH_MS).contains(&ms) => Ok(Some(ms)),
                 _ => Err(err(
@@ -1029,6 +1035,10 @@ mod tests {
             DecodeReason::WrongType
         );
         assert_eq!(reason(b"{\"model\":\"\"}"), DecodeReason::InvalidValue);
+        assert_eq!(
+            reason(b"{\"model\":\"m\",\"ts\":\"1013-11-28T10:00:00Z\"}"),
+            DecodeReason::InvalidValue
+        );
         assert_eq!(
             reason(b"{\"model\":\"a\\u0000b\"}"),
             DecodeReason::InvalidValue
