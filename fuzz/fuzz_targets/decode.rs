@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
                 let mut names: Vec<&str> = p.features.iter().map(|(n, _)| n.as_str()).collect();
                 assert!(names.iter().all(|n| name_ok(n)));
                 names.sort_unstable();
-                assert!(names.windows(2).all(|w| w[0] != w[1]), "duplicate feature accepted");
+                assert!(
+                    names.windows(2).all(|w| w[0] != w[1]),
+                    "duplicate feature accepted"
+                );
                 for (_, v) in &p.features {
                     match v {
                         FeatureValue::Number(x) => assert!(x.is_finite()),

@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
             let message = e.to_string();
             assert!(message.starts_with("fuzz.toml"), "{message}");
             if let Some(line) = e.line {
-                assert!(line >= 1 && line <= text.lines().count().max(1) + 1, "{message}");
+                assert!(
+                    line >= 1 && line <= text.lines().count().max(1) + 1,
+                    "{message}"
+                );
             }
         }
     }
