@@ -178,7 +178,14 @@ pub fn decode(
     match serde_json::from_str::<Entries<'_>>(text) {
         Ok(top) => {
             // Skipping a raw value does not count its depth; parsing would refuse it.
-            if let Some((k, _)) = top.0.iter().find(|(_, v)| depth(v.get()) >= MAX_DEPTH) {
+            // (Not the features, the largest member: each of their values is parsed,
+            // with serde_json's own limit.)
+            let features = paths.features.as_str().split('/').nth(1).map(unescape);
+            if let Some((k, _)) = top
+                .0
+                .iter()
+                .find(|(k, v)| features.as_deref() != Some(&**k) && depth(v.get()) >= MAX_DEPTH)
+            {
                 return Err(err(
                     DecodeReason::InvalidJson,
                     format!(
@@ -939,6 +946,14 @@ mod tests {
                 assert_eq!(fast.map_err(|e| e.reason), reference.map_err(|e| e.reason));
             }
         }
+        // Deep feature values are refused by their own parse.
+        let text = format!(
+            "{{\"model\":\"m\",\"features\":{{\"f\":{}1{}}}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let e = decode(text.as_bytes(), SourceRole::Predictions, &paths, 7).unwrap_err();
+        assert_eq!(e.reason, DecodeReason::InvalidJson, "{e}");
         // Brackets inside strings do not count.
         assert_eq!(depth(r#"["[[[\"[", "]"]"#), 1);
     }

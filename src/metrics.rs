@@ -267,8 +267,8 @@ impl Metrics {
         let late_events = IntCounterVec::new(
             Opts::new(
                 "driftd_late_events_total",
-                "Prediction records older than every bucket tier's retention: counted in \
-                 driftd_events_total, in no window.",
+                "Labels whose prediction is older than every bucket tier's retention: \
+                 counted, in no window. (Such predictions are dead-lettered: too_late.)",
             ),
             &["model"],
         )?;
