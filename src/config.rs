@@ -494,6 +494,13 @@ impl Config {
         if self.outbox != new.outbox {
             out.push("[outbox]");
         }
+        if self.limits != new.limits {
+            out.push("[limits]");
+        }
+        // The models whose records are accepted are fixed at start, like the profiles.
+        if !self.models.keys().eq(new.models.keys()) {
+            out.push("[models.*] (which models are accepted)");
+        }
         let w = (&self.windows, &new.windows);
         if w.0.bucket != w.1.bucket
             || w.0.tick != w.1.tick

@@ -234,6 +234,12 @@ impl<D: DeadLetterSink> Ingest<D> {
         &self.state
     }
 
+    /// Continues a partition at `next_offset`, past records another consumer-group
+    /// member applied to its own state (persisted at the next checkpoint).
+    pub fn resume_at(&mut self, topic: &str, partition: i32, next_offset: i64) {
+        self.state.advance(topic, partition, next_offset);
+    }
+
     /// The reference profiles loaded at start.
     pub fn profiles(&self) -> &Arc<ProfileSet> {
         &self.profiles

@@ -379,7 +379,7 @@ impl ConsumerContext for ConsumerCallbacks {
                         None
                     }
                 };
-                let ingest = lock(&self.ingest);
+                let mut ingest = lock(&self.ingest);
                 let mut starts = Vec::new();
                 for e in tpl.elements() {
                     let (topic, partition) = (e.topic(), e.partition());
@@ -395,6 +395,9 @@ impl ConsumerContext for ConsumerCallbacks {
                         (Some(s), Some(g)) if g > s => {
                             tracing::info!(topic, partition, store = s, group = g,
                                 "another member consumed this partition since; resuming at the group's offset");
+                            // Stored at once, so that a checkpoint and commit before the
+                            // first record never moves the group's offset back.
+                            ingest.resume_at(topic, partition, g);
                             Some(g)
                         }
                         (Some(s), _) => Some(s),

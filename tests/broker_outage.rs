@@ -9,21 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn ready(daemon: &Daemon) -> Option<u16> {
-    http_get(daemon.port, "/readyz").map(|r| r.0)
-}
-
-fn wait_ready(daemon: &Daemon, want: bool, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if (ready(daemon) == Some(200)) == want {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    false
-}
-
 #[test]
 fn a_30_second_broker_outage_loses_nothing_and_heals_by_itself() {
     let broker = PrivateBroker::start(None);
@@ -39,12 +24,12 @@ fn a_30_second_broker_outage_loses_nothing_and_heals_by_itself() {
     daemon.wait_metrics(Duration::from_secs(120), |m| {
         m.sum("driftd_events_total") >= 10_000.0
     });
-    assert!(wait_ready(&daemon, true, Duration::from_secs(30)));
+    assert!(daemon.wait_ready(true, Duration::from_secs(30)));
 
     let down_at = Instant::now();
     broker.halt();
     assert!(
-        wait_ready(&daemon, false, Duration::from_secs(30)),
+        daemon.wait_ready(false, Duration::from_secs(30)),
         "/readyz must turn false while no broker answers; log:\n{}",
         daemon.log_text()
     );
@@ -58,7 +43,7 @@ fn a_30_second_broker_outage_loses_nothing_and_heals_by_itself() {
     );
     broker.resume();
     assert!(
-        wait_ready(&daemon, true, Duration::from_secs(90)),
+        daemon.wait_ready(true, Duration::from_secs(90)),
         "/readyz must turn true again by itself; log:\n{}",
         daemon.log_text()
     );

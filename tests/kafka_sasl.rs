@@ -61,14 +61,10 @@ fn scram_over_sasl_plaintext_with_secrets_from_env_and_file() {
         "{}",
         daemon.log_text()
     );
-    let ready = daemon.wait_metrics(Duration::from_secs(20), |_| {
-        http_get(daemon.port, "/readyz").is_some_and(|r| r.0 == 200)
-    });
     assert!(
-        http_get(daemon.port, "/readyz").is_some_and(|r| r.0 == 200),
-        "{:?} {}",
-        http_get(daemon.port, "/readyz"),
-        ready.sum("driftd_checkpoint_failures_total")
+        daemon.wait_ready(true, Duration::from_secs(20)),
+        "{:?}",
+        http_get(daemon.port, "/readyz")
     );
     // The token from the file guards the mutating endpoints.
     let reload = |token: &str| {

@@ -116,6 +116,31 @@ pub fn read_topic(
         .collect()
 }
 
+/// The sum of a consumer group's committed offsets over a topic's partitions (a
+/// partition without a commit counts 0). Reads them without joining the group.
+pub fn committed_total(group: &str, topic: &str, partitions: i32) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum()
+}
+
 pub struct TopicRecord {
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
@@ -353,6 +378,18 @@ impl Daemon {
         panic!("driftd did not serve /healthz; log:\n{}", self.log_text());
     }
 
+    /// Waits until `/readyz` answers 200 (`want`) or not; whether it did in time.
+    pub fn wait_ready(&self, want: bool, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if http_get(self.port, "/readyz").is_some_and(|r| r.0 == 200) == want {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        false
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -524,8 +561,20 @@ impl Metrics {
 
 /// `driftd state show` for a stopped daemon.
 pub fn state_show(config: &Path) -> serde_json::Value {
+    state_show_with(config, &[])
+}
+
+/// `driftd state show --buckets` for a stopped daemon: counts, offsets and every
+/// window bucket.
+pub fn state_with_buckets(config: &Path) -> serde_json::Value {
+    state_show_with(config, &["--buckets"])
+}
+
+fn state_show_with(config: &Path, flags: &[&str]) -> serde_json::Value {
     let out: Output = Command::new(driftd_bin())
-        .args(["state", "show", "--config"])
+        .args(["state", "show"])
+        .args(flags)
+        .arg("--config")
         .arg(config)
         .output()
         .unwrap();
@@ -753,22 +802,6 @@ impl Drop for SmtpSink {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// `driftd state show --buckets` for a stopped daemon: counts, offsets and every
-/// window bucket.
-pub fn state_with_buckets(config: &Path) -> serde_json::Value {
-    let out: Output = Command::new(driftd_bin())
-        .args(["state", "show", "--buckets", "--config"])
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "state show failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Asserts two JSON documents are equal, floating-point numbers to a relative 1e-9
