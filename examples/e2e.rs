@@ -24,6 +24,10 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 use serde_json::json;
 
+/// The same allocator as the driftd binary, so that the ceiling is not handicapped.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const MODELS: &[&str] = &["churn", "fraud", "ltv"];
 const CATEGORIES: &[&str] = &["a", "b", "c", "d", "e", "f", "g", "h"];
 

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::event::Record;
 use crate::join::{JoinKey, JoinState, LabelSettings, Pending};
-use crate::window::{Bucket, BucketKey, Observed, ProfileSet, WindowSettings, WindowState};
+use crate::window::{
+    Bucket, BucketKey, Observed, ProfileSet, RecentKeys, WindowSettings, WindowState,
+};
 
 /// (model, version)
 pub type ModelKey = (String, String);
@@ -30,6 +32,8 @@ pub struct IngestState {
     dirty_events: BTreeSet<ModelKey>,
     dirty_labels: BTreeSet<String>,
     dirty_offsets: BTreeSet<PartitionKey>,
+    recent_events: RecentKeys<ModelKey>,
+    recent_offsets: RecentKeys<PartitionKey>,
 }
 
 /// What [`IngestState::apply`] needs besides the record: the reference profiles,
@@ -89,9 +93,18 @@ impl IngestState {
     pub fn apply(&mut self, record: &Record, ctx: &ApplyContext<'_>) -> Observed {
         match record {
             Record::Prediction(p) => {
-                let key = (p.model.clone(), p.version.clone());
-                *self.events.entry(key.clone()).or_default() += 1;
-                self.dirty_events.insert(key);
+                let recent = self
+                    .recent_events
+                    .find(|(m, v)| *m == p.model && *v == p.version);
+                match recent.and_then(|k| self.events.get_mut(k)) {
+                    Some(n) => *n += 1,
+                    None => {
+                        let key = (p.model.clone(), p.version.clone());
+                        *self.events.entry(key.clone()).or_default() += 1;
+                        self.dirty_events.insert(key.clone());
+                        self.recent_events.remember(key);
+                    }
+                }
                 let profile = ctx.profiles.get(&p.model, &p.version).map(|p| p.as_ref());
                 let observed = self.windows.observe(p, profile, ctx.windows, ctx.now_ms);
                 if let Some(o) = self.join.on_prediction(p, ctx.labels, ctx.now_ms) {
@@ -140,9 +153,18 @@ impl IngestState {
     /// Records that everything before `next_offset` in the partition has been applied
     /// (accepted or dead-lettered).
     pub fn advance(&mut self, topic: &str, partition: i32, next_offset: i64) {
-        let key = (topic.to_string(), partition);
-        self.offsets.insert(key.clone(), next_offset);
-        self.dirty_offsets.insert(key);
+        let recent = self
+            .recent_offsets
+            .find(|(t, p)| *p == partition && t == topic);
+        match recent.and_then(|k| self.offsets.get_mut(k)) {
+            Some(o) => *o = next_offset,
+            None => {
+                let key = (topic.to_string(), partition);
+                self.offsets.insert(key.clone(), next_offset);
+                self.dirty_offsets.insert(key.clone());
+                self.recent_offsets.remember(key);
+            }
+        }
     }
 
     pub fn offset(&self, topic: &str, partition: i32) -> Option<i64> {
@@ -195,6 +217,8 @@ impl IngestState {
         self.dirty_events.clear();
         self.dirty_labels.clear();
         self.dirty_offsets.clear();
+        self.recent_events.clear();
+        self.recent_offsets.clear();
     }
 }
 
@@ -255,7 +279,14 @@ mod tests {
         s.mark_clean();
         assert!(s.changes().is_empty());
         s.apply(&prediction("b", "v2"), &ctx);
-        assert_eq!(s.changes().events, vec![(("b".into(), "v2".into()), 2)]);
-        assert_eq!(s.offset("t", 0), Some(3));
+        s.advance("t", 0, 4);
+        // Keys seen before the checkpoint are marked dirty again (the recent-key
+        // caches are cleared with the dirty sets).
+        let c = s.changes();
+        assert_eq!(c.events, vec![(("b".into(), "v2".into()), 2)]);
+        assert_eq!(c.offsets, vec![(("t".into(), 0), 4)]);
+        assert_eq!(c.buckets.len(), 1);
+        assert_eq!(c.buckets[0].1.events, 2);
+        assert_eq!(s.offset("t", 0), Some(4));
     }
 }

@@ -154,7 +154,8 @@ impl IndexedProfile {
 /// that version, else the model's newest.
 #[derive(Debug, Default)]
 pub struct ProfileSet {
-    exact: HashMap<(String, String), Arc<IndexedProfile>>,
+    /// model → version → profile: nested, so that a lookup borrows the names.
+    exact: HashMap<String, HashMap<String, Arc<IndexedProfile>>>,
     newest: HashMap<String, Arc<IndexedProfile>>,
 }
 
@@ -166,19 +167,21 @@ impl ProfileSet {
             let p = Arc::new(IndexedProfile::new(p));
             let (m, v) = (p.profile.model.clone(), p.profile.version.clone());
             set.newest.insert(m.clone(), p.clone());
-            set.exact.insert((m, v), p);
+            set.exact.entry(m).or_default().insert(v, p);
         }
         set
     }
 
     pub fn get(&self, model: &str, version: &str) -> Option<&Arc<IndexedProfile>> {
         self.exact
-            .get(&(model.to_string(), version.to_string()))
+            .get(model)
+            .and_then(|versions| versions.get(version))
             .or_else(|| self.newest.get(model))
     }
 
+    /// Profiles, one per (model, version).
     pub fn len(&self) -> usize {
-        self.exact.len()
+        self.exact.values().map(HashMap::len).sum()
     }
 
     /// The models that have at least one profile.
@@ -246,12 +249,52 @@ pub enum Observed {
     TooLate,
 }
 
+/// Keys recently marked dirty, so that the per-record path finds its map entry
+/// without building an owned key (two `String`s) each time. A cache, not state: it
+/// holds only keys present in their map and in its dirty set, and is cleared whenever
+/// either can lose a key (a checkpoint, compaction); equality ignores it.
+#[derive(Debug, Clone)]
+pub struct RecentKeys<K>(Vec<K>);
+
+impl<K> Default for RecentKeys<K> {
+    fn default() -> Self {
+        RecentKeys(Vec::new())
+    }
+}
+
+/// Enough for the model/version pairs or buckets a stream interleaves at once.
+const RECENT_KEYS: usize = 16;
+
+impl<K> RecentKeys<K> {
+    pub fn find(&self, matches: impl Fn(&K) -> bool) -> Option<&K> {
+        self.0.iter().rev().find(|k| matches(k))
+    }
+
+    pub fn remember(&mut self, key: K) {
+        if self.0.len() == RECENT_KEYS {
+            self.0.remove(0);
+        }
+        self.0.push(key);
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl<K> PartialEq for RecentKeys<K> {
+    fn eq(&self, _: &RecentKeys<K>) -> bool {
+        true
+    }
+}
+
 /// All buckets of all models, with the changes since the last checkpoint.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct WindowState {
     buckets: BTreeMap<BucketKey, Bucket>,
     dirty: BTreeSet<BucketKey>,
     removed: BTreeSet<BucketKey>,
+    recent: RecentKeys<BucketKey>,
 }
 
 impl WindowState {
@@ -360,14 +403,23 @@ impl WindowState {
         now_ms: i64,
     ) -> Option<&mut Bucket> {
         let tier = settings.tier_for(ts_ms, now_ms)?;
+        let start_ms = floor_to(ts_ms, settings.width(tier));
+        if let Some(key) = self.recent.find(|k| {
+            k.start_ms == start_ms && k.tier == tier && k.model == model && k.version == version
+        }) {
+            if self.buckets.contains_key(key) {
+                return self.buckets.get_mut(key);
+            }
+        }
         let key = BucketKey {
             model: model.to_string(),
             version: version.to_string(),
             tier,
-            start_ms: floor_to(ts_ms, settings.width(tier)),
+            start_ms,
         };
         self.removed.remove(&key);
         self.dirty.insert(key.clone());
+        self.recent.remember(key.clone());
         Some(
             self.buckets
                 .entry(key)
@@ -378,6 +430,7 @@ impl WindowState {
     /// Folds aged fine buckets into hour buckets and aged hour buckets into day
     /// buckets; drops day buckets past retention.
     pub fn compact(&mut self, settings: &WindowSettings, now_ms: i64) {
+        self.recent.clear();
         // A bucket folded into the next tier may itself be aged there: one pass per tier.
         for _ in 0..3 {
             self.compact_once(settings, now_ms);
@@ -508,6 +561,7 @@ impl WindowState {
     pub fn mark_clean(&mut self) {
         self.dirty.clear();
         self.removed.clear();
+        self.recent.clear();
     }
 }
 

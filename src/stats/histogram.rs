@@ -65,6 +65,92 @@ pub struct NumericBins {
     pub psi_edges: Vec<f64>,
     /// For each fine bin, the PSI bin that contains it.
     pub psi_of_fine: Vec<u32>,
+    /// Narrows [`NumericBins::fine_bin`]'s search; derived from `fine_edges` on first
+    /// use, never stored.
+    #[serde(skip)]
+    guide: EdgeGuide,
+}
+
+/// A table over the range of sorted, distinct edges: slot `s` of `SLOTS_PER_EDGE × n`
+/// equal slots holds the bin of the slot's start, so a value's bin lies between the
+/// entries of its slot and the next — a search over a few edges instead of a binary
+/// search over all of them (which misses the cache: 8 KB of edges per feature).
+#[derive(Clone, Default)]
+struct EdgeGuide(std::sync::OnceLock<Option<Guide>>);
+
+#[derive(Clone)]
+struct Guide {
+    low: f64,
+    /// Slots per unit of value.
+    scale: f64,
+    /// `slots + 1` entries; the last is the number of edges.
+    start_bin: Vec<u32>,
+}
+
+const SLOTS_PER_EDGE: usize = 4;
+
+impl EdgeGuide {
+    fn get(&self, edges: &[f64]) -> Option<&Guide> {
+        self.0.get_or_init(|| Guide::new(edges)).as_ref()
+    }
+}
+
+impl Guide {
+    /// `None` when the table cannot help: too few edges, or a range that is not a
+    /// finite positive number.
+    fn new(edges: &[f64]) -> Option<Guide> {
+        let (low, high) = (*edges.first()?, *edges.last()?);
+        let width = high - low;
+        if edges.len() < 16
+            || !(width.is_finite() && width > 0.0)
+            || edges.len() > u32::MAX as usize / 8
+        {
+            return None;
+        }
+        let slots = edges.len() * SLOTS_PER_EDGE;
+        let scale = slots as f64 / width;
+        let start_bin = (0..=slots)
+            .map(|s| bin_of(edges, low + s as f64 / scale) as u32)
+            .collect();
+        Some(Guide {
+            low,
+            scale,
+            start_bin,
+        })
+    }
+
+    /// `bin_of(edges, v)` for the edges this guide was built from; exact whatever the
+    /// rounding of the slot (a slot that does not bracket `v` falls back).
+    #[inline]
+    fn bin(&self, edges: &[f64], v: f64) -> usize {
+        let slots = self.start_bin.len() - 1;
+        // NaN and values below the range land in slot 0, above it in the last.
+        let slot = (((v - self.low) * self.scale).max(0.0) as usize).min(slots - 1);
+        let (lo, hi) = (
+            self.start_bin[slot] as usize,
+            self.start_bin[slot + 1] as usize,
+        );
+        let brackets =
+            lo <= hi && (lo == 0 || edges[lo - 1] <= v) && (hi == edges.len() || edges[hi] > v);
+        if brackets {
+            lo + bin_of(&edges[lo..hi], v)
+        } else {
+            bin_of(edges, v)
+        }
+    }
+}
+
+impl PartialEq for EdgeGuide {
+    /// Derived data: equal edges make equal guides.
+    fn eq(&self, _: &EdgeGuide) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for EdgeGuide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdgeGuide")
+    }
 }
 
 impl NumericBins {
@@ -102,6 +188,7 @@ impl NumericBins {
             fine_edges: fine,
             psi_edges,
             psi_of_fine,
+            guide: EdgeGuide::default(),
         }
     }
 
@@ -115,7 +202,10 @@ impl NumericBins {
 
     #[inline]
     pub fn fine_bin(&self, v: f64) -> usize {
-        bin_of(&self.fine_edges, v)
+        match self.guide.get(&self.fine_edges) {
+            Some(g) => g.bin(&self.fine_edges, v),
+            None => bin_of(&self.fine_edges, v),
+        }
     }
 
     /// Sums fine counts into PSI bins.
@@ -321,6 +411,32 @@ impl CategoryCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guided_bin_equals_binary_search() {
+        let mut rng = crate::generate::SplitMix::new(11);
+        let shapes: [&dyn Fn(f64) -> f64; 4] = [
+            &|u| u,
+            &|u| (u * 12.0).exp(),               // heavy right tail
+            &|u| if u < 0.99 { u } else { 1e9 }, // one far outlier edge
+            &|u| (u * 40.0).round(),             // few distinct values
+        ];
+        for (k, shape) in shapes.iter().enumerate() {
+            let mut sorted: Vec<f64> = (0..5_000).map(|_| shape(rng.uniform())).collect();
+            sorted.sort_by(f64::total_cmp);
+            let bins = NumericBins::from_sorted(&sorted, 1000, 10);
+            let edges = &bins.fine_edges;
+            let mut probes: Vec<f64> =
+                vec![f64::NEG_INFINITY, f64::INFINITY, f64::NAN, -1e300, 1e300];
+            for e in edges {
+                probes.extend([*e, e.next_down(), e.next_up()]);
+            }
+            probes.extend((0..20_000).map(|_| shape(rng.uniform()) * (0.9 + 0.2 * rng.uniform())));
+            for v in probes {
+                assert_eq!(bins.fine_bin(v), bin_of(edges, v), "shape {k}, v = {v}");
+            }
+        }
+    }
 
     #[test]
     fn numpy_linear_quantiles() {
