@@ -447,3 +447,76 @@ impl<D: DeadLetterSink + Send> crate::evaluate::WindowSource for std::sync::Mute
 pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::PredictionRecord;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn prediction(model: &str, ts_ms: i64) -> Record {
+        Record::Prediction(PredictionRecord {
+            model: model.into(),
+            version: "v1".into(),
+            id: None,
+            ts_ms,
+            features: vec![],
+            prediction: None,
+            latency_ms: None,
+            segment: vec![],
+        })
+    }
+
+    fn admission(known: &[&str]) -> Admission {
+        Admission {
+            known: known.iter().map(|m| m.to_string()).collect(),
+            seen: HashSet::new(),
+            max_models: 2,
+            max_future_ms: 3_600_000,
+        }
+    }
+
+    fn reason(a: &mut Admission, r: &Record) -> Option<DecodeReason> {
+        a.check(r, &WindowSettings::default(), NOW)
+            .err()
+            .map(|e| e.reason)
+    }
+
+    #[test]
+    fn without_configured_models_the_first_max_models_are_accepted() {
+        let mut a = admission(&[]);
+        assert_eq!(reason(&mut a, &prediction("a", NOW)), None);
+        assert_eq!(reason(&mut a, &prediction("b", NOW)), None);
+        assert_eq!(reason(&mut a, &prediction("a", NOW)), None);
+        assert_eq!(
+            reason(&mut a, &prediction("c", NOW)),
+            Some(DecodeReason::UnknownModel)
+        );
+        assert_eq!(reason(&mut a, &prediction("b", NOW)), None);
+    }
+
+    #[test]
+    fn configured_models_only_and_times_the_windows_can_hold() {
+        let mut a = admission(&["churn"]);
+        assert_eq!(reason(&mut a, &prediction("churn", NOW)), None);
+        assert_eq!(
+            reason(&mut a, &prediction("fraud", NOW)),
+            Some(DecodeReason::UnknownModel)
+        );
+        // Up to max_future ahead, and back to the day tier's retention (90 days).
+        assert_eq!(reason(&mut a, &prediction("churn", NOW + 3_600_000)), None);
+        assert_eq!(
+            reason(&mut a, &prediction("churn", NOW + 3_600_001)),
+            Some(DecodeReason::FromTheFuture)
+        );
+        assert_eq!(
+            reason(&mut a, &prediction("churn", NOW - 89 * 86_400_000)),
+            None
+        );
+        assert_eq!(
+            reason(&mut a, &prediction("churn", NOW - 91 * 86_400_000)),
+            Some(DecodeReason::TooLate)
+        );
+    }
+}
