@@ -201,11 +201,10 @@ pub fn decode(
             decode_fields(&Fields { source, paths }, role, fallback_ts_ms)
         }
         // The `Value` path would silently keep the last of two equal keys.
-        Err(e) if e.to_string().starts_with(DUPLICATE_KEY) => Err(err(
-            DecodeReason::DuplicateKey,
-            truncate(&e.to_string(), 200).to_string(),
-        )),
-        Err(_) => decode_value(text, role, paths, fallback_ts_ms),
+        Err(e) => match duplicate_key(&e) {
+            Some(duplicate) => Err(duplicate),
+            None => decode_value(text, role, paths, fallback_ts_ms),
+        },
     }
 }
 
@@ -247,9 +246,20 @@ fn depth(raw: &str) -> usize {
     deepest
 }
 
-/// Start of the error message of a repeated top-level key, so that [`decode`] can tell
-/// it apart from a record that is not an object.
+/// Start of the error message of a repeated key in [`Entries`], so that the callers
+/// can tell it apart from an object that is not one.
 const DUPLICATE_KEY: &str = "duplicate key";
+
+/// The [`DecodeReason::DuplicateKey`] error when parsing [`Entries`] failed on one.
+fn duplicate_key(e: &serde_json::Error) -> Option<DecodeError> {
+    let message = e.to_string();
+    message.starts_with(DUPLICATE_KEY).then(|| {
+        err(
+            DecodeReason::DuplicateKey,
+            truncate(&message, 200).to_string(),
+        )
+    })
+}
 
 /// [`decode`] through a parsed `Value`: the reference the raw path is tested against,
 /// and the path that names the error of a record that is not an object.
@@ -474,13 +484,10 @@ fn raw_pointer<'a>(
                     .find(|(k, _)| *k == token)
                     .map(|e| e.1),
                 // On the way to a field, a repeated key makes the field ambiguous.
-                Err(e) if e.to_string().starts_with(DUPLICATE_KEY) => {
-                    return Err(err(
-                        DecodeReason::DuplicateKey,
-                        truncate(&e.to_string(), 200).to_string(),
-                    ))
-                }
-                Err(_) => None,
+                Err(e) => match duplicate_key(&e) {
+                    Some(duplicate) => return Err(duplicate),
+                    None => None,
+                },
             }
         } else if text.starts_with('[') {
             serde_json::from_str::<Elements<'_>>(current.get())
