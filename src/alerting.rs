@@ -121,7 +121,9 @@ impl Alerting {
                 self.rules = rules;
                 self.last_reload_error = None;
                 m.rules_loaded.set(n as i64);
-                // The gauge before the counter: whoever sees the count sees the state.
+                // The gauge before the counter, so that they agree once the reload is done; a
+                // scrape running meanwhile may still read one old and one new (families
+                // are gathered one by one).
                 m.rules_reload_ok.set(1);
                 m.rules_reloads.with_label_values(&["success"]).inc();
                 tracing::info!(rules = n, "alert rules reloaded");

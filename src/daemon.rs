@@ -63,7 +63,9 @@ impl Reloader {
                     tracing::warn!(sections = ?restart, "changed, but applied only after a restart");
                 }
                 self.live.replace(new);
-                // The gauge before the counter: whoever sees the count sees the state.
+                // The gauge before the counter, so that they agree once the reload is done; a
+                // scrape running meanwhile may still read one old and one new (families
+                // are gathered one by one).
                 self.metrics.config_reload_ok.set(1);
                 self.metrics
                     .config_reloads
@@ -94,6 +96,9 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
     if config.sources.is_empty() {
         return Err(DaemonError::NoSources);
     }
+    // Installed before anything can report the daemon up: until a handler exists, a
+    // SIGHUP terminates the process (its default action).
+    let hangups = Hangups::listen();
     let metrics = Metrics::new()?;
     let store = Store::open(&config.storage.path)?;
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -142,7 +147,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
         metrics: metrics.clone(),
         alerting: alerting.clone(),
     });
-    let reloader = tokio::spawn(reload_on_sighup(reload.clone()));
+    let reloader = tokio::spawn(reload_on_sighup(hangups, reload.clone()));
     let (stop_outbox, outbox_stopped) = tokio::sync::watch::channel(false);
     let outbox = tokio::spawn(outbox.run(outbox_stopped));
     let (stop_http, mut http_stopped) = tokio::sync::watch::channel(false);
@@ -303,15 +308,33 @@ async fn evaluate_every_tick(
     }
 }
 
-/// SIGHUP re-reads the configuration and the rule files ([`Reloader`]).
-async fn reload_on_sighup(reloader: Arc<Reloader>) {
+/// The SIGHUP listener, or nothing where there are no such signals.
+struct Hangups {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP; configuration reload disabled");
-            return;
-        };
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    fn listen() -> Hangups {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signal = signal(SignalKind::hangup())
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "cannot listen for SIGHUP; configuration reload disabled")
+                })
+                .ok();
+            Hangups { signal }
+        }
+        #[cfg(not(unix))]
+        Hangups {}
+    }
+}
+
+/// SIGHUP re-reads the configuration and the rule files ([`Reloader`]).
+async fn reload_on_sighup(hangups: Hangups, reloader: Arc<Reloader>) {
+    #[cfg(unix)]
+    if let Some(mut hup) = hangups.signal {
         while hup.recv().await.is_some() {
             let r = reloader.clone();
             let _ = tokio::task::spawn_blocking(move || r.reload()).await;
@@ -319,7 +342,7 @@ async fn reload_on_sighup(reloader: Arc<Reloader>) {
     }
     #[cfg(not(unix))]
     {
-        let _ = reloader;
+        let _ = (hangups, reloader);
     }
 }
 

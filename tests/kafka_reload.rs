@@ -44,9 +44,17 @@ fn sighup_reloads_and_a_broken_file_keeps_the_running_config() {
     )
     .unwrap();
     sighup(&daemon);
+    // A scrape reads metric families one after the other (the gauge sorts before the
+    // counter), so one scrape can see the counter after a reload and the gauge before
+    // it: wait for both, then assert both.
     let m = daemon.wait_metrics(Duration::from_secs(30), |m| {
         m.get("driftd_config_reloads_total{result=\"success\"}") == Some(1.0)
+            && m.get("driftd_config_last_reload_successful") == Some(1.0)
     });
+    assert_eq!(
+        m.get("driftd_config_reloads_total{result=\"success\"}"),
+        Some(1.0)
+    );
     assert_eq!(m.get("driftd_config_last_reload_successful"), Some(1.0));
     assert_eq!(windows(&daemon), serde_json::json!(["5m", "1h"]));
 
@@ -59,7 +67,12 @@ fn sighup_reloads_and_a_broken_file_keeps_the_running_config() {
     sighup(&daemon);
     let m = daemon.wait_metrics(Duration::from_secs(30), |m| {
         m.get("driftd_config_reloads_total{result=\"failure\"}") == Some(1.0)
+            && m.get("driftd_config_last_reload_successful") == Some(0.0)
     });
+    assert_eq!(
+        m.get("driftd_config_reloads_total{result=\"failure\"}"),
+        Some(1.0)
+    );
     assert_eq!(m.get("driftd_config_last_reload_successful"), Some(0.0));
     assert_eq!(
         windows(&daemon),
