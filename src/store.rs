@@ -36,6 +36,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::reference::{FeatureKind, ReferenceProfile};
 use crate::state::{Changes, IngestState};
@@ -96,8 +97,8 @@ pub enum StoreError {
     Open { path: PathBuf, source: sled::Error },
     #[error("store at {path} has schema version {found}, this driftd reads {SCHEMA_VERSION}")]
     Schema { path: PathBuf, found: u32 },
-    #[error("store I/O failed: {0}")]
-    Io(#[from] sled::Error),
+    #[error("store I/O failed at {path}: {source}")]
+    Io { path: PathBuf, source: sled::Error },
     #[error("store holds a malformed entry under key {key:?}")]
     Corrupt { key: String },
     #[error("store holds an entry it cannot decode: {0}")]
@@ -107,6 +108,8 @@ pub enum StoreError {
 /// Cheap to clone: every clone shares the same database.
 #[derive(Clone)]
 pub struct Store {
+    /// Named in I/O errors: "file too large" alone does not say which disk is full.
+    path: Arc<Path>,
     db: sled::Db,
     state: sled::Tree,
     references: sled::Tree,
@@ -128,10 +131,12 @@ impl Store {
             .map_err(open_err)?;
         let state = db.open_tree(STATE_TREE).map_err(open_err)?;
         let references = db.open_tree(REFERENCES_TREE).map_err(open_err)?;
-        match state.get(SCHEMA_KEY)? {
+        match state.get(SCHEMA_KEY).map_err(open_err)? {
             None => {
-                state.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
-                db.flush()?;
+                state
+                    .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(open_err)?;
+                db.flush().map_err(open_err)?;
             }
             Some(v) => {
                 let found = u32::from_be_bytes(fixed(&v, SCHEMA_KEY)?);
@@ -144,17 +149,25 @@ impl Store {
             }
         }
         Ok(Store {
+            path: Arc::from(path),
             db,
             state,
             references,
         })
     }
 
+    fn io(&self, source: sled::Error) -> StoreError {
+        StoreError::Io {
+            path: self.path.to_path_buf(),
+            source,
+        }
+    }
+
     /// Loads the last checkpoint.
     pub fn load(&self) -> Result<IngestState, StoreError> {
         let mut events = BTreeMap::new();
         for kv in self.state.scan_prefix(EVENTS) {
-            let (k, v) = kv?;
+            let (k, v) = kv.map_err(|e| self.io(e))?;
             let parts = split(&k[EVENTS.len()..], 2, &k)?;
             events.insert(
                 (parts[0].clone(), parts[1].clone()),
@@ -163,13 +176,13 @@ impl Store {
         }
         let mut labels = BTreeMap::new();
         for kv in self.state.scan_prefix(LABELS) {
-            let (k, v) = kv?;
+            let (k, v) = kv.map_err(|e| self.io(e))?;
             let parts = split(&k[LABELS.len()..], 1, &k)?;
             labels.insert(parts[0].clone(), u64::from_be_bytes(fixed(&v, &k)?));
         }
         let mut offsets = BTreeMap::new();
         for kv in self.state.scan_prefix(OFFSET) {
-            let (k, v) = kv?;
+            let (k, v) = kv.map_err(|e| self.io(e))?;
             let rest = &k[OFFSET.len()..];
             let corrupt = || StoreError::Corrupt {
                 key: String::from_utf8_lossy(&k).into_owned(),
@@ -184,13 +197,13 @@ impl Store {
         }
         let mut buckets = BTreeMap::new();
         for kv in self.state.scan_prefix(BUCKET) {
-            let (k, v) = kv?;
+            let (k, v) = kv.map_err(|e| self.io(e))?;
             let key = parse_bucket_key(&k).ok_or_else(|| corrupt(&k))?;
             buckets.insert(key, serde_json::from_slice(&v)?);
         }
         let mut pending = std::collections::HashMap::new();
         for kv in self.state.scan_prefix(JOIN) {
-            let (k, v) = kv?;
+            let (k, v) = kv.map_err(|e| self.io(e))?;
             let parts = split(&k[JOIN.len()..], 2, &k)?;
             pending.insert(
                 (parts[0].clone(), parts[1].clone()),
@@ -229,8 +242,8 @@ impl Store {
         for (model, id) in &changes.removed_pending {
             batch.remove(key(JOIN, &[model, id]));
         }
-        self.state.apply_batch(batch)?;
-        self.db.flush()?;
+        self.state.apply_batch(batch).map_err(|e| self.io(e))?;
+        self.db.flush().map_err(|e| self.io(e))?;
         Ok(())
     }
 
@@ -238,17 +251,19 @@ impl Store {
     pub fn load_alerting(&self) -> Result<AlertingState, StoreError> {
         let mut out = AlertingState::default();
         for kv in self.state.scan_prefix(ALERT) {
-            out.alerts.push(serde_json::from_slice(&kv?.1)?);
+            out.alerts
+                .push(serde_json::from_slice(&kv.map_err(|e| self.io(e))?.1)?);
         }
         for kv in self.state.scan_prefix(GROUP) {
-            out.groups.push(serde_json::from_slice(&kv?.1)?);
+            out.groups
+                .push(serde_json::from_slice(&kv.map_err(|e| self.io(e))?.1)?);
         }
         for (prefix, map) in [
             (RETRAIN, &mut out.last_retrain),
             (SCHEDULE, &mut out.schedules_checked),
         ] {
             for kv in self.state.scan_prefix(prefix) {
-                let (k, v) = kv?;
+                let (k, v) = kv.map_err(|e| self.io(e))?;
                 let model = split(&k[prefix.len()..], 1, &k)?.remove(0);
                 map.insert(model, i64::from_be_bytes(fixed(&v, &k)?));
             }
@@ -280,8 +295,8 @@ impl Store {
         for e in &c.outbox {
             batch.insert(raw_key(OUTBOX, &e.id), serde_json::to_vec(e)?);
         }
-        self.state.apply_batch(batch)?;
-        self.db.flush()?;
+        self.state.apply_batch(batch).map_err(|e| self.io(e))?;
+        self.db.flush().map_err(|e| self.io(e))?;
         Ok(())
     }
 
@@ -290,7 +305,7 @@ impl Store {
         let mut entries: Vec<crate::outbox::OutboxEntry> = self
             .state
             .scan_prefix(OUTBOX)
-            .map(|kv| Ok(serde_json::from_slice(&kv?.1)?))
+            .map(|kv| Ok(serde_json::from_slice(&kv.map_err(|e| self.io(e))?.1)?))
             .collect::<Result<_, StoreError>>()?;
         entries.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
         Ok(entries)
@@ -299,15 +314,18 @@ impl Store {
     /// Records a failed attempt (durably).
     pub fn update_outbox(&self, e: &crate::outbox::OutboxEntry) -> Result<(), StoreError> {
         self.state
-            .insert(raw_key(OUTBOX, &e.id), serde_json::to_vec(e)?)?;
-        self.db.flush()?;
+            .insert(raw_key(OUTBOX, &e.id), serde_json::to_vec(e)?)
+            .map_err(|e| self.io(e))?;
+        self.db.flush().map_err(|e| self.io(e))?;
         Ok(())
     }
 
     /// Removes a delivered entry (durably): it is never sent again.
     pub fn remove_outbox(&self, id: &str) -> Result<(), StoreError> {
-        self.state.remove(raw_key(OUTBOX, id))?;
-        self.db.flush()?;
+        self.state
+            .remove(raw_key(OUTBOX, id))
+            .map_err(|e| self.io(e))?;
+        self.db.flush().map_err(|e| self.io(e))?;
         Ok(())
     }
 
@@ -315,9 +333,11 @@ impl Store {
     pub fn put_reference(&self, profile: &ReferenceProfile) -> Result<(), StoreError> {
         let mut k = key(b"", &[&profile.model, &profile.version]);
         k.push(0);
-        k.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
-        self.references.insert(k, serde_json::to_vec(profile)?)?;
-        self.db.flush()?;
+        k.extend_from_slice(&self.db.generate_id().map_err(|e| self.io(e))?.to_be_bytes());
+        self.references
+            .insert(k, serde_json::to_vec(profile)?)
+            .map_err(|e| self.io(e))?;
+        self.db.flush().map_err(|e| self.io(e))?;
         Ok(())
     }
 
@@ -325,7 +345,7 @@ impl Store {
     pub fn references(&self) -> Result<Vec<ReferenceProfile>, StoreError> {
         self.references
             .iter()
-            .map(|kv| Ok(read_profile(&kv?.1)?))
+            .map(|kv| Ok(read_profile(&kv.map_err(|e| self.io(e))?.1)?))
             .collect()
     }
 
@@ -344,7 +364,7 @@ impl Store {
         }
         let mut newest: Option<(u64, ReferenceProfile)> = None;
         for kv in self.references.scan_prefix(&prefix) {
-            let (k, v) = kv?;
+            let (k, v) = kv.map_err(|e| self.io(e))?;
             let seq = u64::from_be_bytes(fixed(&k[k.len().saturating_sub(8)..], &k)?);
             if newest.as_ref().is_none_or(|(s, _)| seq > *s) {
                 newest = Some((seq, read_profile(&v)?));
@@ -354,7 +374,7 @@ impl Store {
     }
 
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+        self.db.size_on_disk().map_err(|e| self.io(e))
     }
 }
 

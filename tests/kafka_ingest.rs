@@ -17,16 +17,7 @@ fn total(counts: &BTreeMap<(String, String), u64>) -> u64 {
 /// After the daemon reports `expected` events, waits two more checkpoint intervals and
 /// checks nothing more arrives (a double count would show up here).
 fn assert_drained_exactly(daemon: &Daemon, expected: &BTreeMap<(String, String), u64>) {
-    let want = total(expected) as f64;
-    let m = daemon.wait_metrics(DRAIN_TIMEOUT, |m| m.sum("driftd_events_total") >= want);
-    assert_eq!(
-        m.sum("driftd_events_total"),
-        want,
-        "driftd did not reach the produced count; log:\n{}",
-        daemon.log_text()
-    );
-    std::thread::sleep(Duration::from_secs(3));
-    let m = daemon.metrics();
+    let m = daemon.assert_counted_exactly(total(expected), DRAIN_TIMEOUT);
     assert_eq!(&metric_counts(&m), expected, "per-model counts on /metrics");
 }
 

@@ -52,15 +52,7 @@ fn scram_over_sasl_plaintext_with_secrets_from_env_and_file() {
         "good.log",
         &[("DRIFTD_KAFKA_PASSWORD", PASSWORD), ("RUST_LOG", "debug")],
     );
-    let m = daemon.wait_metrics(Duration::from_secs(120), |m| {
-        m.sum("driftd_events_total") >= 5_000.0
-    });
-    assert_eq!(
-        m.sum("driftd_events_total"),
-        5_000.0,
-        "{}",
-        daemon.log_text()
-    );
+    daemon.assert_counted_exactly(5_000, Duration::from_secs(120));
     assert!(
         daemon.wait_ready(true, Duration::from_secs(20)),
         "{:?}",

@@ -402,6 +402,24 @@ impl Daemon {
         )
     }
 
+    /// Waits until `driftd_events_total` reaches `want`, asserts it is exactly `want`
+    /// (more is a double count), and that it is still `want` a few seconds later
+    /// (nothing counted late). The log is in the message of a failure.
+    pub fn assert_counted_exactly(&self, want: u64, timeout: Duration) -> Metrics {
+        let want = want as f64;
+        let m = self.wait_metrics(timeout, |m| m.sum("driftd_events_total") >= want);
+        assert_eq!(
+            m.sum("driftd_events_total"),
+            want,
+            "driftd did not count exactly the produced events; log:\n{}",
+            self.log_text()
+        );
+        std::thread::sleep(Duration::from_secs(3));
+        let m = self.metrics();
+        assert_eq!(m.sum("driftd_events_total"), want, "counted more later");
+        m
+    }
+
     /// Polls /metrics until `done` holds or the timeout passes.
     pub fn wait_metrics(&self, timeout: Duration, done: impl Fn(&Metrics) -> bool) -> Metrics {
         let deadline = Instant::now() + timeout;
