@@ -4,10 +4,10 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use driftd::config::ReportConfig;
+use driftd::report::ReportSettings;
 use driftd::dataset::{Cell, Columns};
-use driftd::generate::SplitMix;
-use driftd::reference::{CurrentCounts, ProfileBuilder, ProfileOptions};
+use driftd::base::rng::SplitMix;
+use driftd::reference::{CurrentCounts, ProfileBuilder, ProfileSettings};
 use driftd::report::feature_drift;
 use driftd::stats::histogram::{bin_of, NumericBins};
 
@@ -33,8 +33,8 @@ fn names() -> Vec<String> {
         .collect()
 }
 
-fn options() -> ProfileOptions {
-    ProfileOptions {
+fn options() -> ProfileSettings {
+    ProfileSettings {
         resolution: 1000,
         psi_bins: 10,
         max_categories: 100,
@@ -80,7 +80,7 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    let settings = ReportConfig::default();
+    let settings = ReportSettings::default();
     c.bench_function("full report of 25 features", |b| {
         b.iter(|| {
             let drift: Vec<_> = profile

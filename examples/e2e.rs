@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use driftd::generate::SplitMix;
+use driftd::base::rng::SplitMix;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};

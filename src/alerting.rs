@@ -17,11 +17,13 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::notify::{render_email, Groups};
 use crate::outbox::{Action, OutboxEntry};
+use crate::base::id::stable_id;
+use crate::base::time::rfc3339;
 use crate::retrain::{
-    rfc3339, Cooldowns, CronSchedule, Decision, Evidence, RetrainRequest, Trigger,
+    Cooldowns, CronSchedule, Decision, Evidence, RetrainRequest, Trigger,
 };
 use crate::rules::{
-    load_rules, stable_id, Alert, AlertPhase, AlertTable, RuleSet, RulesError, SampleSet,
+    load_rules, Alert, AlertPhase, AlertTable, RuleSet, RulesError, SampleSet,
 };
 use crate::store::{AlertingChanges, Store, StoreError};
 

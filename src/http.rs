@@ -27,8 +27,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::LiveConfig;
-use crate::evaluate::{window_report, EvaluationSettings, WindowSource};
-use crate::ingest::unix_now_ms;
+use crate::evaluate::{window_report, WindowSource};
+use crate::base::time::unix_now_ms;
 use crate::metrics::Metrics;
 
 /// What `/readyz` reports; written by the consumer, read by HTTP.
@@ -127,11 +127,11 @@ fn unauthorized(s: &Api, headers: &HeaderMap) -> Option<Response> {
 }
 
 async fn alerts(State(s): State<AppState>) -> Response {
-    Json(crate::ingest::lock(&s.alerting).alerts_json()).into_response()
+    Json(crate::base::sync::lock(&s.alerting).alerts_json()).into_response()
 }
 
 async fn rules(State(s): State<AppState>) -> Response {
-    Json(crate::ingest::lock(&s.alerting).rules_json()).into_response()
+    Json(crate::base::sync::lock(&s.alerting).rules_json()).into_response()
 }
 
 async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
@@ -174,7 +174,7 @@ async fn retrain(
     }
     let config = s.config.get();
     let decided = tokio::task::spawn_blocking(move || {
-        crate::ingest::lock(&s.alerting).request_manual(
+        crate::base::sync::lock(&s.alerting).request_manual(
             &model,
             body.version,
             &body.reason,
@@ -287,7 +287,7 @@ async fn history(
     Path(model): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Response {
-    let to = match q.to.as_deref().map(crate::config::parse_timestamp) {
+    let to = match q.to.as_deref().map(crate::base::time::parse_timestamp) {
         None => unix_now_ms(),
         Some(Some(t)) => t,
         Some(None) => {
@@ -297,7 +297,7 @@ async fn history(
             )
         }
     };
-    let from = match q.from.as_deref().map(crate::config::parse_timestamp) {
+    let from = match q.from.as_deref().map(crate::base::time::parse_timestamp) {
         None => to - 86_400_000,
         Some(Some(t)) => t,
         Some(None) => {
@@ -322,10 +322,7 @@ async fn history(
             .get(&model, q.version.as_deref().unwrap_or(""))
             .map(|p| &p.profile);
         let config = s.config.get();
-        let settings = EvaluationSettings {
-            profile: &config.profile,
-            report: &config.report,
-        };
+        let settings = config.evaluation_settings();
         crate::evaluate::history(
             &buckets,
             profile,
@@ -396,10 +393,7 @@ async fn evaluate_window(
         let buckets = s
             .windows
             .window(&model, q.version.as_deref(), ms, rolling, now);
-        let settings = EvaluationSettings {
-            profile: &config.profile,
-            report: &config.report,
-        };
+        let settings = config.evaluation_settings();
         window_report(
             &buckets,
             &s.windows.profiles(),

@@ -12,7 +12,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::{Config, FieldPaths, SourceRole};
+use crate::base::sync::lock;
+use crate::base::time::unix_now_ms;
+use crate::config::Config;
+use crate::event::{FieldPaths, SourceRole};
 use crate::event::{decode, DecodeError, DecodeReason, Record};
 use crate::join::LabelSettings;
 use crate::metrics::Metrics;
@@ -144,7 +147,7 @@ impl Admission {
                 DecodeReason::FromTheFuture,
                 format!(
                     "event time {} is {} s ahead of the clock; [limits] max_future is {} s",
-                    crate::retrain::rfc3339(ts_ms),
+                    crate::base::time::rfc3339(ts_ms),
                     (ts_ms - now_ms) / 1000,
                     self.max_future_ms / 1000
                 ),
@@ -155,7 +158,7 @@ impl Admission {
                 DecodeReason::TooLate,
                 format!(
                     "event time {} is older than every window tier keeps ({} days)",
-                    crate::retrain::rfc3339(ts_ms),
+                    crate::base::time::rfc3339(ts_ms),
                     windows.day_retention_ms / 86_400_000
                 ),
             ));
@@ -379,13 +382,6 @@ impl<D: DeadLetterSink> Ingest<D> {
     }
 }
 
-/// Milliseconds since the Unix epoch, for records without a timestamp.
-pub fn unix_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 impl<D: DeadLetterSink + Send> crate::evaluate::WindowSource for std::sync::Mutex<Ingest<D>> {
     fn series(&self) -> std::collections::BTreeSet<(String, String)> {
@@ -442,11 +438,6 @@ impl<D: DeadLetterSink + Send> crate::evaluate::WindowSource for std::sync::Mute
     }
 }
 
-/// A poisoned lock means a thread panicked mid-update; the checkpoint protocol keeps
-/// sled consistent regardless, so carry on with the data.
-pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 #[cfg(test)]
 mod tests {

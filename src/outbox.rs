@@ -22,7 +22,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, EmailConfig, OutboxConfig, SmtpTls};
-use crate::ingest::unix_now_ms;
+use crate::base::time::unix_now_ms;
 use crate::metrics::Metrics;
 use crate::notify::EmailContent;
 use crate::store::Store;

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::config::{Config, SourceRole};
-use crate::ingest::{unix_now_ms, CheckpointError, DeadLetterSink, Ingest, Origin, Rejected};
+use crate::base::time::unix_now_ms;
+use crate::config::Config;
+use crate::event::SourceRole;
+use crate::ingest::{CheckpointError, DeadLetterSink, Ingest, Origin, Rejected};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 

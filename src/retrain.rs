@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::rules::stable_id;
+use crate::base::id::stable_id;
+use crate::base::time::rfc3339;
 
 pub const EVENT_TYPE: &str = "io.driftd.retrain.requested";
 
@@ -139,13 +140,6 @@ impl Cooldowns {
     }
 }
 
-/// Milliseconds since the epoch as RFC 3339 UTC with milliseconds (CloudEvents `time`,
-/// API timestamps).
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
 
 /// A CloudEvents 1.0 event in structured JSON mode.
 pub fn cloud_event(

@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use driftd::generate::{synthetic_record, SplitMix};
+use driftd::{base::rng::SplitMix, generate::synthetic_record};
 use serde_json::{json, Value};
 
 const DASHBOARDS: &[&str] = &["driftd-overview", "driftd-model", "driftd-service"];

@@ -44,7 +44,7 @@ fn ten_sigkills_during_a_stream_end_as_an_uninterrupted_run() {
         .unwrap()
         .as_nanos() as u64;
     eprintln!("kill schedule seed: {seed}");
-    let mut rng = driftd::generate::SplitMix::new(seed);
+    let mut rng = driftd::base::rng::SplitMix::new(seed);
     // Ten kill points spread over the stream: after a random number of counted events,
     // plus a random delay (so that kills land inside batches and checkpoints too).
     let mut targets: Vec<u64> = (0..10)

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use driftd::generate::{synthetic_record, SplitMix};
+use driftd::{base::rng::SplitMix, generate::synthetic_record};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::Value;
 

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use driftd::generate::SplitMix;
+use driftd::base::rng::SplitMix;
 use serde_json::{json, Value};
 
 fn records(values: &[Value]) -> Records {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use driftd::generate::SplitMix;
+use driftd::base::rng::SplitMix;
 use serde_json::{json, Value};
 
 const WINDOWS: &str = "[windows]\nwindows = [\"5m\", \"1h\"]\ntick = \"1s\"\n";

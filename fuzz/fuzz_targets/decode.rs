@@ -2,7 +2,7 @@
 //! and whatever it accepts satisfies the limits the rest of driftd relies on.
 #![no_main]
 
-use driftd::config::{FieldPaths, SourceRole};
+use driftd::event::{FieldPaths, SourceRole};
 use driftd::event::{decode, FeatureValue, Record, MAX_CATEGORY_BYTES, MAX_NAME_BYTES};
 use libfuzzer_sys::fuzz_target;
 

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::sample::{is_model_metric, Sample, FEATURE_METRICS, MODEL_METRICS, PERFORMANCE_METRICS};
-use crate::config::{line_of, parse_duration};
+use crate::base::text::line_of;
+use crate::base::time::parse_duration;
 
 pub const SEVERITIES: &[&str] = &["critical", "warning", "info"];
 pub const ACTIONS: &[&str] = &["email", "retrain"];

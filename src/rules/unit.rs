@@ -31,7 +31,7 @@ use serde::Deserialize;
 use super::alert::{AlertPhase, AlertTable};
 use super::file::{load_rules, RulesError};
 use super::sample::{Sample, SampleSet, SeriesKey};
-use crate::config::parse_duration;
+use crate::base::time::parse_duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnitTestError {

@@ -414,7 +414,7 @@ mod tests {
 
     #[test]
     fn guided_bin_equals_binary_search() {
-        let mut rng = crate::generate::SplitMix::new(11);
+        let mut rng = crate::base::rng::SplitMix::new(11);
         let shapes: [&dyn Fn(f64) -> f64; 4] = [
             &|u| u,
             &|u| (u * 12.0).exp(),               // heavy right tail

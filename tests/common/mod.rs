@@ -655,7 +655,7 @@ pub fn valid_records(valid: usize, seed: u64) -> (Records, Counts) {
         ("fraud", "2024-01"),
         ("ltv", "v1"),
     ];
-    let mut rng = driftd::generate::SplitMix::new(seed);
+    let mut rng = driftd::base::rng::SplitMix::new(seed);
     let mut expected = BTreeMap::new();
     let mut records = Vec::with_capacity(valid);
     // An hour ago, whole minutes: inside every window tier, never from the future.

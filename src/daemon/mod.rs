@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use crate::alerting::{Alerting, AlertingError};
 use crate::config::{Config, LiveConfig};
-use crate::evaluate::{window_report, EvaluationSettings, WindowSource};
+use crate::evaluate::{window_report, WindowSource};
 use crate::http::{self, Readiness};
-use crate::ingest::lock;
-use crate::ingest::unix_now_ms;
+use crate::base::sync::lock;
+use crate::base::time::unix_now_ms;
 use crate::ingest::Ingest;
 use crate::kafka::{self, ConsumeError, KafkaDeadLetter};
 use crate::metrics::Metrics;
@@ -231,10 +231,7 @@ async fn evaluate_every_tick(
             let now = unix_now_ms();
             windows.compact(now);
             let profiles = windows.profiles();
-            let settings = EvaluationSettings {
-                profile: &config.profile,
-                report: &config.report,
-            };
+            let settings = config.evaluation_settings();
             let mut evaluated = 0;
             let mut samples = SampleSet::default();
             let merged = lock(&alerting).merged_windows();

@@ -1,5 +1,5 @@
 //! Drift of current counts against a reference profile, per feature, in the shape of
-//! DESIGN §4.3 — shared by `driftd report` and (later) the HTTP API. Pure: profile and
+//! DESIGN §4.3 — shared by `driftd report`, the daemon's windows and the HTTP API. Pure: profile and
 //! counts in, [`DriftReport`] out; rendering as JSON or a table is here too.
 //!
 //! Defined answers for the edge cases, never NaN:
@@ -18,9 +18,32 @@
 
 use serde::Serialize;
 
-use crate::config::ReportConfig;
+use std::collections::BTreeMap;
+
 use crate::reference::{FeatureCounts, FeatureKind, FeatureProfile};
 use crate::stats::{chi2, divergence, ks, proportions, psi};
+
+/// When a feature counts as drifted (from `[report]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportSettings {
+    /// A feature drifted when its PSI is at least this.
+    pub psi_threshold: f64,
+    /// Per-feature PSI thresholds that override `psi_threshold`.
+    pub thresholds: BTreeMap<String, f64>,
+    /// α of the sample-size-aware PSI critical value reported next to PSI.
+    pub alpha: f64,
+}
+
+impl Default for ReportSettings {
+    /// The defaults of `[report]`.
+    fn default() -> Self {
+        ReportSettings {
+            psi_threshold: 0.2,
+            thresholds: BTreeMap::new(),
+            alpha: 0.05,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DriftReport {
@@ -101,7 +124,7 @@ pub fn feature_drift(
     current_rows: u64,
     seen: bool,
     epsilon: f64,
-    settings: &ReportConfig,
+    settings: &ReportSettings,
 ) -> FeatureDrift {
     let threshold = settings
         .thresholds

@@ -28,7 +28,9 @@ use rdkafka::ClientContext;
 
 use crate::config::Config;
 use crate::http::Readiness;
-use crate::ingest::{lock, unix_now_ms, CheckpointError, DeadLetterSink, Ingest, Origin, Rejected};
+use crate::base::sync::lock;
+use crate::base::time::unix_now_ms;
+use crate::ingest::{CheckpointError, DeadLetterSink, Ingest, Origin, Rejected};
 use crate::metrics::Metrics;
 
 /// Dead-letter payloads are cut to this size so that a huge rejected record still

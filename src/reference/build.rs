@@ -1,188 +1,14 @@
-//! Reference profiles: what "normal" looks like for each feature, built once from a
-//! reference dataset (DESIGN §4.1), and the current-side counts measured against it.
-//!
-//! A profile holds, per feature, the bins (numeric: fine quantile edges and PSI
-//! edges; categorical: the vocabulary) and the reference's own counts in those bins,
-//! so every statistic can be computed later from counts alone. Pure: values in,
-//! profile out; [`crate::store`] persists profiles and [`crate::dataset`] reads files.
+//! Building a profile from columns ([`ProfileBuilder`]) and counting current columns
+//! against one ([`CurrentCounts`]). Pure: values in, profile or counts out.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use crate::config::{FeatureKindName, ProfileConfig};
-use crate::dataset::{self, Cell, Columns, DatasetError};
-use crate::stats::histogram::{CategoryBins, CategoryCounts, NumericBins, NumericCounts};
+use super::{number_key, FeatureCounts, FeatureKind, FeatureKindName, FeatureProfile, ProfileSettings};
+use crate::dataset::{Cell, Columns};
+use crate::stats::histogram::{CategoryBins, NumericBins};
 
 /// Share of a column's present values that must be numbers for it to be numeric.
 const NUMERIC_SHARE: f64 = 0.99;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReferenceProfile {
-    pub id: String,
-    pub model: String,
-    pub version: String,
-    /// RFC 3339.
-    pub created_at: String,
-    pub source: String,
-    /// FNV-1a 64 of the source file's bytes, hex.
-    pub source_checksum: String,
-    pub rows: u64,
-    pub resolution: usize,
-    pub psi_bins: usize,
-    pub max_categories: usize,
-    pub features: Vec<FeatureProfile>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FeatureProfile {
-    pub name: String,
-    pub missing: u64,
-    pub type_mismatch: u64,
-    #[serde(flatten)]
-    pub kind: FeatureKind,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum FeatureKind {
-    Numeric {
-        bins: NumericBins,
-        /// Reference counts per fine bin (±∞ in the end bins).
-        counts: Vec<u64>,
-        /// Finite range; `None` when the reference has no finite value.
-        min: Option<f64>,
-        max: Option<f64>,
-        mean: Option<f64>,
-        /// Population standard deviation of the finite values.
-        std: Option<f64>,
-    },
-    Categorical {
-        bins: CategoryBins,
-        /// Reference counts per category, `__other__` last.
-        counts: Vec<u64>,
-    },
-}
-
-impl FeatureKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            FeatureKind::Numeric { .. } => "numeric",
-            FeatureKind::Categorical { .. } => "categorical",
-        }
-    }
-}
-
-impl FeatureProfile {
-    /// Empty counts over this feature's bins.
-    pub fn empty_counts(&self) -> FeatureCounts {
-        match &self.kind {
-            FeatureKind::Numeric { bins, .. } => FeatureCounts::Numeric(NumericCounts::new(bins)),
-            FeatureKind::Categorical { bins, .. } => {
-                FeatureCounts::Categorical(CategoryCounts::new(bins))
-            }
-        }
-    }
-
-    /// Adds one current value.
-    #[inline]
-    pub fn observe(&self, counts: &mut FeatureCounts, cell: &Cell<'_>) {
-        match (&self.kind, counts) {
-            (FeatureKind::Numeric { bins, min, max, .. }, FeatureCounts::Numeric(c)) => {
-                match cell {
-                    Cell::Missing => c.missing += 1,
-                    Cell::Number(v) => c.add(
-                        bins,
-                        (
-                            min.unwrap_or(f64::INFINITY),
-                            max.unwrap_or(f64::NEG_INFINITY),
-                        ),
-                        *v,
-                    ),
-                    Cell::Text(_) | Cell::Invalid => c.type_mismatch += 1,
-                }
-            }
-            (FeatureKind::Categorical { bins, .. }, FeatureCounts::Categorical(c)) => match cell {
-                Cell::Missing => c.missing += 1,
-                Cell::Number(v) => c.add(bins, &number_key(*v)),
-                Cell::Text(t) => c.add(bins, t),
-                Cell::Invalid => c.type_mismatch += 1,
-            },
-            _ => {}
-        }
-    }
-}
-
-impl FeatureProfile {
-    /// The same bins with other reference counts (a captured window or a rolling
-    /// reference); the range and spread stay this profile's.
-    pub fn with_reference_counts(&self, counts: &FeatureCounts) -> FeatureProfile {
-        let mut f = self.clone();
-        match (&mut f.kind, counts) {
-            (FeatureKind::Numeric { counts: c, .. }, FeatureCounts::Numeric(n)) => {
-                c.clone_from(&n.bins);
-                f.missing = n.missing;
-                f.type_mismatch = n.type_mismatch;
-            }
-            (FeatureKind::Categorical { counts: c, .. }, FeatureCounts::Categorical(n)) => {
-                c.clone_from(&n.bins);
-                f.missing = n.missing;
-                f.type_mismatch = n.type_mismatch;
-            }
-            _ => {}
-        }
-        f
-    }
-
-    /// Adds the same current value `n` times.
-    pub fn observe_many(&self, counts: &mut FeatureCounts, cell: &Cell<'_>, n: u64) {
-        match (cell, counts) {
-            (Cell::Missing, FeatureCounts::Numeric(c)) => c.missing += n,
-            (Cell::Missing, FeatureCounts::Categorical(c)) => c.missing += n,
-            (Cell::Invalid | Cell::Text(_), FeatureCounts::Numeric(c)) => c.type_mismatch += n,
-            (Cell::Invalid, FeatureCounts::Categorical(c)) => c.type_mismatch += n,
-            (_, counts) => {
-                for _ in 0..n {
-                    self.observe(counts, cell);
-                }
-            }
-        }
-    }
-}
-
-/// Current-side counts of one feature; merges by addition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum FeatureCounts {
-    Numeric(NumericCounts),
-    Categorical(CategoryCounts),
-}
-
-/// A number used as a category: its shortest decimal form, the same on both sides.
-pub fn number_key(v: f64) -> String {
-    v.to_string()
-}
-
-/// How a profile is built.
-#[derive(Debug, Clone)]
-pub struct ProfileOptions {
-    pub resolution: usize,
-    pub psi_bins: usize,
-    pub max_categories: usize,
-    pub kinds: BTreeMap<String, FeatureKindName>,
-}
-
-impl From<&ProfileConfig> for ProfileOptions {
-    fn from(c: &ProfileConfig) -> Self {
-        ProfileOptions {
-            resolution: c.resolution,
-            psi_bins: c.psi_bins,
-            max_categories: c.max_categories,
-            kinds: c.kinds.clone(),
-        }
-    }
-}
 
 /// Everything a column held, until its kind is decided.
 #[derive(Default)]
@@ -281,14 +107,14 @@ impl ProfileBuilder {
         counts
     }
 
-    pub fn finish(self, names: &[String], options: &ProfileOptions) -> (u64, Vec<FeatureProfile>) {
+    pub fn finish(self, names: &[String], options: &ProfileSettings) -> (u64, Vec<FeatureProfile>) {
         let columns: Vec<(ColumnValues, &String)> = self.columns.into_iter().zip(names).collect();
         let features = parallel_map(columns, |(col, name)| build_feature(name, col, options));
         (self.rows, features)
     }
 }
 
-fn build_feature(name: &str, col: ColumnValues, options: &ProfileOptions) -> FeatureProfile {
+fn build_feature(name: &str, col: ColumnValues, options: &ProfileSettings) -> FeatureProfile {
     let present = col.numbers.len() as u64 + col.text_total;
     let numeric = match options.kinds.get(name) {
         Some(FeatureKindName::Numeric) => true,
@@ -386,64 +212,6 @@ fn mean_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
     (finite(mean), finite(var.max(0.0).sqrt()))
 }
 
-/// Reads a CSV or JSON-lines file into per-column values, ready either to become a
-/// profile ([`ProfileBuilder::finish`]) or to be counted against one
-/// ([`ProfileBuilder::count_against`]).
-pub fn read_columns(path: &Path) -> Result<(Vec<String>, ProfileBuilder), DatasetError> {
-    let mut builder = ProfileBuilder::default();
-    let (columns, _) = dataset::read(path, |cols, row| builder.add_row(row, cols.names.len()))?;
-    builder.pad_to(columns.names.len());
-    Ok((columns.names, builder))
-}
-
-/// Builds a profile from a CSV or JSON-lines file.
-pub fn profile_file(
-    path: &Path,
-    model: &str,
-    version: &str,
-    options: &ProfileOptions,
-    created_at: &str,
-) -> Result<ReferenceProfile, DatasetError> {
-    let (names, builder) = read_columns(path)?;
-    let (rows, features) = builder.finish(&names, options);
-    let checksum = checksum_file(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(ReferenceProfile {
-        id: format!("{model}@{version}#{}", &checksum[..8]),
-        model: model.to_string(),
-        version: version.to_string(),
-        created_at: created_at.to_string(),
-        source: path.display().to_string(),
-        source_checksum: checksum,
-        rows,
-        resolution: options.resolution,
-        psi_bins: options.psi_bins,
-        max_categories: options.max_categories,
-        features,
-    })
-}
-
-/// FNV-1a 64 of a file, hex: identifies the source of a profile (not a security hash).
-pub fn checksum_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        for b in &buf[..n] {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    Ok(format!("{hash:016x}"))
-}
-
 /// Counts of a current dataset against a profile, column by column.
 pub struct CurrentCounts<'p> {
     profile: &'p [FeatureProfile],
@@ -523,47 +291,12 @@ impl<'p> CurrentCounts<'p> {
     }
 }
 
-/// A profile of model `m` built from rows, with the default options: a fixture
-/// shared by the unit tests of the modules that consume profiles.
-#[cfg(test)]
-pub(crate) fn test_profile(
-    version: &str,
-    names: &[&str],
-    rows: impl IntoIterator<Item = Vec<Cell<'static>>>,
-) -> ReferenceProfile {
-    let options = ProfileOptions {
-        resolution: 1000,
-        psi_bins: 10,
-        max_categories: 100,
-        kinds: BTreeMap::new(),
-    };
-    let mut b = ProfileBuilder::default();
-    for r in rows {
-        b.add_row(&r, names.len());
-    }
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let (rows, features) = b.finish(&names, &options);
-    ReferenceProfile {
-        id: format!("m@{version}"),
-        model: "m".into(),
-        version: version.into(),
-        created_at: String::new(),
-        source: String::new(),
-        source_checksum: String::new(),
-        rows,
-        resolution: options.resolution,
-        psi_bins: options.psi_bins,
-        max_categories: options.max_categories,
-        features,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn options() -> ProfileOptions {
-        ProfileOptions {
+    fn options() -> ProfileSettings {
+        ProfileSettings {
             resolution: 1000,
             psi_bins: 10,
             max_categories: 100,
@@ -571,7 +304,7 @@ mod tests {
         }
     }
 
-    fn build(rows: &[Vec<Cell<'_>>], names: &[&str], o: &ProfileOptions) -> Vec<FeatureProfile> {
+    fn build(rows: &[Vec<Cell<'_>>], names: &[&str], o: &ProfileSettings) -> Vec<FeatureProfile> {
         let mut b = ProfileBuilder::default();
         for r in rows {
             b.add_row(r, names.len());
@@ -647,7 +380,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.csv");
         std::fs::write(&p, "x,new\n1,a\n,b\nzz,\n1e9,c\n").unwrap();
-        dataset::read(&p, |c, r| cur.add_row(c, r)).unwrap();
+        crate::dataset::read(&p, |c, r| cur.add_row(c, r)).unwrap();
         let FeatureCounts::Numeric(c) = &cur.features[0] else {
             panic!()
         };

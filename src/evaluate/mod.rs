@@ -5,8 +5,7 @@
 
 use serde::Serialize;
 
-use crate::config::{ProfileConfig, ReportConfig};
-use crate::report::{feature_drift, DriftReport};
+use crate::report::{feature_drift, DriftReport, ReportSettings};
 use crate::stats::performance::{PerformanceMetrics, PERFORMANCE_METRICS};
 use crate::window::{Bucket, ProfileSet, Tier, WindowState};
 
@@ -54,9 +53,21 @@ pub struct LatencySummary {
 }
 
 /// Everything the window computations need besides the state.
-pub struct EvaluationSettings<'a> {
-    pub profile: &'a ProfileConfig,
-    pub report: &'a ReportConfig,
+#[derive(Debug, Clone)]
+pub struct EvaluationSettings {
+    /// ε: floor of each proportion in PSI (`[profile] psi_epsilon`).
+    pub psi_epsilon: f64,
+    pub report: ReportSettings,
+}
+
+impl Default for EvaluationSettings {
+    /// The defaults of `[profile] psi_epsilon` and `[report]`.
+    fn default() -> Self {
+        EvaluationSettings {
+            psi_epsilon: 1e-4,
+            report: ReportSettings::default(),
+        }
+    }
 }
 
 /// What a window evaluation needs from the state, taken under its lock.
@@ -113,7 +124,7 @@ pub fn window_report(
     version: Option<&str>,
     window: (&str, i64),
     now_ms: i64,
-    settings: &EvaluationSettings<'_>,
+    settings: &EvaluationSettings,
 ) -> WindowReport {
     let bucket = &buckets.current;
     let newest_event_ms = buckets.newest_event_ms;
@@ -138,8 +149,8 @@ pub fn window_report(
                         c,
                         bucket.events,
                         true,
-                        settings.profile.psi_epsilon,
-                        settings.report,
+                        settings.psi_epsilon,
+                        &settings.report,
                     )
                 })
                 .collect()
@@ -239,7 +250,7 @@ pub fn history(
     profile: Option<&crate::reference::ReferenceProfile>,
     metric: &str,
     feature: Option<&str>,
-    settings: &EvaluationSettings<'_>,
+    settings: &EvaluationSettings,
 ) -> Result<Vec<HistoryPoint>, String> {
     let feature_index = match feature {
         Some(name) => {
@@ -269,8 +280,8 @@ pub fn history(
                         &b.features[i],
                         b.events,
                         true,
-                        settings.profile.psi_epsilon,
-                        settings.report,
+                        settings.psi_epsilon,
+                        &settings.report,
                     );
                     serde_json::to_value(&drift)
                         .ok()
@@ -306,7 +317,6 @@ fn model_metric(b: &Bucket, metric: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
     use crate::dataset::Cell;
     use crate::event::{FeatureValue, PredictionRecord};
     use crate::reference::{test_profile, ReferenceProfile};
@@ -346,11 +356,7 @@ mod tests {
             let ts = now - 600_000 + i * 1000;
             state.observe(&record(ts, (50 + i % 50) as f64), Some(p), &settings, now);
         }
-        let config = Config::default();
-        let eval = EvaluationSettings {
-            profile: &config.profile,
-            report: &config.report,
-        };
+        let eval = EvaluationSettings::default();
         let run = |rolling: Option<i64>| {
             let b = window_bucket(&state, &profiles, "m", Some("v"), 300_000, rolling, now);
             window_report(&b, &profiles, "m", Some("v"), ("5m", 300_000), now, &eval)

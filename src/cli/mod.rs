@@ -7,8 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use crate::config::{parse_duration, Config, SourceRole};
-use crate::reference::ProfileOptions;
+use crate::base::time::parse_duration;
+use crate::config::Config;
+use crate::event::SourceRole;
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
@@ -489,7 +490,7 @@ fn retrain(a: RetrainArgs) -> Result<(), Box<dyn std::error::Error>> {
 
 fn report(a: ReportArgs) -> Result<(), Box<dyn std::error::Error>> {
     let config = a.config.load()?;
-    let options = ProfileOptions::from(&config.profile);
+    let options = config.profile.settings();
     let started = std::time::Instant::now();
     // Both files are parsed at once, one thread each; the current columns are then
     // counted against the reference's bins.
@@ -515,7 +516,7 @@ fn report(a: ReportArgs) -> Result<(), Box<dyn std::error::Error>> {
                 current.rows,
                 *seen || current.rows == 0,
                 config.profile.psi_epsilon,
-                &config.report,
+                &config.report.settings(),
             )
         })
         .collect();
@@ -555,7 +556,7 @@ fn reference(c: ReferenceCommand) -> Result<(), Box<dyn std::error::Error>> {
                 &file,
                 &model,
                 &version,
-                &ProfileOptions::from(&config.profile),
+                &config.profile.settings(),
                 &created,
             )?;
             Store::open(&config.storage.path)?.put_reference(&profile)?;
@@ -596,7 +597,7 @@ fn reference(c: ReferenceCommand) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             let config = config.load()?;
             let parse = |what: &str, s: &str| {
-                crate::config::parse_timestamp(s)
+                crate::base::time::parse_timestamp(s)
                     .ok_or_else(|| format!("--{what} `{s}` is not RFC 3339 or epoch milliseconds"))
             };
             let (from_ms, to_ms) = (parse("from", &from)?, parse("to", &to)?);

@@ -1,10 +1,6 @@
-//! Record types and decoding: bytes of one Kafka message (or one line of a JSON-lines
-//! file) in, a typed [`Record`] or a [`DecodeError`] with a reason out. Pure: no I/O.
-//!
-//! Field locations come from [`FieldPaths`] (JSON pointers), so logs in another shape
-//! are read without re-formatting them. The reasons are a small fixed set because they
-//! become a Prometheus label; the detail, which names the field, goes into the
-//! dead-letter header and the log.
+//! Decoding one record: the top level is read as raw JSON and only the fields the
+//! configured paths ask for are parsed (no `serde_json::Value` tree per record); a
+//! record that is not a JSON object goes through `Value`, which names its error.
 
 use std::borrow::Cow;
 
@@ -12,147 +8,7 @@ use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::config::{FieldPaths, SourceRole};
-
-/// Longest model, version, id, feature or segment name accepted, in bytes.
-pub const MAX_NAME_BYTES: usize = 256;
-/// Longest categorical feature value or predicted class accepted, in bytes: categories
-/// come from a finite set, and a longer one is a free-text field logged by mistake.
-pub const MAX_CATEGORY_BYTES: usize = 1024;
-/// Version used when a record names none.
-pub const UNVERSIONED: &str = "unversioned";
-
-/// One feature value as logged.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FeatureValue {
-    Number(f64),
-    Category(String),
-    /// Absent, `null`: counted as missing, never part of a distribution.
-    Missing,
-}
-
-/// What the model answered.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prediction {
-    pub score: Option<f64>,
-    pub class: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PredictionRecord {
-    pub model: String,
-    pub version: String,
-    pub id: Option<String>,
-    /// Event time, milliseconds since the Unix epoch.
-    pub ts_ms: i64,
-    pub features: Vec<(String, FeatureValue)>,
-    pub prediction: Option<Prediction>,
-    pub latency_ms: Option<f64>,
-    pub segment: Vec<(String, String)>,
-}
-
-/// Ground truth for one earlier prediction, joined by (model, id).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LabelRecord {
-    pub model: String,
-    pub id: String,
-    pub label: LabelValue,
-    pub ts_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum LabelValue {
-    Number(f64),
-    Class(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Record {
-    Prediction(PredictionRecord),
-    Label(LabelRecord),
-}
-
-impl Record {
-    pub fn model(&self) -> &str {
-        match self {
-            Record::Prediction(p) => &p.model,
-            Record::Label(l) => &l.model,
-        }
-    }
-}
-
-/// Why a record was rejected. `as_str` is the value of the `reason` metric label and
-/// of the `driftd-reason` dead-letter header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DecodeReason {
-    Empty,
-    InvalidUtf8,
-    InvalidJson,
-    NotAnObject,
-    MissingField,
-    WrongType,
-    InvalidValue,
-    /// The same key twice in one object: which one is meant is ambiguous.
-    DuplicateKey,
-    /// Larger than `[limits] max_message_bytes`; not parsed at all.
-    TooLarge,
-    /// A model that has neither a reference profile nor a `[models.<name>]` table (or
-    /// one past `[limits] max_models` when none is configured).
-    UnknownModel,
-    /// A prediction whose event time is older than every window tier keeps.
-    TooLate,
-    /// A prediction whose event time is further ahead of the clock than
-    /// `[limits] max_future`.
-    FromTheFuture,
-}
-
-impl DecodeReason {
-    pub const ALL: [DecodeReason; 12] = [
-        DecodeReason::Empty,
-        DecodeReason::InvalidUtf8,
-        DecodeReason::InvalidJson,
-        DecodeReason::NotAnObject,
-        DecodeReason::MissingField,
-        DecodeReason::WrongType,
-        DecodeReason::InvalidValue,
-        DecodeReason::DuplicateKey,
-        DecodeReason::TooLarge,
-        DecodeReason::UnknownModel,
-        DecodeReason::TooLate,
-        DecodeReason::FromTheFuture,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DecodeReason::Empty => "empty",
-            DecodeReason::InvalidUtf8 => "invalid_utf8",
-            DecodeReason::InvalidJson => "invalid_json",
-            DecodeReason::NotAnObject => "not_object",
-            DecodeReason::MissingField => "missing_field",
-            DecodeReason::WrongType => "wrong_type",
-            DecodeReason::InvalidValue => "invalid_value",
-            DecodeReason::DuplicateKey => "duplicate_key",
-            DecodeReason::TooLarge => "too_large",
-            DecodeReason::UnknownModel => "unknown_model",
-            DecodeReason::TooLate => "too_late",
-            DecodeReason::FromTheFuture => "from_the_future",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}: {detail}", reason.as_str())]
-pub struct DecodeError {
-    pub reason: DecodeReason,
-    pub detail: String,
-}
-
-pub(crate) fn err(reason: DecodeReason, detail: impl Into<String>) -> DecodeError {
-    DecodeError {
-        reason,
-        detail: detail.into(),
-    }
-}
+use super::*;
 
 /// Decodes one record. `fallback_ts_ms` is used when the record carries no timestamp
 /// (the Kafka message timestamp, or the replay's clock).
@@ -517,7 +373,7 @@ impl Fields<'_> {
     /// syntax up front; a number beyond f64 shows only when its field is read.)
     fn get(
         &self,
-        pointer: &crate::config::JsonPointer,
+        pointer: &JsonPointer,
     ) -> Result<Option<Cow<'_, Value>>, DecodeError> {
         let value =
             match &self.source {
@@ -543,7 +399,7 @@ impl Fields<'_> {
     fn name(
         &self,
         field: &str,
-        pointer: &crate::config::JsonPointer,
+        pointer: &JsonPointer,
     ) -> Result<Option<String>, DecodeError> {
         let Some(v) = self.get(pointer)? else {
             return Ok(None);
@@ -1076,9 +932,9 @@ mod tests {
     #[test]
     fn custom_field_paths() {
         let paths = FieldPaths {
-            model: crate::config::JsonPointer("/meta/name".into()),
-            timestamp: crate::config::JsonPointer("/meta/at".into()),
-            features: crate::config::JsonPointer("/x".into()),
+            model: JsonPointer("/meta/name".into()),
+            timestamp: JsonPointer("/meta/at".into()),
+            features: JsonPointer("/x".into()),
             ..FieldPaths::default()
         };
         let r = decode(
@@ -1116,9 +972,9 @@ mod tests {
 
     /// Random JSON text (with duplicate keys, escapes, nesting) for the equivalence
     /// test of the raw and the `Value` decoding paths.
-    fn random_json(rng: &mut crate::generate::SplitMix, depth: u32, keys: &[&str]) -> String {
+    fn random_json(rng: &mut crate::base::rng::SplitMix, depth: u32, keys: &[&str]) -> String {
         let pick =
-            |rng: &mut crate::generate::SplitMix, n: usize| (rng.next_u64() % n as u64) as usize;
+            |rng: &mut crate::base::rng::SplitMix, n: usize| (rng.next_u64() % n as u64) as usize;
         match pick(rng, if depth == 0 { 7 } else { 9 }) {
             0 => "null".into(),
             1 => {
@@ -1190,13 +1046,13 @@ mod tests {
             "a", "b", "c", "d~1e", "name", "at", "0", "score", "class", "",
         ];
         let nested = FieldPaths {
-            model: crate::config::JsonPointer("/meta/name".into()),
-            timestamp: crate::config::JsonPointer("/meta/at".into()),
-            features: crate::config::JsonPointer("/x/0".into()),
-            label: crate::config::JsonPointer("/meta/d~1e".into()),
+            model: JsonPointer("/meta/name".into()),
+            timestamp: JsonPointer("/meta/at".into()),
+            features: JsonPointer("/x/0".into()),
+            label: JsonPointer("/meta/d~1e".into()),
             ..FieldPaths::default()
         };
-        let mut rng = crate::generate::SplitMix::new(17);
+        let mut rng = crate::base::rng::SplitMix::new(17);
         let (mut ok, mut rejected, mut duplicates) = (0, 0, 0);
         for i in 0..30_000 {
             // Mostly plausible records, with random members (duplicates included).

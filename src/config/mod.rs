@@ -16,6 +16,13 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::base::text::line_of;
+use crate::base::time::parse_duration;
+use crate::evaluate::EvaluationSettings;
+use crate::event::{FieldPaths, SourceRole};
+use crate::reference::{FeatureKindName, ProfileSettings};
+use crate::report::ReportSettings;
+
 /// Where the HTTP server listens unless told otherwise. Loopback only, and outside
 /// 9100–9999, the range the Prometheus project hands out to exporters.
 pub const DEFAULT_HTTP_BIND: &str = "127.0.0.1:7853";
@@ -770,11 +777,15 @@ impl Default for ProfileConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FeatureKindName {
-    Numeric,
-    Categorical,
+impl ProfileConfig {
+    pub fn settings(&self) -> ProfileSettings {
+        ProfileSettings {
+            resolution: self.resolution,
+            psi_bins: self.psi_bins,
+            max_categories: self.max_categories,
+            kinds: self.kinds.clone(),
+        }
+    }
 }
 
 /// When `driftd report` calls a feature drifted.
@@ -790,6 +801,16 @@ pub struct ReportConfig {
     /// α of the sample-size-aware PSI critical value reported next to PSI.
     #[serde(default = "default_alpha", deserialize_with = "de_alpha")]
     pub alpha: f64,
+}
+
+impl ReportConfig {
+    pub fn settings(&self) -> ReportSettings {
+        ReportSettings {
+            psi_threshold: self.psi_threshold,
+            thresholds: self.thresholds.clone(),
+            alpha: self.alpha,
+        }
+    }
 }
 
 impl Default for ReportConfig {
@@ -902,15 +923,6 @@ impl Default for HttpConfig {
     }
 }
 
-/// What a topic carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceRole {
-    /// Prediction and feature logs.
-    Predictions,
-    /// Ground-truth labels, joined to predictions by (model, id).
-    Labels,
-}
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -922,60 +934,6 @@ pub struct SourceConfig {
     pub fields: FieldPaths,
 }
 
-/// JSON pointers (RFC 6901) to each field of a record; the defaults are the record
-/// format of DESIGN §5, so existing logs fit by changing only the paths that differ.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FieldPaths {
-    pub model: JsonPointer,
-    pub model_version: JsonPointer,
-    pub id: JsonPointer,
-    pub timestamp: JsonPointer,
-    pub features: JsonPointer,
-    pub prediction: JsonPointer,
-    pub latency_ms: JsonPointer,
-    pub segment: JsonPointer,
-    pub label: JsonPointer,
-}
-
-impl Default for FieldPaths {
-    fn default() -> Self {
-        let p = |s: &str| JsonPointer(s.to_string());
-        FieldPaths {
-            model: p("/model"),
-            model_version: p("/model_version"),
-            id: p("/id"),
-            timestamp: p("/ts"),
-            features: p("/features"),
-            prediction: p("/prediction"),
-            latency_ms: p("/latency_ms"),
-            segment: p("/segment"),
-            label: p("/label"),
-        }
-    }
-}
-
-/// A JSON pointer: empty (the whole record) or starting with `/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonPointer(pub String);
-
-impl JsonPointer {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for JsonPointer {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if !s.is_empty() && !s.starts_with('/') {
-            return Err(de::Error::custom(format!(
-                "`{s}` is not a JSON pointer: it must start with `/`, e.g. `/{s}`"
-            )));
-        }
-        Ok(JsonPointer(s))
-    }
-}
 
 impl Config {
     /// Reads and validates a configuration file.
@@ -1025,56 +983,20 @@ impl Config {
         self.sources.iter().find(|s| s.topic.get_ref() == topic)
     }
 
+    /// What window evaluations need from `[profile]` and `[report]`.
+    pub fn evaluation_settings(&self) -> EvaluationSettings {
+        EvaluationSettings {
+            psi_epsilon: self.profile.psi_epsilon,
+            report: self.report.settings(),
+        }
+    }
+
     /// The first predictions source: its field paths decode `--input` files.
     pub fn first_source(&self, role: SourceRole) -> Option<&SourceConfig> {
         self.sources.iter().find(|s| s.role == role)
     }
 }
 
-/// 1-based line number of a byte offset.
-pub fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-/// Parses a point in time: RFC 3339 or epoch milliseconds.
-pub fn parse_timestamp(s: &str) -> Option<i64> {
-    s.parse::<i64>().ok().or_else(|| {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.timestamp_millis())
-    })
-}
-
-/// Parses `250ms`, `5s`, `10m`, `2h`, `7d`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{s}` has no unit: write e.g. `{s}s`"))?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration such as `5s`, `10m`, `2h`, `7d`"))?;
-    let secs = |k: u64| {
-        n.checked_mul(k)
-            .map(Duration::from_secs)
-            .ok_or_else(|| format!("`{s}` is too long"))
-    };
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => secs(1),
-        "m" => secs(60),
-        "h" => secs(3600),
-        "d" => secs(86_400),
-        _ => Err(format!(
-            "`{s}` has unknown unit `{unit}`; use ms, s, m, h or d"
-        )),
-    }
-}
 
 fn default_resolution() -> usize {
     1000
@@ -1083,16 +1005,16 @@ fn default_psi_bins() -> usize {
     10
 }
 fn default_psi_epsilon() -> f64 {
-    1e-4
+    EvaluationSettings::default().psi_epsilon
 }
 fn default_max_categories() -> usize {
     100
 }
 fn default_psi_threshold() -> f64 {
-    0.2
+    ReportSettings::default().psi_threshold
 }
 fn default_alpha() -> f64 {
-    0.05
+    ReportSettings::default().alpha
 }
 
 fn de_ranged_usize<'de, D: Deserializer<'de>>(
@@ -1403,17 +1325,5 @@ mod tests {
             old.restart_only_changes(&new),
             ["[http]", "[windows] bucket, tick and retentions"]
         );
-    }
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(
-            parse_duration("7d").unwrap(),
-            Duration::from_secs(7 * 86_400)
-        );
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5w").is_err());
-        assert!(parse_duration("").is_err());
     }
 }
