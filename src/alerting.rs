@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::notify::{render_email, Groups};
-use crate::outbox::{Action, OutboxEntry};
+use crate::notify::{Action, OutboxEntry};
 use crate::base::id::stable_id;
 use crate::base::time::rfc3339;
 use crate::retrain::{

@@ -12,7 +12,6 @@
 //! does not route to, or count as healthy, a daemon that cannot make progress.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use std::collections::BTreeMap;
@@ -29,40 +28,8 @@ use serde_json::json;
 use crate::config::LiveConfig;
 use crate::evaluate::{window_report, WindowSource};
 use crate::base::time::unix_now_ms;
+use crate::kafka::Readiness;
 use crate::metrics::Metrics;
-
-/// What `/readyz` reports; written by the consumer, read by HTTP.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    assigned: AtomicBool,
-    checkpoint_ok: AtomicBool,
-    /// Set while librdkafka reports every broker connection down.
-    brokers_down: AtomicBool,
-}
-
-impl Readiness {
-    pub fn set_brokers_down(&self, v: bool) {
-        self.brokers_down.store(v, Ordering::SeqCst);
-    }
-    pub fn set_assigned(&self, v: bool) {
-        self.assigned.store(v, Ordering::SeqCst);
-    }
-    pub fn set_checkpoint_ok(&self, v: bool) {
-        self.checkpoint_ok.store(v, Ordering::SeqCst);
-    }
-    /// `None` when ready, else why not.
-    pub fn not_ready_reason(&self) -> Option<&'static str> {
-        if self.brokers_down.load(Ordering::SeqCst) {
-            Some("no connection to any Kafka broker")
-        } else if !self.assigned.load(Ordering::SeqCst) {
-            Some("no partitions assigned")
-        } else if !self.checkpoint_ok.load(Ordering::SeqCst) {
-            Some("last checkpoint did not succeed (or none yet)")
-        } else {
-            None
-        }
-    }
-}
 
 /// Re-reads configuration and rules; `Ok` carries a message for the caller.
 pub type ReloadFn = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;

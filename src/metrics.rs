@@ -11,6 +11,7 @@ use prometheus::{
 };
 
 use crate::event::DecodeReason;
+use crate::report::{FeatureStatistic, FEATURE_STATISTICS};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -124,8 +125,8 @@ struct WindowGauges {
     event_rate: GaugeVec,
     staleness: GaugeVec,
     latency: GaugeVec,
-    /// (statistic name, gauge) per feature statistic.
-    features: Vec<(&'static str, GaugeVec)>,
+    /// The gauge of each exported feature statistic.
+    features: Vec<(&'static FeatureStatistic, GaugeVec)>,
     label_coverage: GaugeVec,
     /// `[models.<name>] reference_metrics`, next to the live values.
     performance_reference: GaugeVec,
@@ -162,48 +163,6 @@ const PERFORMANCE_STATS: &[(&str, &str)] = &[
         "Mean absolute percentage error as a ratio (regression).",
     ),
     ("mean_error", "Mean of prediction minus label (regression)."),
-];
-
-/// Per-feature statistics exported as `driftd_feature_<name>`.
-const FEATURE_STATS: &[(&str, &str)] = &[
-    ("psi", "Population stability index against the reference."),
-    (
-        "ks_statistic",
-        "Kolmogorov-Smirnov D against the reference (numeric features).",
-    ),
-    (
-        "ks_pvalue",
-        "Kolmogorov-Smirnov p-value (numeric features).",
-    ),
-    (
-        "chi2_pvalue",
-        "Chi-square p-value against the reference (categorical features).",
-    ),
-    (
-        "js_distance",
-        "Jensen-Shannon distance (base 2) against the reference.",
-    ),
-    (
-        "wasserstein_normed",
-        "Binned Wasserstein-1 distance over the reference standard deviation.",
-    ),
-    (
-        "missing_ratio",
-        "Share of events where the feature is missing.",
-    ),
-    (
-        "type_mismatch_ratio",
-        "Share of events where the feature has the wrong type.",
-    ),
-    (
-        "out_of_range_ratio",
-        "Share of present values outside the reference range.",
-    ),
-    (
-        "unseen_ratio",
-        "Share of present values outside the reference categories.",
-    ),
-    ("drifted", "1 when PSI reaches its threshold, else 0."),
 ];
 
 impl Metrics {
@@ -335,15 +294,16 @@ impl Metrics {
                  `percentile` (50, 90, 99), not `quantile`, which Prometheus reserves for summaries.",
                 &["model", "version", "window", "percentile"],
             )?,
-            features: FEATURE_STATS
+            features: FEATURE_STATISTICS
                 .iter()
-                .map(|(name, help)| {
+                .filter_map(|s| s.gauge.map(|name| (s, name)))
+                .map(|(s, name)| {
                     gauge(
                         &format!("driftd_feature_{name}"),
-                        help,
+                        s.help,
                         &["model", "version", "window", "feature"],
                     )
-                    .map(|g| (*name, g))
+                    .map(|g| (s, g))
                 })
                 .collect::<Result<_, _>>()?,
             label_coverage: gauge(
@@ -416,8 +376,6 @@ impl Metrics {
         })
     }
 
-    /// Sets the gauges of one evaluated window of one model version; statistics that
-    /// are undefined (no data) are removed rather than left stale.
     /// Publishes the configured reference values (every tick: a reload may change them).
     pub fn record_reference_metrics(
         &self,
@@ -432,8 +390,9 @@ impl Metrics {
         }
     }
 
+    /// Sets the gauges of one evaluated window of one model version; statistics that
+    /// are undefined (no data) are removed rather than left stale.
     pub fn record_window(&self, w: &crate::evaluate::WindowReport) {
-        use crate::report::KindDrift;
         let version = w.version.as_deref().unwrap_or("");
         let g = &self.windows;
         let labels = [w.model.as_str(), version, w.window.as_str()];
@@ -459,44 +418,9 @@ impl Metrics {
             );
         }
         for f in &w.drift.features {
-            let (ks_d, ks_p, chi_p, oor, unseen, wass) = match &f.detail {
-                KindDrift::Numeric {
-                    ks_statistic,
-                    ks_pvalue,
-                    out_of_range_rate,
-                    wasserstein_normed,
-                    ..
-                } => (
-                    *ks_statistic,
-                    *ks_pvalue,
-                    None,
-                    Some(*out_of_range_rate),
-                    None,
-                    *wasserstein_normed,
-                ),
-                KindDrift::Categorical {
-                    chi2_pvalue,
-                    unseen_rate,
-                    ..
-                } => (None, None, *chi2_pvalue, None, Some(*unseen_rate), None),
-                KindDrift::Unprofiled {} => (None, None, None, None, None, None),
-            };
-            let ok = f.status == "ok";
-            for (name, gauge) in &g.features {
-                let value = match *name {
-                    "psi" => f.psi,
-                    "ks_statistic" => ks_d,
-                    "ks_pvalue" => ks_p,
-                    "chi2_pvalue" => chi_p,
-                    "js_distance" => f.js_distance,
-                    "wasserstein_normed" => wass,
-                    "missing_ratio" => Some(f.missing_rate),
-                    "type_mismatch_ratio" => Some(f.type_mismatch_rate),
-                    "out_of_range_ratio" => oor.filter(|_| ok),
-                    "unseen_ratio" => unseen.filter(|_| ok),
-                    "drifted" => ok.then_some(if f.drifted { 1.0 } else { 0.0 }),
-                    _ => None,
-                };
+            let measured = f.status == "ok";
+            for (stat, gauge) in &g.features {
+                let value = (stat.value)(f).filter(|_| measured || !stat.gauge_needs_values);
                 set_or_remove(gauge, &[&w.model, version, &w.window, &f.name], value);
             }
         }

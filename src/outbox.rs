@@ -19,64 +19,12 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, EmailConfig, OutboxConfig, SmtpTls};
 use crate::base::time::unix_now_ms;
+use crate::config::{Config, EmailConfig, OutboxConfig, SmtpTls};
 use crate::metrics::Metrics;
-use crate::notify::EmailContent;
+use crate::notify::{Action, OutboxEntry};
 use crate::store::Store;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxEntry {
-    /// Deterministic: the same alert notification or event always gets the same id.
-    pub id: String,
-    pub created_ms: i64,
-    pub attempts: u32,
-    pub next_attempt_ms: i64,
-    pub last_error: Option<String>,
-    pub action: Action,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Action {
-    Email {
-        to: Vec<String>,
-        content: EmailContent,
-    },
-    /// A CloudEvent (structured JSON) produced to a topic, keyed by model.
-    Kafka {
-        topic: String,
-        key: String,
-        payload: String,
-    },
-    /// The same CloudEvent POSTed to a URL.
-    Webhook { url: String, payload: String },
-}
-
-impl Action {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Action::Email { .. } => "email",
-            Action::Kafka { .. } => "kafka",
-            Action::Webhook { .. } => "webhook",
-        }
-    }
-}
-
-impl OutboxEntry {
-    pub fn new(id: String, action: Action, now_ms: i64) -> OutboxEntry {
-        OutboxEntry {
-            id,
-            created_ms: now_ms,
-            attempts: 0,
-            next_attempt_ms: now_ms,
-            last_error: None,
-            action,
-        }
-    }
-}
 
 /// The delay before attempt `attempts + 1`: initial · 2^(attempts − 1), capped.
 pub fn backoff(attempts: u32, settings: &OutboxConfig) -> Duration {

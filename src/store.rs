@@ -20,7 +20,7 @@
 //! | `group\0{model}`                      | JSON [`crate::notify::GroupState`] |
 //! | `retrain\0{model}`                    | i64 BE ms of the last retraining request |
 //! | `schedule\0{model}`                   | i64 BE ms up to which schedules were checked |
-//! | `outbox\0{id}`                        | JSON [`crate::outbox::OutboxEntry`] |
+//! | `outbox\0{id}`                        | JSON [`crate::notify::OutboxEntry`] |
 //!
 //! The ingest checkpoint writes the first six prefixes; the alerting stage writes
 //! `alert`, `group`, `retrain`, `schedule` and new `outbox` entries in one batch of
@@ -76,7 +76,7 @@ pub struct AlertingChanges {
     pub removed_groups: Vec<String>,
     pub last_retrain: Vec<(String, i64)>,
     pub schedules_checked: Vec<(String, i64)>,
-    pub outbox: Vec<crate::outbox::OutboxEntry>,
+    pub outbox: Vec<crate::notify::OutboxEntry>,
 }
 
 impl AlertingChanges {
@@ -301,8 +301,8 @@ impl Store {
     }
 
     /// Every undelivered outbox entry, oldest first.
-    pub fn outbox(&self) -> Result<Vec<crate::outbox::OutboxEntry>, StoreError> {
-        let mut entries: Vec<crate::outbox::OutboxEntry> = self
+    pub fn outbox(&self) -> Result<Vec<crate::notify::OutboxEntry>, StoreError> {
+        let mut entries: Vec<crate::notify::OutboxEntry> = self
             .state
             .scan_prefix(OUTBOX)
             .map(|kv| Ok(serde_json::from_slice(&kv.map_err(|e| self.io(e))?.1)?))
@@ -312,7 +312,7 @@ impl Store {
     }
 
     /// Records a failed attempt (durably).
-    pub fn update_outbox(&self, e: &crate::outbox::OutboxEntry) -> Result<(), StoreError> {
+    pub fn update_outbox(&self, e: &crate::notify::OutboxEntry) -> Result<(), StoreError> {
         self.state
             .insert(raw_key(OUTBOX, &e.id), serde_json::to_vec(e)?)
             .map_err(|e| self.io(e))?;

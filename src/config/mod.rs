@@ -420,9 +420,8 @@ fn de_reference_metrics<'de, D: Deserializer<'de>>(
     for (k, v) in &map {
         if !crate::rules::sample::is_model_metric(k) {
             return Err(de::Error::custom(format!(
-                "`{k}` is not a model metric; use one of {}, {}",
-                crate::rules::sample::MODEL_METRICS.join(", "),
-                crate::stats::performance::PERFORMANCE_METRICS.join(", ")
+                "`{k}` is not a model metric; use one of {}",
+                crate::rules::sample::model_metrics().join(", ")
             )));
         }
         if !v.is_finite() {

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::report::{feature_drift, DriftReport, ReportSettings};
+use crate::report::{feature_drift, DriftReport, FeatureStatistic, ReportSettings, FEATURE_STATISTICS};
 use crate::stats::performance::{PerformanceMetrics, PERFORMANCE_METRICS};
 use crate::window::{Bucket, ProfileSet, Tier, WindowState};
 
@@ -232,19 +232,76 @@ pub struct HistoryPoint {
     pub value: Option<f64>,
 }
 
-/// Metrics of the whole model that history can chart; any key of a feature's drift
-/// report (`psi`, `ks_statistic`, `missing_rate`, …) works with `feature`.
-/// Besides these, every name in [`PERFORMANCE_METRICS`].
-pub const MODEL_METRICS: &[&str] = &[
-    "events",
-    "latency_p50_ms",
-    "latency_p90_ms",
-    "latency_p99_ms",
-    "label_coverage",
+/// One statistic of a whole model, read from a window report: the one list that
+/// rules (model metrics), and the history API use.
+pub struct ModelStatistic {
+    pub name: &'static str,
+    pub value: fn(&WindowReport) -> Option<f64>,
+}
+
+/// Model statistics besides the [`PERFORMANCE_METRICS`]; every one is backed by the
+/// window's events.
+pub const MODEL_STATISTICS: &[ModelStatistic] = &[
+    ModelStatistic {
+        name: "events",
+        value: |r| Some(r.events as f64),
+    },
+    ModelStatistic {
+        name: "event_rate",
+        value: |r| Some(r.event_rate),
+    },
+    ModelStatistic {
+        name: "staleness_seconds",
+        value: |r| r.staleness_seconds,
+    },
+    ModelStatistic {
+        name: "latency_p50_ms",
+        value: |r| r.latency_ms.p50,
+    },
+    ModelStatistic {
+        name: "latency_p90_ms",
+        value: |r| r.latency_ms.p90,
+    },
+    ModelStatistic {
+        name: "latency_p99_ms",
+        value: |r| r.latency_ms.p99,
+    },
+    ModelStatistic {
+        name: "label_coverage",
+        value: |r| r.label_coverage,
+    },
+    ModelStatistic {
+        name: "unknown_feature_values",
+        value: |r| Some(r.unknown_feature_values as f64),
+    },
 ];
 
+/// Names of the model statistics, then of the performance metrics.
+pub fn model_metric_names() -> Vec<&'static str> {
+    MODEL_STATISTICS
+        .iter()
+        .map(|s| s.name)
+        .chain(PERFORMANCE_METRICS.iter().copied())
+        .collect()
+}
+
+/// The value of a model statistic or performance metric in a report.
+pub fn model_metric(r: &WindowReport, metric: &str) -> Option<f64> {
+    match MODEL_STATISTICS.iter().find(|s| s.name == metric) {
+        Some(s) => (s.value)(r),
+        None => r
+            .performance
+            .named()
+            .into_iter()
+            .find(|(n, _)| *n == metric)
+            .and_then(|(_, v)| v),
+    }
+}
+
 /// The value of `metric` (of `feature`, when given) in each bucket, oldest first: the
-/// same computation as a window, applied to one bucket at a time.
+/// same computation as a window, applied to one bucket at a time (evaluated at the
+/// bucket's end). Feature metrics are the [`FEATURE_STATISTICS`], model metrics
+/// [`model_metric_names`].
 pub fn history(
     buckets: &[(Tier, i64, i64, Bucket)],
     profile: Option<&crate::reference::ReferenceProfile>,
@@ -252,29 +309,40 @@ pub fn history(
     feature: Option<&str>,
     settings: &EvaluationSettings,
 ) -> Result<Vec<HistoryPoint>, String> {
-    let feature_index = match feature {
+    let feature_stat = match feature {
         Some(name) => {
             let p = profile.ok_or("the model has no reference profile")?;
-            Some(
-                p.features
-                    .iter()
-                    .position(|f| f.name == name)
-                    .ok_or_else(|| format!("the reference profile has no feature `{name}`"))?,
-            )
+            let i = p
+                .features
+                .iter()
+                .position(|f| f.name == name)
+                .ok_or_else(|| format!("the reference profile has no feature `{name}`"))?;
+            let stat = FeatureStatistic::named(metric).ok_or_else(|| {
+                format!(
+                    "unknown feature metric `{metric}`; feature metrics are {}",
+                    FEATURE_STATISTICS
+                        .iter()
+                        .map(|s| s.field)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+            Some((i, p, stat))
         }
-        None if MODEL_METRICS.contains(&metric) || PERFORMANCE_METRICS.contains(&metric) => None,
+        None if model_metric_names().contains(&metric) => None,
         None => {
             return Err(format!(
                 "`{metric}` needs a feature; model metrics are {}",
-                [MODEL_METRICS, PERFORMANCE_METRICS].concat().join(", ")
+                model_metric_names().join(", ")
             ))
         }
     };
+    let no_profiles = ProfileSet::default();
     Ok(buckets
         .iter()
         .map(|(tier, start, width, b)| {
-            let value = match (feature_index, profile) {
-                (Some(i), Some(p)) if b.profile_id.as_ref() == Some(&p.id) => {
+            let value = match feature_stat {
+                Some((i, p, stat)) if b.profile_id.as_ref() == Some(&p.id) => {
                     let drift = feature_drift(
                         &p.features[i],
                         &b.features[i],
@@ -283,12 +351,19 @@ pub fn history(
                         settings.psi_epsilon,
                         &settings.report,
                     );
-                    serde_json::to_value(&drift)
-                        .ok()
-                        .and_then(|v| v[metric].as_f64())
+                    (stat.value)(&drift)
                 }
-                (Some(_), _) => None,
-                (None, _) => model_metric(b, metric),
+                Some(_) => None,
+                None => {
+                    let one = WindowBuckets {
+                        current: b.clone(),
+                        reference: None,
+                        newest_event_ms: b.last_event_ms,
+                    };
+                    let end = start + width;
+                    let r = window_report(&one, &no_profiles, "", None, ("", *width), end, settings);
+                    model_metric(&r, metric)
+                }
             };
             HistoryPoint {
                 start_ms: *start,
@@ -299,19 +374,6 @@ pub fn history(
             }
         })
         .collect())
-}
-
-fn model_metric(b: &Bucket, metric: &str) -> Option<f64> {
-    match metric {
-        "events" => Some(b.events as f64),
-        "latency_p50_ms" => b.latency.quantile(0.5),
-        "latency_p90_ms" => b.latency.quantile(0.9),
-        "latency_p99_ms" => b.latency.quantile(0.99),
-        "label_coverage" => (b.events > 0).then(|| b.performance.n as f64 / b.events as f64),
-        other => serde_json::to_value(b.performance.metrics())
-            .ok()
-            .and_then(|v| v[other].as_f64()),
-    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,10 @@ use serde::Serialize;
 
 use std::collections::BTreeMap;
 
+pub mod statistics;
+
+pub use statistics::{FeatureStatistic, FEATURE_STATISTICS};
+
 use crate::reference::{FeatureCounts, FeatureKind, FeatureProfile};
 use crate::stats::{chi2, divergence, ks, proportions, psi};
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::sample::{is_model_metric, Sample, FEATURE_METRICS, MODEL_METRICS, PERFORMANCE_METRICS};
+use super::sample::{feature_metrics, is_model_metric, model_metrics, Sample};
 use crate::base::text::line_of;
 use crate::base::time::parse_duration;
 
@@ -367,16 +367,15 @@ fn validate(
     }
     let metric = r.metric.get_ref().clone();
     let is_model = is_model_metric(&metric);
-    let is_feature = FEATURE_METRICS.contains(&metric.as_str());
+    let is_feature = feature_metrics().contains(&metric.as_str());
     if !is_model && !is_feature {
         return Err(fail(
             r.metric.span(),
             "metric",
             format!(
-                "unknown metric `{metric}`; model metrics: {}, {}; feature metrics: {}",
-                MODEL_METRICS.join(", "),
-                PERFORMANCE_METRICS.join(", "),
-                FEATURE_METRICS.join(", ")
+                "unknown metric `{metric}`; model metrics: {}; feature metrics: {}",
+                model_metrics().join(", "),
+                feature_metrics().join(", ")
             ),
         ));
     }

@@ -5,44 +5,27 @@
 
 use std::collections::BTreeMap;
 
-use crate::evaluate::WindowReport;
+use crate::evaluate::{WindowReport, MODEL_STATISTICS};
+use crate::report::statistics::{Observations, Reference, FEATURE_STATISTICS};
 use crate::report::KindDrift;
 
-pub use crate::stats::performance::PERFORMANCE_METRICS;
 
-/// Metrics of a whole model (no `features` selector in a rule), besides the
-/// [`PERFORMANCE_METRICS`].
-pub const MODEL_METRICS: &[&str] = &[
-    "events",
-    "event_rate",
-    "staleness_seconds",
-    "latency_p50_ms",
-    "latency_p90_ms",
-    "latency_p99_ms",
-    "label_coverage",
-    "unknown_feature_values",
-];
+/// Metrics of a whole model (no `features` selector in a rule): the model
+/// statistics, then the performance metrics.
+pub fn model_metrics() -> Vec<&'static str> {
+    crate::evaluate::model_metric_names()
+}
 
 /// A model metric, or a performance metric (also a model metric).
 pub fn is_model_metric(metric: &str) -> bool {
-    MODEL_METRICS.contains(&metric) || PERFORMANCE_METRICS.contains(&metric)
+    model_metrics().contains(&metric)
 }
 
 /// Metrics of one feature (a rule needs `features`); the model's prediction is the
-/// feature `prediction`.
-pub const FEATURE_METRICS: &[&str] = &[
-    "psi",
-    "js_distance",
-    "ks_statistic",
-    "ks_pvalue",
-    "chi2_statistic",
-    "chi2_pvalue",
-    "wasserstein_normed",
-    "missing_rate",
-    "type_mismatch_rate",
-    "out_of_range_rate",
-    "unseen_rate",
-];
+/// feature `prediction`. The rule metrics of [`FEATURE_STATISTICS`].
+pub fn feature_metrics() -> Vec<&'static str> {
+    crate::report::statistics::rule_metrics().collect()
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SeriesKey {
@@ -108,100 +91,58 @@ impl SampleSet {
                 );
             }
         };
-        let p = &r.performance;
-        let labelled = p.samples;
-        model("events", Some(r.events as f64), r.events);
-        model("event_rate", Some(r.event_rate), r.events);
-        model("staleness_seconds", r.staleness_seconds, r.events);
-        model("latency_p50_ms", r.latency_ms.p50, r.events);
-        model("latency_p90_ms", r.latency_ms.p90, r.events);
-        model("latency_p99_ms", r.latency_ms.p99, r.events);
-        model("label_coverage", r.label_coverage, r.events);
-        model(
-            "unknown_feature_values",
-            Some(r.unknown_feature_values as f64),
-            r.events,
-        );
-        for (name, value) in p.named() {
-            model(name, value, labelled);
+        for s in MODEL_STATISTICS {
+            model(s.name, (s.value)(r), r.events);
+        }
+        for (name, value) in r.performance.named() {
+            model(name, value, r.performance.samples);
         }
 
         let reference_rows = r.drift.reference.rows;
         for f in &r.drift.features {
-            // Share of reference rows without a usable value: the reference's missing rate.
-            let reference_missing = (reference_rows > 0).then(|| {
-                reference_rows.saturating_sub(f.reference_count) as f64 / reference_rows as f64
-            });
-            let (critical, numeric, categorical) = match &f.detail {
+            if matches!(f.detail, KindDrift::Unprofiled {}) {
+                continue;
+            }
+            let critical = match &f.detail {
                 KindDrift::Numeric {
-                    psi_critical_value,
-                    ks_statistic,
-                    ks_pvalue,
-                    out_of_range_rate,
-                    wasserstein_normed,
-                    ..
-                } => (
-                    *psi_critical_value,
-                    vec![
-                        ("ks_statistic", *ks_statistic),
-                        ("ks_pvalue", *ks_pvalue),
-                        ("out_of_range_rate", Some(*out_of_range_rate)),
-                        ("wasserstein_normed", *wasserstein_normed),
-                    ],
-                    vec![],
-                ),
-                KindDrift::Categorical {
-                    chi2_statistic,
-                    chi2_pvalue,
-                    unseen_rate,
-                    psi_critical_value,
-                    ..
-                } => (
-                    *psi_critical_value,
-                    vec![],
-                    vec![
-                        ("chi2_statistic", *chi2_statistic),
-                        ("chi2_pvalue", *chi2_pvalue),
-                        ("unseen_rate", Some(*unseen_rate)),
-                    ],
-                ),
-                KindDrift::Unprofiled {} => continue,
-            };
-            let mut feature = |metric: &str, value: Option<f64>, samples, reference| {
-                if let Some(value) = value.filter(|v: &f64| v.is_finite()) {
-                    self.0.insert(
-                        SeriesKey {
-                            model: r.model.clone(),
-                            version: r.version.clone(),
-                            window: r.window.clone(),
-                            feature: Some(f.name.clone()),
-                            metric: metric.to_string(),
-                        },
-                        Sample {
-                            value,
-                            samples,
-                            reference,
-                            critical: (metric == "psi").then_some(critical).flatten(),
-                        },
-                    );
+                    psi_critical_value, ..
                 }
+                | KindDrift::Categorical {
+                    psi_critical_value, ..
+                } => *psi_critical_value,
+                KindDrift::Unprofiled {} => None,
             };
-            feature("psi", f.psi, f.count, Some(0.0));
-            feature("js_distance", f.js_distance, f.count, Some(0.0));
-            feature(
-                "missing_rate",
-                Some(f.missing_rate),
-                r.events,
-                reference_missing,
-            );
-            feature(
-                "type_mismatch_rate",
-                Some(f.type_mismatch_rate),
-                r.events,
-                None,
-            );
-            for (metric, value) in numeric.into_iter().chain(categorical) {
-                feature(metric, value, f.count, None);
+            for s in FEATURE_STATISTICS.iter().filter(|s| s.rule) {
+                let Some(value) = (s.value)(f).filter(|v| v.is_finite()) else {
+                    continue;
+                };
+                let reference = match s.reference {
+                    Reference::Zero => Some(0.0),
+                    // Share of reference rows without a usable value.
+                    Reference::MissingRate => (reference_rows > 0).then(|| {
+                        reference_rows.saturating_sub(f.reference_count) as f64
+                            / reference_rows as f64
+                    }),
+                    Reference::None => None,
+                };
+                self.0.insert(
+                    SeriesKey {
+                        model: r.model.clone(),
+                        version: r.version.clone(),
+                        window: r.window.clone(),
+                        feature: Some(f.name.clone()),
+                        metric: s.field.to_string(),
+                    },
+                    Sample {
+                        value,
+                        samples: match s.observations {
+                            Observations::Present => f.count,
+                            Observations::Rows => r.events,
+                        },
+                        reference,
+                        critical: if s.critical { critical } else { None },
+                    },
+                );
             }
         }
     }

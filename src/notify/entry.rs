@@ -1,0 +1,59 @@
+//! What the alerting stage writes to the durable outbox, in the same store batch as
+//! the alert state that caused it: an id that is the same whenever the same decision
+//! is made again, and the action to deliver.
+
+use serde::{Deserialize, Serialize};
+
+use super::EmailContent;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Deterministic: the same alert notification or event always gets the same id.
+    pub id: String,
+    pub created_ms: i64,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    pub last_error: Option<String>,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Action {
+    Email {
+        to: Vec<String>,
+        content: EmailContent,
+    },
+    /// A CloudEvent (structured JSON) produced to a topic, keyed by model.
+    Kafka {
+        topic: String,
+        key: String,
+        payload: String,
+    },
+    /// The same CloudEvent POSTed to a URL.
+    Webhook { url: String, payload: String },
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Email { .. } => "email",
+            Action::Kafka { .. } => "kafka",
+            Action::Webhook { .. } => "webhook",
+        }
+    }
+}
+
+impl OutboxEntry {
+    pub fn new(id: String, action: Action, now_ms: i64) -> OutboxEntry {
+        OutboxEntry {
+            id,
+            created_ms: now_ms,
+            attempts: 0,
+            next_attempt_ms: now_ms,
+            last_error: None,
+            action,
+        }
+    }
+}
+
