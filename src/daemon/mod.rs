@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::alerting::{Alerting, AlertingError};
 use crate::config::{Config, LiveConfig};
-use crate::evaluate::{window_report, WindowSource};
+use crate::evaluate::{plan, window_report, WindowSource};
 use crate::http;
 use crate::base::sync::lock;
 use crate::base::time::unix_now_ms;
@@ -232,63 +232,41 @@ async fn evaluate_every_tick(
             windows.compact(now);
             let profiles = windows.profiles();
             let settings = config.evaluation_settings();
-            let mut evaluated = 0;
             let mut samples = SampleSet::default();
             let merged = lock(&alerting).merged_windows();
             let no_reference = Default::default();
             let series = windows.series();
-            let mut versions_of: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-            for (m, v) in &series {
-                versions_of.entry(m.as_str()).or_default().push(v.as_str());
-            }
-            // Per version (metrics and per-version rules), then every version merged
-            // for the windows that rules without a `versions` selector look at. A model
-            // with one version (and one profile for both lookups) merges to that
-            // version's report: it is reused instead of computed twice.
-            for (model, versions) in &versions_of {
+            let evaluations = plan(&series, &profiles, &config.windows.windows, &merged);
+            for e in &evaluations {
                 let reference_metrics = config
                     .models
-                    .get(*model)
+                    .get(e.model)
                     .map(|m| &m.reference_metrics)
                     .unwrap_or(&no_reference);
-                let profile_id = |v: &str| profiles.get(model, v).map(|p| p.profile.id.clone());
-                let single = match versions.as_slice() {
-                    [v] => profile_id(v) == profile_id(""),
-                    _ => false,
-                };
                 let rolling = config
-                    .rolling_reference(model)
+                    .rolling_reference(e.model)
                     .map(|d| d.as_millis() as i64);
-                let all = versions.iter().map(|v| Some(*v)).chain([None]);
-                for version in all {
-                    for (name, dur) in &config.windows.windows {
-                        if version.is_none() && (single || !merged.contains(name)) {
-                            continue;
-                        }
-                        let ms = dur.as_millis() as i64;
-                        let buckets = windows.window(model, version, ms, rolling, now);
-                        let report = window_report(
-                            &buckets,
-                            &profiles,
-                            model,
-                            version,
-                            (name, ms),
-                            now,
-                            &settings,
-                        );
-                        if version.is_some() {
-                            metrics.record_window(&report);
-                        }
-                        samples.add_report(&report, reference_metrics);
-                        if single && merged.contains(name) {
-                            let mut all_versions = report;
-                            all_versions.version = None;
-                            samples.add_report(&all_versions, reference_metrics);
-                        }
-                        evaluated += 1;
-                    }
+                let buckets = windows.window(e.model, e.version, e.window_ms, rolling, now);
+                let report = window_report(
+                    &buckets,
+                    &profiles,
+                    e.model,
+                    e.version,
+                    (e.window, e.window_ms),
+                    now,
+                    &settings,
+                );
+                if e.version.is_some() {
+                    metrics.record_window(&report);
+                }
+                samples.add_report(&report, reference_metrics);
+                if e.also_merged {
+                    let mut all_versions = report;
+                    all_versions.version = None;
+                    samples.add_report(&all_versions, reference_metrics);
                 }
             }
+            let evaluated = evaluations.len();
             metrics.record_reference_metrics(&config.models);
             if let Err(e) = lock(&alerting).evaluate(&samples, &config, now) {
                 tracing::error!(error = %e, "alert state could not be stored; retrying at the next tick");

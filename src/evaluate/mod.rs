@@ -5,6 +5,10 @@
 
 use serde::Serialize;
 
+pub mod policy;
+
+pub use policy::{plan, Evaluation};
+
 use crate::report::{feature_drift, DriftReport, FeatureStatistic, ReportSettings, FEATURE_STATISTICS};
 use crate::stats::performance::{PerformanceMetrics, PERFORMANCE_METRICS};
 use crate::window::{Bucket, ProfileSet, Tier, WindowState};
