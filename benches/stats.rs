@@ -4,11 +4,11 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use driftd::report::ReportSettings;
-use driftd::dataset::{Cell, Columns};
 use driftd::base::rng::SplitMix;
+use driftd::dataset::{Cell, Columns};
 use driftd::reference::{CurrentCounts, ProfileBuilder, ProfileSettings};
 use driftd::report::feature_drift;
+use driftd::report::ReportSettings;
 use driftd::stats::histogram::{bin_of, NumericBins};
 
 const NUMERIC: usize = 20;

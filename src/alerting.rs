@@ -13,18 +13,14 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::base::id::stable_id;
+use crate::base::time::rfc3339;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::notify::{render_email, Groups};
 use crate::notify::{Action, OutboxEntry};
-use crate::base::id::stable_id;
-use crate::base::time::rfc3339;
-use crate::retrain::{
-    Cooldowns, CronSchedule, Decision, Evidence, RetrainRequest, Trigger,
-};
-use crate::rules::{
-    load_rules, Alert, AlertPhase, AlertTable, RuleSet, RulesError, SampleSet,
-};
+use crate::retrain::{Cooldowns, CronSchedule, Decision, Evidence, RetrainRequest, Trigger};
+use crate::rules::{load_rules, Alert, AlertPhase, AlertTable, RuleSet, RulesError, SampleSet};
 use crate::store::{AlertingChanges, Store, StoreError};
 
 pub struct Alerting {

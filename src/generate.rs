@@ -35,7 +35,6 @@ pub struct GenerateOptions {
     pub degrade_model: Option<String>,
 }
 
-
 /// One synthetic record and its score; `drifted` shifts every distribution.
 pub fn synthetic_record(rng: &mut SplitMix, model: &str, seq: u64, drifted: bool) -> (String, f64) {
     let shift = if drifted { 1.0 } else { 0.0 };

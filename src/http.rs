@@ -25,9 +25,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::base::time::unix_now_ms;
 use crate::config::LiveConfig;
 use crate::evaluate::{window_report, WindowSource};
-use crate::base::time::unix_now_ms;
 use crate::kafka::Readiness;
 use crate::metrics::Metrics;
 

@@ -15,8 +15,8 @@ use std::time::Instant;
 use crate::base::sync::lock;
 use crate::base::time::unix_now_ms;
 use crate::config::Config;
-use crate::event::{FieldPaths, SourceRole};
 use crate::event::{decode, DecodeError, DecodeReason, Record};
+use crate::event::{FieldPaths, SourceRole};
 use crate::join::LabelSettings;
 use crate::metrics::Metrics;
 use crate::state::{ApplyContext, IngestState};
@@ -382,7 +382,6 @@ impl<D: DeadLetterSink> Ingest<D> {
     }
 }
 
-
 impl<D: DeadLetterSink + Send> crate::evaluate::WindowSource for std::sync::Mutex<Ingest<D>> {
     fn series(&self) -> std::collections::BTreeSet<(String, String)> {
         lock(self).state.windows().series()
@@ -437,7 +436,6 @@ impl<D: DeadLetterSink + Send> crate::evaluate::WindowSource for std::sync::Mute
             .collect()
     }
 }
-
 
 #[cfg(test)]
 mod tests {

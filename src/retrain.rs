@@ -140,7 +140,6 @@ impl Cooldowns {
     }
 }
 
-
 /// A CloudEvents 1.0 event in structured JSON mode.
 pub fn cloud_event(
     req: &RetrainRequest,

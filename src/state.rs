@@ -183,6 +183,39 @@ impl IngestState {
         &self.offsets
     }
 
+    /// Counts, offsets and (with `buckets`) every window bucket as JSON: what
+    /// `driftd state show` prints, and how two stores are compared.
+    pub fn summary(&self, buckets: bool) -> serde_json::Value {
+        use serde_json::json;
+        let mut events = serde_json::Map::new();
+        for ((model, version), n) in self.events() {
+            let entry = events.entry(model.clone()).or_insert_with(|| json!({}));
+            entry[version] = json!(n);
+        }
+        let offsets: Vec<_> = self
+            .offsets()
+            .iter()
+            .map(|((t, p), o)| json!({"topic": t, "partition": p, "next_offset": o}))
+            .collect();
+        let mut out = json!({
+            "events": events,
+            "labels": self.labels(),
+            "offsets": offsets,
+        });
+        if buckets {
+            out["buckets"] = self
+                .windows()
+                .buckets()
+                .iter()
+                .map(|(k, b)| {
+                    json!({"model": k.model, "version": k.version, "tier": k.tier,
+                           "start_ms": k.start_ms, "bucket": b})
+                })
+                .collect();
+        }
+        out
+    }
+
     /// The dirty entries; they stay dirty until [`IngestState::mark_clean`] confirms
     /// that the checkpoint holding them is durable.
     pub fn changes(&self) -> Changes {

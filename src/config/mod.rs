@@ -922,7 +922,6 @@ impl Default for HttpConfig {
     }
 }
 
-
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
@@ -932,7 +931,6 @@ pub struct SourceConfig {
     #[serde(default)]
     pub fields: FieldPaths,
 }
-
 
 impl Config {
     /// Reads and validates a configuration file.
@@ -995,7 +993,6 @@ impl Config {
         self.sources.iter().find(|s| s.role == role)
     }
 }
-
 
 fn default_resolution() -> usize {
     1000

@@ -1,21 +1,32 @@
 //! Wiring: open the store, start HTTP, run the consumer thread, and shut down in order
 //! on SIGINT/SIGTERM (stop consuming → final checkpoint → commit → stop HTTP → exit 0).
+//!
+//! - this file: [`run`], which builds every part and owns the shutdown order
+//! - [`tick`]: the evaluation loop (windows → gauges → alerting)
+//! - [`reload`]: SIGHUP and `POST /-/reload`
+//! - [`signals`]: SIGINT / SIGTERM
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::alerting::{Alerting, AlertingError};
 use crate::config::{Config, LiveConfig};
-use crate::evaluate::{plan, window_report, WindowSource};
+use crate::evaluate::WindowSource;
 use crate::http;
-use crate::base::sync::lock;
-use crate::base::time::unix_now_ms;
 use crate::ingest::Ingest;
 use crate::kafka::{self, ConsumeError, KafkaDeadLetter, Readiness};
 use crate::metrics::Metrics;
 use crate::outbox::{OutboxError, OutboxSender};
-use crate::rules::SampleSet;
 use crate::store::{Store, StoreError};
+
+mod reload;
+mod signals;
+mod tick;
+
+pub use reload::Reloader;
+use reload::{reload_on_sighup, Hangups};
+pub use signals::shutdown_signal;
+use tick::evaluate_every_tick;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -42,53 +53,6 @@ pub enum DaemonError {
     Outbox(#[from] OutboxError),
     #[error("{0}")]
     Secret(String),
-}
-
-/// Re-reads the configuration file and the rule files (SIGHUP and `POST /-/reload`).
-/// A file that does not validate keeps what is running; the error is returned, logged
-/// and counted.
-pub struct Reloader {
-    path: std::path::PathBuf,
-    live: LiveConfig,
-    metrics: Metrics,
-    alerting: Arc<Mutex<Alerting>>,
-}
-
-impl Reloader {
-    pub fn reload(&self) -> Result<String, String> {
-        let config = match Config::load(&self.path) {
-            Ok(new) => {
-                let restart = self.live.get().restart_only_changes(&new);
-                if !restart.is_empty() {
-                    tracing::warn!(sections = ?restart, "changed, but applied only after a restart");
-                }
-                self.live.replace(new);
-                // The gauge before the counter, so that they agree once the reload is done; a
-                // scrape running meanwhile may still read one old and one new (families
-                // are gathered one by one).
-                self.metrics.config_reload_ok.set(1);
-                self.metrics
-                    .config_reloads
-                    .with_label_values(&["success"])
-                    .inc();
-                tracing::info!(path = %self.path.display(), "configuration reloaded");
-                self.live.get()
-            }
-            Err(e) => {
-                self.metrics.config_reload_ok.set(0);
-                self.metrics
-                    .config_reloads
-                    .with_label_values(&["failure"])
-                    .inc();
-                tracing::error!(error = %e, "configuration reload failed; keeping the running one");
-                return Err(e.to_string());
-            }
-        };
-        let n = lock(&self.alerting)
-            .reload_rules(&config)
-            .map_err(|e| e.to_string())?;
-        Ok(format!("configuration and {n} rules reloaded"))
-    }
 }
 
 /// Runs the daemon until a signal or a fatal error. `path` is re-read on SIGHUP.
@@ -203,143 +167,5 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
         }
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(DaemonError::Panicked),
-    }
-}
-
-/// Every tick: fold aged buckets, then evaluate every window of every model version
-/// and publish the statistics as gauges. Runs on the blocking pool: KS p-values for
-/// large windows take milliseconds each.
-async fn evaluate_every_tick(
-    windows: Arc<dyn WindowSource>,
-    live: LiveConfig,
-    metrics: Metrics,
-    alerting: Arc<Mutex<Alerting>>,
-) {
-    let mut interval = tokio::time::interval(live.get().windows.tick);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        // The configuration in force at this tick (SIGHUP may have replaced it).
-        let (windows, config, metrics, alerting) = (
-            windows.clone(),
-            live.get(),
-            metrics.clone(),
-            alerting.clone(),
-        );
-        let done = tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let now = unix_now_ms();
-            windows.compact(now);
-            let profiles = windows.profiles();
-            let settings = config.evaluation_settings();
-            let mut samples = SampleSet::default();
-            let merged = lock(&alerting).merged_windows();
-            let no_reference = Default::default();
-            let series = windows.series();
-            let evaluations = plan(&series, &profiles, &config.windows.windows, &merged);
-            for e in &evaluations {
-                let reference_metrics = config
-                    .models
-                    .get(e.model)
-                    .map(|m| &m.reference_metrics)
-                    .unwrap_or(&no_reference);
-                let rolling = config
-                    .rolling_reference(e.model)
-                    .map(|d| d.as_millis() as i64);
-                let buckets = windows.window(e.model, e.version, e.window_ms, rolling, now);
-                let report = window_report(
-                    &buckets,
-                    &profiles,
-                    e.model,
-                    e.version,
-                    (e.window, e.window_ms),
-                    now,
-                    &settings,
-                );
-                if e.version.is_some() {
-                    metrics.record_window(&report);
-                }
-                samples.add_report(&report, reference_metrics);
-                if e.also_merged {
-                    let mut all_versions = report;
-                    all_versions.version = None;
-                    samples.add_report(&all_versions, reference_metrics);
-                }
-            }
-            let evaluated = evaluations.len();
-            metrics.record_reference_metrics(&config.models);
-            if let Err(e) = lock(&alerting).evaluate(&samples, &config, now) {
-                tracing::error!(error = %e, "alert state could not be stored; retrying at the next tick");
-            }
-            metrics
-                .evaluation_duration
-                .observe(started.elapsed().as_secs_f64());
-            tracing::debug!(evaluated, elapsed = ?started.elapsed(), "windows evaluated");
-        })
-        .await;
-        if let Err(e) = done {
-            tracing::error!(error = %e, "window evaluation failed");
-        }
-    }
-}
-
-/// The SIGHUP listener, or nothing where there are no such signals.
-struct Hangups {
-    #[cfg(unix)]
-    signal: Option<tokio::signal::unix::Signal>,
-}
-
-impl Hangups {
-    fn listen() -> Hangups {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let signal = signal(SignalKind::hangup())
-                .map_err(|e| {
-                    tracing::warn!(error = %e, "cannot listen for SIGHUP; configuration reload disabled")
-                })
-                .ok();
-            Hangups { signal }
-        }
-        #[cfg(not(unix))]
-        Hangups {}
-    }
-}
-
-/// SIGHUP re-reads the configuration and the rule files ([`Reloader`]).
-async fn reload_on_sighup(hangups: Hangups, reloader: Arc<Reloader>) {
-    #[cfg(unix)]
-    if let Some(mut hup) = hangups.signal {
-        while hup.recv().await.is_some() {
-            let r = reloader.clone();
-            let _ = tokio::task::spawn_blocking(move || r.reload()).await;
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (hangups, reloader);
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM with the signal's name.
-pub async fn shutdown_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "SIGINT"
     }
 }

@@ -9,7 +9,9 @@ pub mod policy;
 
 pub use policy::{plan, Evaluation};
 
-use crate::report::{feature_drift, DriftReport, FeatureStatistic, ReportSettings, FEATURE_STATISTICS};
+use crate::report::{
+    feature_drift, DriftReport, FeatureStatistic, ReportSettings, FEATURE_STATISTICS,
+};
 use crate::stats::performance::{PerformanceMetrics, PERFORMANCE_METRICS};
 use crate::window::{Bucket, ProfileSet, Tier, WindowState};
 
@@ -365,7 +367,8 @@ pub fn history(
                         newest_event_ms: b.last_event_ms,
                     };
                     let end = start + width;
-                    let r = window_report(&one, &no_profiles, "", None, ("", *width), end, settings);
+                    let r =
+                        window_report(&one, &no_profiles, "", None, ("", *width), end, settings);
                     model_metric(&r, metric)
                 }
             };

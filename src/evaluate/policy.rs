@@ -99,7 +99,11 @@ mod tests {
     }
 
     fn profile(version: &str) -> crate::reference::ReferenceProfile {
-        test_profile(version, &["x"], (0..10).map(|i| vec![Cell::Number(i as f64)]))
+        test_profile(
+            version,
+            &["x"],
+            (0..10).map(|i| vec![Cell::Number(i as f64)]),
+        )
     }
 
     #[test]

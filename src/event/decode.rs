@@ -371,10 +371,7 @@ fn unescape(token: &str) -> Cow<'_, str> {
 impl Fields<'_> {
     /// The value at `pointer`; `None` when absent or null. (Raw JSON is checked for
     /// syntax up front; a number beyond f64 shows only when its field is read.)
-    fn get(
-        &self,
-        pointer: &JsonPointer,
-    ) -> Result<Option<Cow<'_, Value>>, DecodeError> {
+    fn get(&self, pointer: &JsonPointer) -> Result<Option<Cow<'_, Value>>, DecodeError> {
         let value =
             match &self.source {
                 Source::Doc(doc) => match doc.pointer(pointer.as_str()) {
@@ -396,11 +393,7 @@ impl Fields<'_> {
     }
 
     /// A name-like field: a string or an integer, non-empty, bounded, printable.
-    fn name(
-        &self,
-        field: &str,
-        pointer: &JsonPointer,
-    ) -> Result<Option<String>, DecodeError> {
+    fn name(&self, field: &str, pointer: &JsonPointer) -> Result<Option<String>, DecodeError> {
         let Some(v) = self.get(pointer)? else {
             return Ok(None);
         };

@@ -157,4 +157,3 @@ pub(crate) fn err(reason: DecodeReason, detail: impl Into<String>) -> DecodeErro
         detail: detail.into(),
     }
 }
-

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{number_key, FeatureCounts, FeatureKind, FeatureKindName, FeatureProfile, ProfileSettings};
+use super::{
+    number_key, FeatureCounts, FeatureKind, FeatureKindName, FeatureProfile, ProfileSettings,
+};
 use crate::dataset::{Cell, Columns};
 use crate::stats::histogram::{CategoryBins, NumericBins};
 

@@ -170,6 +170,80 @@ pub fn number_key(v: f64) -> String {
     v.to_string()
 }
 
+impl ReferenceProfile {
+    /// This profile's bins with a captured window's counts as the reference: what
+    /// `reference capture` stores. `rows` and `counts` are the window's (one entry per
+    /// feature of this profile); `from` and `to` name the period in the source.
+    pub fn captured(
+        &self,
+        rows: u64,
+        counts: &[FeatureCounts],
+        (from, to): (&str, &str),
+        from_ms: i64,
+        created_at: String,
+    ) -> ReferenceProfile {
+        ReferenceProfile {
+            id: format!("{}@{}#capture-{from_ms}", self.model, self.version),
+            created_at,
+            source: format!("capture:{from}..{to}"),
+            source_checksum: String::new(),
+            rows,
+            features: self
+                .features
+                .iter()
+                .zip(counts)
+                .map(|(f, c)| f.with_reference_counts(c))
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    /// The profile without its per-bin arrays (`reference show`).
+    pub fn summary(&self) -> serde_json::Value {
+        use serde_json::json;
+        let features: Vec<_> = self
+            .features
+            .iter()
+            .map(|f| {
+                let mut v = json!({
+                    "name": f.name, "kind": f.kind.name(),
+                    "missing_rate": if self.rows > 0 { f.missing as f64 / self.rows as f64 } else { 0.0 },
+                    "type_mismatch": f.type_mismatch,
+                });
+                match &f.kind {
+                    FeatureKind::Numeric {
+                        bins,
+                        min,
+                        max,
+                        mean,
+                        std,
+                        ..
+                    } => {
+                        v["min"] = json!(min);
+                        v["max"] = json!(max);
+                        v["mean"] = json!(mean);
+                        v["std"] = json!(std);
+                        v["psi_edges"] = json!(bins.psi_edges);
+                        v["fine_edges"] = json!(bins.fine_edges.len());
+                    }
+                    FeatureKind::Categorical { bins, counts } => {
+                        v["categories"] = json!(bins.categories);
+                        v["counts"] = json!(counts);
+                    }
+                }
+                v
+            })
+            .collect();
+        json!({
+            "id": self.id, "model": self.model, "version": self.version,
+            "created_at": self.created_at, "source": self.source,
+            "source_checksum": self.source_checksum, "rows": self.rows,
+            "resolution": self.resolution, "psi_bins": self.psi_bins,
+            "max_categories": self.max_categories, "features": features,
+        })
+    }
+}
+
 /// How a profile is built (from `[profile]`).
 #[derive(Debug, Clone)]
 pub struct ProfileSettings {
@@ -222,4 +296,3 @@ pub(crate) fn test_profile(
         features,
     }
 }
-

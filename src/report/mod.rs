@@ -20,8 +20,10 @@ use serde::Serialize;
 
 use std::collections::BTreeMap;
 
+mod file;
 pub mod statistics;
 
+pub use file::compare_files;
 pub use statistics::{FeatureStatistic, FEATURE_STATISTICS};
 
 use crate::reference::{FeatureCounts, FeatureKind, FeatureProfile};

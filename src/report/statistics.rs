@@ -188,7 +188,13 @@ mod tests {
         let mut gauges: Vec<_> = FEATURE_STATISTICS.iter().filter_map(|s| s.gauge).collect();
         gauges.sort();
         gauges.dedup();
-        assert_eq!(gauges.len(), FEATURE_STATISTICS.iter().filter(|s| s.gauge.is_some()).count());
+        assert_eq!(
+            gauges.len(),
+            FEATURE_STATISTICS
+                .iter()
+                .filter(|s| s.gauge.is_some())
+                .count()
+        );
         assert!(FEATURE_STATISTICS.iter().all(|s| !s.help.is_empty()));
     }
 
@@ -208,7 +214,11 @@ mod tests {
         let mut current = CurrentCounts::new(&profile.features);
         let columns = crate::dataset::Columns::from_names(&["x", "plan"]);
         for i in 0..300 {
-            let x = if i % 10 == 0 { Cell::Missing } else { Cell::Number((i % 60) as f64) };
+            let x = if i % 10 == 0 {
+                Cell::Missing
+            } else {
+                Cell::Number((i % 60) as f64)
+            };
             current.add_row(&columns, &[x, Cell::Text(["a", "d"][i % 2])]);
         }
         let settings = crate::report::ReportSettings::default();

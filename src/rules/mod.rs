@@ -42,7 +42,6 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

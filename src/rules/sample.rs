@@ -9,7 +9,6 @@ use crate::evaluate::{WindowReport, MODEL_STATISTICS};
 use crate::report::statistics::{Observations, Reference, FEATURE_STATISTICS};
 use crate::report::KindDrift;
 
-
 /// Metrics of a whole model (no `features` selector in a rule): the model
 /// statistics, then the performance metrics.
 pub fn model_metrics() -> Vec<&'static str> {

@@ -1,0 +1,33 @@
+//! `driftd state show`.
+
+use clap::{Args, Subcommand};
+
+use super::ConfigArg;
+use crate::config::Config;
+use crate::store::Store;
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Print the checkpointed counts and offsets as JSON.
+    Show(StateShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateShowArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Also print every window bucket (large: meant for comparing two stores).
+    #[arg(long)]
+    pub buckets: bool,
+}
+
+pub(super) fn state(c: StateCommand) -> Result<(), Box<dyn std::error::Error>> {
+    let StateCommand::Show(arg) = c;
+    let config = Config::load(&arg.config.config)?;
+    let state = Store::open(&config.storage.path)?.load()?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&state.summary(arg.buckets))?
+    );
+    Ok(())
+}

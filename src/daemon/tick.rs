@@ -1,0 +1,89 @@
+//! The tick: fold aged buckets, evaluate the planned windows, set the gauges, and
+//! hand the samples to the alerting stage.
+
+use std::sync::{Arc, Mutex};
+
+use crate::alerting::Alerting;
+use crate::base::sync::lock;
+use crate::base::time::unix_now_ms;
+use crate::config::LiveConfig;
+use crate::evaluate::{plan, window_report, WindowSource};
+use crate::metrics::Metrics;
+use crate::rules::SampleSet;
+
+/// Every tick: fold aged buckets, then evaluate every window of every model version
+/// and publish the statistics as gauges. Runs on the blocking pool: KS p-values for
+/// large windows take milliseconds each.
+pub(super) async fn evaluate_every_tick(
+    windows: Arc<dyn WindowSource>,
+    live: LiveConfig,
+    metrics: Metrics,
+    alerting: Arc<Mutex<Alerting>>,
+) {
+    let mut interval = tokio::time::interval(live.get().windows.tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        // The configuration in force at this tick (SIGHUP may have replaced it).
+        let (windows, config, metrics, alerting) = (
+            windows.clone(),
+            live.get(),
+            metrics.clone(),
+            alerting.clone(),
+        );
+        let done = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let now = unix_now_ms();
+            windows.compact(now);
+            let profiles = windows.profiles();
+            let settings = config.evaluation_settings();
+            let mut samples = SampleSet::default();
+            let merged = lock(&alerting).merged_windows();
+            let no_reference = Default::default();
+            let series = windows.series();
+            let evaluations = plan(&series, &profiles, &config.windows.windows, &merged);
+            for e in &evaluations {
+                let reference_metrics = config
+                    .models
+                    .get(e.model)
+                    .map(|m| &m.reference_metrics)
+                    .unwrap_or(&no_reference);
+                let rolling = config
+                    .rolling_reference(e.model)
+                    .map(|d| d.as_millis() as i64);
+                let buckets = windows.window(e.model, e.version, e.window_ms, rolling, now);
+                let report = window_report(
+                    &buckets,
+                    &profiles,
+                    e.model,
+                    e.version,
+                    (e.window, e.window_ms),
+                    now,
+                    &settings,
+                );
+                if e.version.is_some() {
+                    metrics.record_window(&report);
+                }
+                samples.add_report(&report, reference_metrics);
+                if e.also_merged {
+                    let mut all_versions = report;
+                    all_versions.version = None;
+                    samples.add_report(&all_versions, reference_metrics);
+                }
+            }
+            let evaluated = evaluations.len();
+            metrics.record_reference_metrics(&config.models);
+            if let Err(e) = lock(&alerting).evaluate(&samples, &config, now) {
+                tracing::error!(error = %e, "alert state could not be stored; retrying at the next tick");
+            }
+            metrics
+                .evaluation_duration
+                .observe(started.elapsed().as_secs_f64());
+            tracing::debug!(evaluated, elapsed = ?started.elapsed(), "windows evaluated");
+        })
+        .await;
+        if let Err(e) = done {
+            tracing::error!(error = %e, "window evaluation failed");
+        }
+    }
+}

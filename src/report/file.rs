@@ -1,0 +1,55 @@
+//! `driftd report`: the drift of a current file against a reference file.
+
+use std::path::Path;
+
+use super::{feature_drift, unprofiled_column, DriftReport, ReportSettings};
+use crate::dataset::DatasetError;
+use crate::reference::{read_columns, ProfileSettings};
+
+/// Builds the reference's profile and counts the current file in its bins, then
+/// reports every feature (and the columns only the current file has).
+pub fn compare_files(
+    reference: &Path,
+    current: &Path,
+    profile: &ProfileSettings,
+    psi_epsilon: f64,
+    settings: &ReportSettings,
+) -> Result<DriftReport, DatasetError> {
+    let started = std::time::Instant::now();
+    // Both files are parsed at once, one thread each; the current columns are then
+    // counted against the reference's bins.
+    let (r, c) = std::thread::scope(|s| {
+        let r = s.spawn(|| read_columns(reference));
+        let c = s.spawn(|| read_columns(current));
+        (
+            r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            c.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        )
+    });
+    let ((ref_names, ref_columns), (cur_names, cur_columns)) = (r?, c?);
+    tracing::debug!(elapsed = ?started.elapsed(), "files read");
+    let (reference_rows, features) = ref_columns.finish(&ref_names, profile);
+    let current = cur_columns.count_against(&cur_names, &features);
+    tracing::debug!(elapsed = ?started.elapsed(), "current counted");
+    let mut drift: Vec<_> = features
+        .iter()
+        .zip(&current.features)
+        .zip(&current.seen)
+        .map(|((f, c), seen)| {
+            feature_drift(
+                f,
+                c,
+                current.rows,
+                *seen || current.rows == 0,
+                psi_epsilon,
+                settings,
+            )
+        })
+        .collect();
+    for (name, (present, numbers)) in &current.extra {
+        drift.push(unprofiled_column(name, *present, *numbers, current.rows));
+    }
+    let report = DriftReport::new(reference_rows, current.rows, drift);
+    tracing::debug!(elapsed = ?started.elapsed(), "report computed");
+    Ok(report)
+}
