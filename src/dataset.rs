@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The column name a record's prediction gets (see [`crate::window::PREDICTION_FEATURE`]).
+/// The column name a record's prediction gets.
 static PREDICTION_KEY: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| crate::window::PREDICTION_FEATURE.to_string());
+    std::sync::LazyLock::new(|| crate::event::PREDICTION_FEATURE.to_string());
 
 /// One cell.
 #[derive(Debug, Clone, PartialEq)]

@@ -20,14 +20,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Cell;
-use crate::event::{FeatureValue, Prediction, PredictionRecord};
+use crate::event::{FeatureValue, Prediction, PredictionRecord, PREDICTION_FEATURE};
 use crate::join::{record_outcome, LabelSettings, Outcome};
 use crate::reference::{FeatureCounts, ReferenceProfile};
 use crate::stats::latency::LatencyHistogram;
 use crate::stats::performance::PerformanceCounts;
-
-/// Name of the profile feature that holds the model's prediction (score or class).
-pub const PREDICTION_FEATURE: &str = "prediction";
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;

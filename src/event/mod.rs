@@ -23,6 +23,9 @@ pub const MAX_NAME_BYTES: usize = 256;
 /// Longest categorical feature value or predicted class accepted, in bytes: categories
 /// come from a finite set, and a longer one is a free-text field logged by mistake.
 pub const MAX_CATEGORY_BYTES: usize = 1024;
+/// Name of the profile feature that holds the model's prediction (score or class):
+/// the prediction is binned and drift-tested like any feature.
+pub const PREDICTION_FEATURE: &str = "prediction";
 /// Version used when a record names none.
 pub const UNVERSIONED: &str = "unversioned";
 

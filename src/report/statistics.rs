@@ -78,34 +78,24 @@ const fn stat(field: &'static str, value: fn(&FeatureDrift) -> Option<f64>) -> F
     }
 }
 
-fn numeric(f: &FeatureDrift) -> Option<(Option<f64>, Option<f64>, f64, Option<f64>)> {
-    match &f.detail {
-        KindDrift::Numeric {
-            ks_statistic,
-            ks_pvalue,
-            out_of_range_rate,
-            wasserstein_normed,
-            ..
-        } => Some((
-            *ks_statistic,
-            *ks_pvalue,
-            *out_of_range_rate,
-            *wasserstein_normed,
-        )),
-        _ => None,
-    }
+/// A field of numeric features only.
+macro_rules! numeric {
+    ($field:ident) => {
+        |f: &FeatureDrift| match &f.detail {
+            KindDrift::Numeric { $field, .. } => Some(*$field),
+            _ => None,
+        }
+    };
 }
 
-fn categorical(f: &FeatureDrift) -> Option<(Option<f64>, Option<f64>, f64)> {
-    match &f.detail {
-        KindDrift::Categorical {
-            chi2_statistic,
-            chi2_pvalue,
-            unseen_rate,
-            ..
-        } => Some((*chi2_statistic, *chi2_pvalue, *unseen_rate)),
-        _ => None,
-    }
+/// A field of categorical features only.
+macro_rules! categorical {
+    ($field:ident) => {
+        |f: &FeatureDrift| match &f.detail {
+            KindDrift::Categorical { $field, .. } => Some(*$field),
+            _ => None,
+        }
+    };
 }
 
 pub const FEATURE_STATISTICS: &[FeatureStatistic] = &[
@@ -122,24 +112,28 @@ pub const FEATURE_STATISTICS: &[FeatureStatistic] = &[
     },
     FeatureStatistic {
         help: "Kolmogorov-Smirnov D against the reference (numeric features).",
-        ..stat("ks_statistic", |f| numeric(f).and_then(|n| n.0))
+        ..stat("ks_statistic", |f| numeric!(ks_statistic)(f).flatten())
     },
     FeatureStatistic {
         help: "Kolmogorov-Smirnov p-value (numeric features).",
-        ..stat("ks_pvalue", |f| numeric(f).and_then(|n| n.1))
+        ..stat("ks_pvalue", |f| numeric!(ks_pvalue)(f).flatten())
     },
     FeatureStatistic {
         gauge: None,
         help: "Chi-square statistic against the reference (categorical features).",
-        ..stat("chi2_statistic", |f| categorical(f).and_then(|c| c.0))
+        ..stat("chi2_statistic", |f| {
+            categorical!(chi2_statistic)(f).flatten()
+        })
     },
     FeatureStatistic {
         help: "Chi-square p-value against the reference (categorical features).",
-        ..stat("chi2_pvalue", |f| categorical(f).and_then(|c| c.1))
+        ..stat("chi2_pvalue", |f| categorical!(chi2_pvalue)(f).flatten())
     },
     FeatureStatistic {
         help: "Binned Wasserstein-1 distance over the reference standard deviation.",
-        ..stat("wasserstein_normed", |f| numeric(f).and_then(|n| n.3))
+        ..stat("wasserstein_normed", |f| {
+            numeric!(wasserstein_normed)(f).flatten()
+        })
     },
     FeatureStatistic {
         gauge: Some("missing_ratio"),
@@ -158,13 +152,13 @@ pub const FEATURE_STATISTICS: &[FeatureStatistic] = &[
         gauge: Some("out_of_range_ratio"),
         help: "Share of present values outside the reference range.",
         gauge_needs_values: true,
-        ..stat("out_of_range_rate", |f| numeric(f).map(|n| n.2))
+        ..stat("out_of_range_rate", numeric!(out_of_range_rate))
     },
     FeatureStatistic {
         gauge: Some("unseen_ratio"),
         help: "Share of present values outside the reference categories.",
         gauge_needs_values: true,
-        ..stat("unseen_rate", |f| categorical(f).map(|c| c.2))
+        ..stat("unseen_rate", categorical!(unseen_rate))
     },
     FeatureStatistic {
         rule: false,
