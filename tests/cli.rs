@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::driftd_bin;
+use common::{driftd, driftd_bin, driftd_json, run_driftd};
 
 fn repo_file(rel: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -13,17 +13,14 @@ fn repo_file(rel: &str) -> std::path::PathBuf {
 
 #[test]
 fn config_check_accepts_the_example() {
-    let out = Command::new(driftd_bin())
-        .args(["config", "check", "--config"])
-        .arg(repo_file("docs/driftd.example.toml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
+    let example = repo_file("docs/driftd.example.toml");
+    let out = driftd([
+        "config".as_ref(),
+        "check".as_ref(),
+        "--config".as_ref(),
+        example.as_os_str(),
+    ]);
+    assert!(out.contains("ok"), "{out}");
 }
 
 #[test]
@@ -38,11 +35,12 @@ fn config_check_names_misspelt_key_and_line() {
         .unwrap()
         + 1;
     std::fs::write(&path, bad).unwrap();
-    let out = Command::new(driftd_bin())
-        .args(["config", "check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = run_driftd([
+        "config".as_ref(),
+        "check".as_ref(),
+        "--config".as_ref(),
+        path.as_os_str(),
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("group_idd"), "{err}");
@@ -51,13 +49,8 @@ fn config_check_names_misspelt_key_and_line() {
 
 #[test]
 fn version_and_help() {
-    let out = Command::new(driftd_bin())
-        .arg("--version")
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
-    let out = Command::new(driftd_bin()).arg("--help").output().unwrap();
-    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(driftd(["--version"]).contains(env!("CARGO_PKG_VERSION")));
+    let help = driftd(["--help"]);
     for cmd in ["run", "config", "state", "generate"] {
         assert!(help.contains(cmd), "{help}");
     }
@@ -95,20 +88,15 @@ fn replay_counts_lines_and_reports_rejects() {
     let dead = dir.path().join("dead.jsonl");
 
     for _ in 0..2 {
-        let out = Command::new(driftd_bin())
-            .args(["run", "--config"])
-            .arg(&config)
-            .arg("--input")
-            .arg(&input)
-            .arg("--dead-letter")
-            .arg(&dead)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        driftd([
+            "run".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--input".as_ref(),
+            input.as_os_str(),
+            "--dead-letter".as_ref(),
+            dead.as_os_str(),
+        ]);
     }
     // Two replays of the same file add up: a replay is a backfill, not a seek.
     let counts = common::state_counts(&config);
@@ -151,9 +139,9 @@ fn reference_import_show_list_versions_profiles() {
     let first = csv("first.csv", 300);
     let second = csv("second.csv", 600);
     let cfg = config.to_str().unwrap();
-    let driftd = |args: &[&str]| common::driftd(&[args, &["--config", cfg]].concat());
+    let with_config = |args: &[&str]| common::driftd([args, &["--config", cfg]].concat());
     for file in [&first, &second] {
-        let out = driftd(&[
+        let out = with_config(&[
             "reference",
             "import",
             "--model",
@@ -165,15 +153,14 @@ fn reference_import_show_list_versions_profiles() {
         ]);
         assert!(out.contains("imported churn@v7"), "{out}");
     }
-    let list = driftd(&["reference", "list"]);
+    let list = with_config(&["reference", "list"]);
     assert_eq!(
         list.lines().filter(|l| l.starts_with("churn")).count(),
         2,
         "{list}"
     );
 
-    let show: serde_json::Value =
-        serde_json::from_str(&driftd(&["reference", "show", "churn"])).unwrap();
+    let show = driftd_json(["reference", "show", "churn", "--config", cfg]);
     assert_eq!(show["rows"], 600, "newest profile wins");
     assert_eq!(show["resolution"], 100);
     let features = show["features"].as_array().unwrap();
@@ -187,11 +174,7 @@ fn reference_import_show_list_versions_profiles() {
     assert_eq!(features[2]["categories"].as_array().unwrap().len(), 7);
     assert!(show["source_checksum"].as_str().unwrap().len() == 16);
 
-    let out = Command::new(driftd_bin())
-        .args(["reference", "show", "nosuch", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = run_driftd(["reference", "show", "nosuch", "--config", cfg]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no reference profile"));
 }
@@ -207,7 +190,7 @@ fn capture_freezes_a_window_as_the_new_reference() {
     let reference = dir.path().join("ref.csv");
     let rows: String = (0..1000).map(|i| format!("{}\n", i % 100)).collect();
     std::fs::write(&reference, format!("x\n{rows}")).unwrap();
-    common::driftd(&[
+    common::driftd([
         "reference",
         "import",
         "--model",
@@ -233,11 +216,11 @@ fn capture_freezes_a_window_as_the_new_reference() {
         .collect();
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, lines).unwrap();
-    common::driftd(&["run", "--config", cfg, "--input", input.to_str().unwrap()]);
+    common::driftd(["run", "--config", cfg, "--input", input.to_str().unwrap()]);
 
     let from = (now - 1_900_000).to_string();
     let to = now.to_string();
-    let out = common::driftd(&[
+    let out = common::driftd([
         "reference",
         "capture",
         "--model",
@@ -253,15 +236,7 @@ fn capture_freezes_a_window_as_the_new_reference() {
         out.contains("captured m@unversioned#capture-") && out.contains("200 events"),
         "{out}"
     );
-    let full: serde_json::Value = serde_json::from_str(&common::driftd(&[
-        "reference",
-        "show",
-        "m",
-        "--full",
-        "--config",
-        cfg,
-    ]))
-    .unwrap();
+    let full = driftd_json(["reference", "show", "m", "--full", "--config", cfg]);
     assert_eq!(full["rows"], 200);
     assert!(full["source"].as_str().unwrap().starts_with("capture:"));
     let counts: u64 = full["features"][0]["counts"]
@@ -275,21 +250,18 @@ fn capture_freezes_a_window_as_the_new_reference() {
         "the captured window's counts, in the profile's bins"
     );
 
-    let out = Command::new(driftd_bin())
-        .args([
-            "reference",
-            "capture",
-            "--model",
-            "m",
-            "--from",
-            &to,
-            "--to",
-            &(now + 1000).to_string(),
-            "--config",
-            cfg,
-        ])
-        .output()
-        .unwrap();
+    let out = run_driftd([
+        "reference",
+        "capture",
+        "--model",
+        "m",
+        "--from",
+        &to,
+        "--to",
+        &(now + 1000).to_string(),
+        "--config",
+        cfg,
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no events"));
 }

@@ -191,11 +191,10 @@ impl Prometheus {
             port,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http_get(port, "/-/ready").map(|r| r.0) != Some(200) {
-            assert!(Instant::now() < deadline, "Prometheus did not become ready");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let ready = wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+            http_get(port, "/-/ready").map(|r| r.0) == Some(200)
+        });
+        assert!(ready, "Prometheus did not become ready");
         p
     }
 
@@ -379,18 +378,16 @@ reference_metrics = {{ mae = 0.3 }}
         produce(&labels, &labs);
         std::thread::sleep(Duration::from_millis(500));
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while prom
-        .query(r#"driftd_alerts{alertstate="firing"}"#)
-        .is_empty()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no firing alert scraped; log:\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let firing = wait_until(Duration::from_secs(30), Duration::from_millis(500), || {
+        !prom
+            .query(r#"driftd_alerts{alertstate="firing"}"#)
+            .is_empty()
+    });
+    assert!(
+        firing,
+        "no firing alert scraped; log:\n{}",
+        daemon.log_text()
+    );
 
     let mut failures = Vec::new();
     let mut checked = 0;

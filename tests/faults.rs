@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -106,16 +106,12 @@ fn a_member_joining_and_leaving_counts_every_event_once() {
     assert_eq!(shared(&b), Some(3.0), "B log:\n{}", b.log_text());
     assert_eq!(shared(&a), Some(3.0), "A log:\n{}", a.log_text());
     produce(&topic, &records[30_000..60_000]);
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
     let (mut ca, mut cb) = (0.0, 0.0);
-    while Instant::now() < deadline {
+    wait_until(DRAIN_TIMEOUT, Duration::from_millis(200), || {
         ca = a.metrics().sum("driftd_events_total");
         cb = b.metrics().sum("driftd_events_total");
-        if ca + cb >= 60_000.0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        ca + cb >= 60_000.0
+    });
     assert_eq!(ca + cb, 60_000.0, "both members together");
     assert!(cb > 0.0, "B took a share");
 
@@ -227,19 +223,15 @@ fn a_full_disk_stops_the_daemon_and_loses_nothing() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!(
-                "driftd did not stop when the disk filled; log:\n{}",
-                std::fs::read_to_string(&log).unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    let exited = wait_for(Duration::from_secs(180), Duration::from_millis(200), || {
+        child.try_wait().unwrap()
+    });
+    let Some(status) = exited else {
+        let _ = child.kill();
+        panic!(
+            "driftd did not stop when the disk filled; log:\n{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
     };
     let text = std::fs::read_to_string(&log).unwrap();
     eprintln!(

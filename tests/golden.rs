@@ -2,6 +2,8 @@
 //! `scripts/golden.py generate` into `DRIFTD_GOLDEN_DIR` first; without it these
 //! tests fail and say so.
 
+mod common;
+
 use std::path::PathBuf;
 
 use driftd::stats::{chi2, ks};
@@ -91,24 +93,16 @@ fn report_matches_scipy_and_numpy_on_datasets() {
             case["reference"].as_str().unwrap(),
             case["current"].as_str().unwrap(),
         );
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
-            .args([
-                "report",
-                "--format",
-                "json",
-                "--reference",
-                reference,
-                "--current",
-                current,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let text = common::driftd([
+            "report",
+            "--format",
+            "json",
+            "--reference",
+            reference,
+            "--current",
+            current,
+        ]);
+        let report: serde_json::Value = serde_json::from_str(&text).unwrap();
         for f in report["features"].as_array().unwrap() {
             let fname = f["name"].as_str().unwrap();
             let want = &case["features"][fname];
@@ -146,7 +140,7 @@ fn report_matches_scipy_and_numpy_on_datasets() {
             }
         }
         let report_path = golden_dir().join(format!("{name}_report.json"));
-        std::fs::write(&report_path, &out.stdout).unwrap();
+        std::fs::write(&report_path, &text).unwrap();
         let verify = std::process::Command::new(&python)
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/golden.py"))
             .arg("verify")

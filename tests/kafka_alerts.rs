@@ -181,16 +181,13 @@ fn alerts(daemon: &Daemon) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
-fn wait_for(what: &str, timeout: Duration, daemon: &Daemon, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; log:\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Waits for `done`, failing with `what` and the daemon's log at the timeout.
+fn expect_within(what: &str, timeout: Duration, daemon: &Daemon, done: impl FnMut() -> bool) {
+    assert!(
+        wait_until(timeout, Duration::from_millis(200), done),
+        "timed out waiting for {what}; log:\n{}",
+        daemon.log_text()
+    );
 }
 
 fn series(m: &Metrics, name: &str, label: &str) -> f64 {
@@ -219,7 +216,7 @@ fn drift_emails_once_per_repeat_interval_resolves_and_retrains_once_per_cooldown
     // Drift: pending, then firing after `for`, then the first e-mail.
     traffic.set_drift(true);
     let mut saw_pending = false;
-    wait_for("a firing alert", Duration::from_secs(30), &daemon, || {
+    expect_within("a firing alert", Duration::from_secs(30), &daemon, || {
         let a = alerts(&daemon);
         let state = a["alerts"][0]["state"].as_str().unwrap_or("").to_string();
         saw_pending |= state == "pending";
@@ -246,7 +243,7 @@ fn drift_emails_once_per_repeat_interval_resolves_and_retrains_once_per_cooldown
     }
     // Recovery: the 5 s window fills with undrifted traffic.
     traffic.set_drift(false);
-    wait_for(
+    expect_within(
         "a resolved e-mail",
         Duration::from_secs(40),
         &daemon,
@@ -401,7 +398,7 @@ fn smtp_outage_delays_the_email_and_a_sigkill_after_the_outbox_write_loses_nothi
     let daemon = Daemon::start(&s.config, "run.log");
     let traffic = Traffic::start(&s.predictions);
     traffic.set_drift(true);
-    wait_for(
+    expect_within(
         "the e-mail in the outbox, failing",
         Duration::from_secs(40),
         &daemon,
@@ -428,7 +425,7 @@ fn smtp_outage_delays_the_email_and_a_sigkill_after_the_outbox_write_loses_nothi
     let mails = SmtpSink::wait_mails(&s.mail_dir, 1, Duration::from_secs(20));
     assert_eq!(mails.len(), 1, "{}", daemon.log_text());
     assert_eq!(mails[0].subject, "[FIRING:1] churn: PlanDrift");
-    wait_for("an empty outbox", Duration::from_secs(10), &daemon, || {
+    expect_within("an empty outbox", Duration::from_secs(10), &daemon, || {
         daemon
             .metrics()
             .get(r#"driftd_outbox_pending{kind="email"}"#)
@@ -441,7 +438,7 @@ fn smtp_outage_delays_the_email_and_a_sigkill_after_the_outbox_write_loses_nothi
     // outbox write.
     smtp.stop();
     traffic.set_drift(false);
-    wait_for(
+    expect_within(
         "the resolved e-mail in the outbox",
         Duration::from_secs(40),
         &daemon,
@@ -552,7 +549,7 @@ fn manual_retraining_and_rule_reload_through_the_api() {
 
     // `driftd retrain` posts with the configured token; the second request is within
     // the cooldown.
-    let out = driftd(&[
+    let out = driftd([
         "retrain",
         "--model",
         "churn",
@@ -582,7 +579,7 @@ fn manual_retraining_and_rule_reload_through_the_api() {
     assert_eq!(ce["id"], answer["event"]["id"]);
     // The webhook got the same CloudEvent: refused once (500), delivered on the retry,
     // and not again.
-    wait_for(
+    expect_within(
         "the webhook retry",
         Duration::from_secs(15),
         &daemon,
@@ -635,7 +632,7 @@ fn manual_retraining_and_rule_reload_through_the_api() {
         .args(["-HUP", &daemon.child.id().to_string()])
         .status()
         .unwrap();
-    wait_for(
+    expect_within(
         "one rule after SIGHUP",
         Duration::from_secs(10),
         &daemon,

@@ -56,7 +56,7 @@ fn import_reference(config: &TestConfig, n: usize) -> std::path::PathBuf {
     let path = config.dir.path().join("reference.jsonl");
     write_jsonl(&path, &reference);
     let cfg = config.path.to_str().unwrap();
-    driftd(&[
+    driftd([
         "reference",
         "import",
         "--model",
@@ -113,7 +113,7 @@ fn assert_same_features(api: &Value, report: &Value) {
 fn report_on(reference: &Path, rows: &[Value], dir: &Path) -> Value {
     let current = dir.join("current.jsonl");
     write_jsonl(&current, rows);
-    let out = driftd(&[
+    let out = driftd([
         "report",
         "--format",
         "json",

@@ -1,6 +1,8 @@
 //! `driftd report` end to end on small files: the edge cases of issue #3 have defined
 //! answers (never a panic, never NaN), and `--fail-on-drift` sets the exit code.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -222,19 +224,15 @@ fn jsonl_inputs_in_the_record_format() {
     let (rp, cp) = (dir.path().join("r.jsonl"), dir.path().join("c.jsonl"));
     std::fs::write(&rp, r).unwrap();
     std::fs::write(&cp, c).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_driftd"))
-        .args(["report", "--format", "json", "--reference"])
-        .arg(&rp)
-        .arg("--current")
-        .arg(&cp)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::driftd_json([
+        "report".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--reference".as_ref(),
+        rp.as_os_str(),
+        "--current".as_ref(),
+        cp.as_os_str(),
+    ]);
     assert_eq!(feature(&v, "age")["kind"], "numeric");
     assert_eq!(feature(&v, "plan")["kind"], "categorical");
     assert_eq!(feature(&v, "plan")["psi"], 0.0);
