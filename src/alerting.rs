@@ -47,7 +47,7 @@ pub enum AlertingError {
 }
 
 /// The configured rule files (`[alerting] rules`), validated against the windows.
-pub fn configured_rules(config: &Config) -> Result<RuleSet, RulesError> {
+pub(crate) fn configured_rules(config: &Config) -> Result<RuleSet, RulesError> {
     load_rules(&config.alerting.rules, Some(&config.windows.names()))
 }
 
@@ -101,7 +101,7 @@ impl Alerting {
     }
 
     /// Windows that rules evaluate over all versions of a model merged.
-    pub fn merged_windows(&self) -> BTreeSet<String> {
+    pub(crate) fn merged_windows(&self) -> BTreeSet<String> {
         self.rules
             .rules
             .iter()
@@ -111,7 +111,7 @@ impl Alerting {
     }
 
     /// Re-reads the rule files; on error the running rules stay.
-    pub fn reload_rules(&mut self, config: &Config) -> Result<usize, RulesError> {
+    pub(crate) fn reload_rules(&mut self, config: &Config) -> Result<usize, RulesError> {
         let m = &self.metrics.alerting;
         match configured_rules(config) {
             Ok(rules) => {
@@ -138,7 +138,7 @@ impl Alerting {
     }
 
     /// One evaluation at `now_ms`.
-    pub fn evaluate(
+    pub(crate) fn evaluate(
         &mut self,
         samples: &SampleSet,
         config: &Config,
@@ -236,7 +236,7 @@ impl Alerting {
     }
 
     /// A manual retraining request (`POST /api/v1/models/{model}/retrain`).
-    pub fn request_manual(
+    pub(crate) fn request_manual(
         &mut self,
         model: &str,
         version: Option<String>,
@@ -415,7 +415,7 @@ impl Alerting {
     }
 
     /// `GET /api/v1/alerts`.
-    pub fn alerts_json(&self) -> serde_json::Value {
+    pub(crate) fn alerts_json(&self) -> serde_json::Value {
         let alerts: Vec<_> = self
             .table
             .alerts()
@@ -447,7 +447,7 @@ impl Alerting {
     }
 
     /// `GET /api/v1/rules`.
-    pub fn rules_json(&self) -> serde_json::Value {
+    pub(crate) fn rules_json(&self) -> serde_json::Value {
         let rules: Vec<_> = self
             .rules
             .rules

@@ -29,14 +29,14 @@ pub enum Cell<'a> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Csv,
     JsonLines,
 }
 
 impl Format {
     /// By extension: `.csv` → CSV, `.jsonl`/`.ndjson`/`.json` → JSON lines.
-    pub fn from_path(path: &Path) -> Option<Format> {
+    pub(crate) fn from_path(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
             "csv" => Some(Format::Csv),

@@ -77,7 +77,7 @@ pub fn synthetic_record(rng: &mut SplitMix, model: &str, seq: u64, drifted: bool
 
 /// The label record of prediction `seq`: 1 with probability `score` (a calibrated
 /// model), or `1 - score` when `degraded`.
-pub fn synthetic_label(
+pub(crate) fn synthetic_label(
     rng: &mut SplitMix,
     model: &str,
     seq: u64,
@@ -97,7 +97,7 @@ pub fn synthetic_label(
 
 /// Writes `count` undrifted records of `model` as JSON lines: a reference dataset
 /// for `driftd reference import`.
-pub fn write_reference(
+pub(crate) fn write_reference(
     out: &mut impl std::io::Write,
     model: &str,
     count: u64,

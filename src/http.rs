@@ -32,11 +32,11 @@ use crate::kafka::Readiness;
 use crate::metrics::Metrics;
 
 /// Re-reads configuration and rules; `Ok` carries a message for the caller.
-pub type ReloadFn = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
+pub(crate) type ReloadFn = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
 /// Everything the handlers use.
 #[derive(Clone)]
-pub struct Api {
+pub(crate) struct Api {
     pub metrics: Metrics,
     pub readiness: Arc<Readiness>,
     pub windows: Arc<dyn WindowSource>,
@@ -49,7 +49,7 @@ pub struct Api {
 
 type AppState = Api;
 
-pub fn router(api: Api) -> Router {
+pub(crate) fn router(api: Api) -> Router {
     Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -25,7 +25,7 @@ use crate::window::{Observed, ProfileSet, WindowSettings};
 
 /// Where a record came from.
 #[derive(Debug, Clone, Copy)]
-pub struct Origin<'a> {
+pub(crate) struct Origin<'a> {
     pub topic: &'a str,
     /// `None` for file replays, which have no offsets to track.
     pub partition: Option<i32>,
@@ -35,7 +35,7 @@ pub struct Origin<'a> {
 }
 
 /// A record that did not decode, on its way to the dead-letter sink.
-pub struct Rejected<'a> {
+pub(crate) struct Rejected<'a> {
     pub origin: Origin<'a>,
     pub key: Option<&'a [u8]>,
     pub payload: &'a [u8],
@@ -44,7 +44,7 @@ pub struct Rejected<'a> {
 
 /// Where rejected records go. `flush` returns only when every record handed over so far
 /// is durable, or fails.
-pub trait DeadLetterSink {
+pub(crate) trait DeadLetterSink {
     fn send(&mut self, rejected: Rejected<'_>);
     fn flush(&mut self) -> Result<(), String>;
 }
@@ -62,7 +62,7 @@ pub enum CheckpointError {
 /// Decodes records as their topic's role says. Pure and cheap to clone: the Kafka
 /// source decodes a batch on two threads, then applies it in order.
 #[derive(Clone)]
-pub struct Decoder {
+pub(crate) struct Decoder {
     sources: Arc<HashMap<String, (SourceRole, FieldPaths)>>,
     max_message_bytes: usize,
 }
@@ -167,7 +167,7 @@ impl Admission {
     }
 }
 
-pub struct Ingest<D> {
+pub(crate) struct Ingest<D> {
     state: IngestState,
     store: Store,
     metrics: Metrics,
@@ -229,7 +229,7 @@ impl<D: DeadLetterSink> Ingest<D> {
 
     /// Keep predictions for labels even without a labels source (replays: the labels
     /// may come in a later replay).
-    pub fn keep_predictions_for_labels(&mut self) {
+    pub(crate) fn keep_predictions_for_labels(&mut self) {
         self.labels.keep_predictions = true;
     }
 
@@ -239,18 +239,18 @@ impl<D: DeadLetterSink> Ingest<D> {
 
     /// Continues a partition at `next_offset`, past records another consumer-group
     /// member applied to its own state (persisted at the next checkpoint).
-    pub fn resume_at(&mut self, topic: &str, partition: i32, next_offset: i64) {
+    pub(crate) fn resume_at(&mut self, topic: &str, partition: i32, next_offset: i64) {
         self.state.advance(topic, partition, next_offset);
     }
 
     /// The reference profiles loaded at start.
-    pub fn profiles(&self) -> &Arc<ProfileSet> {
+    pub(crate) fn profiles(&self) -> &Arc<ProfileSet> {
         &self.profiles
     }
 
     /// Folds aged buckets into coarser tiers and drops join entries past their TTL
     /// (both persisted at the next checkpoint).
-    pub fn compact(&mut self, now_ms: i64) {
+    pub(crate) fn compact(&mut self, now_ms: i64) {
         self.state.windows_mut().compact(&self.windows, now_ms);
         let expired = self.state.expire_pending(now_ms);
         self.metrics.join_expired.inc_by(expired as u64);
@@ -283,7 +283,7 @@ impl<D: DeadLetterSink> Ingest<D> {
 
     /// Applies a record decoded by [`Decoder::decode`] (or dead-letters it) and
     /// advances its partition's offset. Records must be applied in offset order.
-    pub fn apply(
+    pub(crate) fn apply(
         &mut self,
         origin: Origin<'_>,
         key: Option<&[u8]>,

@@ -47,7 +47,7 @@ pub struct LabelSettings {
 }
 
 /// The segment of predictions whose value is beyond `max_segments`.
-pub const OTHER_SEGMENT: &str = "__other__";
+pub(crate) const OTHER_SEGMENT: &str = crate::stats::histogram::OTHER;
 
 impl Default for LabelSettings {
     fn default() -> Self {
@@ -63,7 +63,7 @@ impl Default for LabelSettings {
 }
 
 /// Adds an outcome to a bucket's performance counts, and to its segment's.
-pub fn record_outcome(
+pub(crate) fn record_outcome(
     perf: &mut PerformanceCounts,
     by_segment: &mut std::collections::BTreeMap<String, PerformanceCounts>,
     o: &Outcome,
@@ -80,7 +80,7 @@ pub fn record_outcome(
 }
 
 /// The counts of `segment`, or of [`OTHER_SEGMENT`] once `max` segments are kept.
-pub fn segment_counts<'a>(
+pub(crate) fn segment_counts<'a>(
     by_segment: &'a mut std::collections::BTreeMap<String, PerformanceCounts>,
     segment: &str,
     max: usize,
@@ -123,7 +123,7 @@ fn add_outcome(perf: &mut PerformanceCounts, o: &Outcome, settings: &LabelSettin
 }
 
 /// (model, id)
-pub type JoinKey = (String, String);
+pub(crate) type JoinKey = (String, String);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Pending {
@@ -154,7 +154,7 @@ impl Pending {
 
 /// A prediction with its label.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub model: String,
     pub version: String,
     /// The prediction's event time.
@@ -167,14 +167,14 @@ pub struct Outcome {
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct JoinState {
+pub(crate) struct JoinState {
     pending: HashMap<JoinKey, Pending>,
     dirty: BTreeSet<JoinKey>,
     removed: BTreeSet<JoinKey>,
 }
 
 impl JoinState {
-    pub fn restored(pending: HashMap<JoinKey, Pending>) -> JoinState {
+    pub(crate) fn restored(pending: HashMap<JoinKey, Pending>) -> JoinState {
         JoinState {
             pending,
             ..Default::default()
@@ -185,6 +185,7 @@ impl JoinState {
         self.pending.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
@@ -203,7 +204,7 @@ impl JoinState {
     }
 
     /// A prediction with an id: joins a waiting label, or waits for one.
-    pub fn on_prediction(
+    pub(crate) fn on_prediction(
         &mut self,
         p: &PredictionRecord,
         settings: &LabelSettings,
@@ -252,7 +253,7 @@ impl JoinState {
     }
 
     /// A label: joins its waiting prediction, or waits for it.
-    pub fn on_label(
+    pub(crate) fn on_label(
         &mut self,
         l: &LabelRecord,
         settings: &LabelSettings,
@@ -292,7 +293,7 @@ impl JoinState {
     }
 
     /// Drops entries past their TTL; returns how many.
-    pub fn expire(&mut self, now_ms: i64) -> usize {
+    pub(crate) fn expire(&mut self, now_ms: i64) -> usize {
         let expired: Vec<JoinKey> = self
             .pending
             .iter()
@@ -315,7 +316,7 @@ impl JoinState {
         )
     }
 
-    pub fn mark_clean(&mut self) {
+    pub(crate) fn mark_clean(&mut self) {
         self.dirty.clear();
         self.removed.clear();
     }

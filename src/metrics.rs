@@ -53,7 +53,7 @@ pub struct AlertMetrics {
 
 /// Label names of `driftd_alerts`; a rule's own labels are in the API, not here, so
 /// that the series keep a fixed label set.
-pub const ALERT_LABELS: &[&str] = &[
+pub(crate) const ALERT_LABELS: &[&str] = &[
     "alertname",
     "alertstate",
     "severity",
@@ -377,7 +377,7 @@ impl Metrics {
     }
 
     /// Publishes the configured reference values (every tick: a reload may change them).
-    pub fn record_reference_metrics(
+    pub(crate) fn record_reference_metrics(
         &self,
         models: &std::collections::BTreeMap<String, crate::config::ModelConfig>,
     ) {
@@ -392,7 +392,7 @@ impl Metrics {
 
     /// Sets the gauges of one evaluated window of one model version; statistics that
     /// are undefined (no data) are removed rather than left stale.
-    pub fn record_window(&self, w: &crate::evaluate::WindowReport) {
+    pub(crate) fn record_window(&self, w: &crate::evaluate::WindowReport) {
         let version = w.version.as_deref().unwrap_or("");
         let g = &self.windows;
         let labels = [w.model.as_str(), version, w.window.as_str()];
@@ -428,7 +428,7 @@ impl Metrics {
 
     /// Starts the per-model counters at the values restored from the store, so that
     /// `driftd_events_total` equals the persisted state across restarts.
-    pub fn restore(&self, state: &crate::state::IngestState) {
+    pub(crate) fn restore(&self, state: &crate::state::IngestState) {
         for ((model, version), n) in state.events() {
             self.events.with_label_values(&[model, version]).inc_by(*n);
         }
@@ -438,7 +438,7 @@ impl Metrics {
     }
 
     /// The text exposition format.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut buf = Vec::new();
         let families = self.registry.gather();
         if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {

@@ -27,7 +27,7 @@ use crate::notify::{Action, OutboxEntry};
 use crate::store::Store;
 
 /// The delay before attempt `attempts + 1`: initial · 2^(attempts − 1), capped.
-pub fn backoff(attempts: u32, settings: &OutboxConfig) -> Duration {
+pub(crate) fn backoff(attempts: u32, settings: &OutboxConfig) -> Duration {
     let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(30));
     settings
         .initial_backoff
@@ -46,7 +46,7 @@ pub enum OutboxError {
 }
 
 /// Delivers outbox entries; one per daemon.
-pub struct OutboxSender {
+pub(crate) struct OutboxSender {
     store: Store,
     metrics: Metrics,
     settings: OutboxConfig,
@@ -145,7 +145,7 @@ impl OutboxSender {
     }
 
     /// One pass over the outbox.
-    pub async fn deliver_due(&self) -> Result<(), crate::store::StoreError> {
+    pub(crate) async fn deliver_due(&self) -> Result<(), crate::store::StoreError> {
         let entries = self.store.outbox()?;
         let now = unix_now_ms();
         for mut entry in entries.into_iter().filter(|e| e.next_attempt_ms <= now) {

@@ -46,7 +46,7 @@ pub struct ReplaySummary {
 }
 
 /// Rejected lines: to the log, and to a JSON-lines file when one is given.
-pub struct FileDeadLetter {
+pub(crate) struct FileDeadLetter {
     out: Option<(PathBuf, BufWriter<File>)>,
     rejected: u64,
     error: Option<std::io::Error>,

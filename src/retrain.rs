@@ -13,11 +13,11 @@ use serde_json::json;
 use crate::base::id::stable_id;
 use crate::base::time::rfc3339;
 
-pub const EVENT_TYPE: &str = "io.driftd.retrain.requested";
+pub(crate) const EVENT_TYPE: &str = "io.driftd.retrain.requested";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Trigger {
+pub(crate) enum Trigger {
     Drift,
     Performance,
     Schedule,
@@ -35,7 +35,7 @@ impl Trigger {
     }
 
     /// Performance metrics trigger `performance`; everything else `drift`.
-    pub fn for_metric(metric: &str) -> Trigger {
+    pub(crate) fn for_metric(metric: &str) -> Trigger {
         if crate::stats::performance::PERFORMANCE_METRICS.contains(&metric) {
             Trigger::Performance
         } else {
@@ -46,7 +46,7 @@ impl Trigger {
 
 /// One line of evidence: a statistic and the threshold it crossed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Evidence {
+pub(crate) struct Evidence {
     pub rule: String,
     pub window: String,
     pub feature: Option<String>,
@@ -57,7 +57,7 @@ pub struct Evidence {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct RetrainRequest {
+pub(crate) struct RetrainRequest {
     pub model: String,
     pub version: Option<String>,
     pub trigger: Trigger,
@@ -80,14 +80,14 @@ pub enum TrainingWindow {
 
 /// Cooldown bookkeeping: the time of the last emitted request per model (persisted).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Cooldowns {
+pub(crate) struct Cooldowns {
     last: BTreeMap<String, i64>,
     dirty: std::collections::BTreeSet<String>,
 }
 
 /// What happened to a request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Emit(serde_json::Value),
     /// Within the cooldown; retry after `until_ms`.
     Suppressed {
@@ -96,7 +96,7 @@ pub enum Decision {
 }
 
 impl Cooldowns {
-    pub fn restored(last: BTreeMap<String, i64>) -> Cooldowns {
+    pub(crate) fn restored(last: BTreeMap<String, i64>) -> Cooldowns {
         Cooldowns {
             last,
             ..Default::default()
@@ -114,12 +114,12 @@ impl Cooldowns {
             .collect()
     }
 
-    pub fn mark_clean(&mut self) {
+    pub(crate) fn mark_clean(&mut self) {
         self.dirty.clear();
     }
 
     /// Emits the request as a CloudEvent unless the model had one within `cooldown_ms`.
-    pub fn decide(
+    pub(crate) fn decide(
         &mut self,
         req: &RetrainRequest,
         cooldown_ms: i64,
@@ -141,7 +141,7 @@ impl Cooldowns {
 }
 
 /// A CloudEvents 1.0 event in structured JSON mode.
-pub fn cloud_event(
+pub(crate) fn cloud_event(
     req: &RetrainRequest,
     source: &str,
     window: TrainingWindow,
@@ -179,7 +179,7 @@ pub fn cloud_event(
 /// Fields take `*`, numbers, ranges `a-b`, steps `*/n` or `a-b/n`, and lists; when
 /// both day fields are restricted, either matching is enough (as in Vixie cron).
 #[derive(Debug, Clone, PartialEq)]
-pub struct CronSchedule {
+pub(crate) struct CronSchedule {
     minute: Vec<bool>,
     hour: Vec<bool>,
     day: Vec<bool>,
@@ -235,7 +235,7 @@ impl CronSchedule {
 
     /// The latest scheduled minute in (`after_ms`, `until_ms`], looking back at most a
     /// year: a daemon that was down over several runs requests one retraining, not many.
-    pub fn latest_between(&self, after_ms: i64, until_ms: i64) -> Option<i64> {
+    pub(crate) fn latest_between(&self, after_ms: i64, until_ms: i64) -> Option<i64> {
         const MIN: i64 = 60_000;
         let mut t = until_ms.div_euclid(MIN) * MIN;
         let floor = after_ms.max(until_ms - 366 * 86_400_000);

@@ -13,9 +13,9 @@ use crate::window::{
 };
 
 /// (model, version)
-pub type ModelKey = (String, String);
+pub(crate) type ModelKey = (String, String);
 /// (topic, partition)
-pub type PartitionKey = (String, i32);
+pub(crate) type PartitionKey = (String, i32);
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct IngestState {
@@ -38,7 +38,7 @@ pub struct IngestState {
 
 /// What [`IngestState::apply`] needs besides the record: the reference profiles,
 /// the bucket layout, and the wall clock.
-pub struct ApplyContext<'a> {
+pub(crate) struct ApplyContext<'a> {
     pub profiles: &'a ProfileSet,
     pub windows: &'a WindowSettings,
     pub labels: &'a LabelSettings,
@@ -71,7 +71,7 @@ impl Changes {
 
 impl IngestState {
     /// State as loaded from a checkpoint: nothing dirty.
-    pub fn restored(
+    pub(crate) fn restored(
         events: BTreeMap<ModelKey, u64>,
         labels: BTreeMap<String, u64>,
         offsets: BTreeMap<PartitionKey, i64>,
@@ -90,7 +90,7 @@ impl IngestState {
 
     /// Adds one decoded record to the state. A prediction older than every bucket
     /// tier is counted in the totals but not in any window ([`Observed::TooLate`]).
-    pub fn apply(&mut self, record: &Record, ctx: &ApplyContext<'_>) -> Observed {
+    pub(crate) fn apply(&mut self, record: &Record, ctx: &ApplyContext<'_>) -> Observed {
         match record {
             Record::Prediction(p) => {
                 let recent = self
@@ -134,11 +134,11 @@ impl IngestState {
     }
 
     /// Drops join entries past their TTL; returns how many.
-    pub fn expire_pending(&mut self, now_ms: i64) -> usize {
+    pub(crate) fn expire_pending(&mut self, now_ms: i64) -> usize {
         self.join.expire(now_ms)
     }
 
-    pub fn pending_joins(&self) -> usize {
+    pub(crate) fn pending_joins(&self) -> usize {
         self.join.len()
     }
 
@@ -146,13 +146,13 @@ impl IngestState {
         &self.windows
     }
 
-    pub fn windows_mut(&mut self) -> &mut WindowState {
+    pub(crate) fn windows_mut(&mut self) -> &mut WindowState {
         &mut self.windows
     }
 
     /// Records that everything before `next_offset` in the partition has been applied
     /// (accepted or dead-lettered).
-    pub fn advance(&mut self, topic: &str, partition: i32, next_offset: i64) {
+    pub(crate) fn advance(&mut self, topic: &str, partition: i32, next_offset: i64) {
         let recent = self
             .recent_offsets
             .find(|(t, p)| *p == partition && t == topic);
@@ -244,7 +244,7 @@ impl IngestState {
         }
     }
 
-    pub fn mark_clean(&mut self) {
+    pub(crate) fn mark_clean(&mut self) {
         self.windows.mark_clean();
         self.join.mark_clean();
         self.dirty_events.clear();

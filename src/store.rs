@@ -60,7 +60,7 @@ const OUTBOX: &[u8] = b"outbox\0";
 
 /// The alerting stage's persisted state.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct AlertingState {
+pub(crate) struct AlertingState {
     pub alerts: Vec<crate::rules::Alert>,
     pub groups: Vec<crate::notify::GroupState>,
     pub last_retrain: BTreeMap<String, i64>,
@@ -69,7 +69,7 @@ pub struct AlertingState {
 
 /// What one evaluation changed, written atomically with the outbox entries it created.
 #[derive(Debug, Default, Clone)]
-pub struct AlertingChanges {
+pub(crate) struct AlertingChanges {
     pub alerts: Vec<crate::rules::Alert>,
     pub removed_alerts: Vec<String>,
     pub groups: Vec<crate::notify::GroupState>,
@@ -116,7 +116,7 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -216,7 +216,7 @@ impl Store {
     }
 
     /// Writes one checkpoint atomically and makes it durable before returning.
-    pub fn write_checkpoint(&self, changes: &Changes) -> Result<(), StoreError> {
+    pub(crate) fn write_checkpoint(&self, changes: &Changes) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for ((model, version), n) in &changes.events {
             batch.insert(key(EVENTS, &[model, version]), &n.to_be_bytes());
@@ -248,7 +248,7 @@ impl Store {
     }
 
     /// The alerting stage's state as of its last write.
-    pub fn load_alerting(&self) -> Result<AlertingState, StoreError> {
+    pub(crate) fn load_alerting(&self) -> Result<AlertingState, StoreError> {
         let mut out = AlertingState::default();
         for kv in self.state.scan_prefix(ALERT) {
             out.alerts
@@ -272,7 +272,7 @@ impl Store {
     }
 
     /// Writes one evaluation's changes and new outbox entries in one durable batch.
-    pub fn write_alerting(&self, c: &AlertingChanges) -> Result<(), StoreError> {
+    pub(crate) fn write_alerting(&self, c: &AlertingChanges) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for a in &c.alerts {
             batch.insert(raw_key(ALERT, &a.fingerprint()), serde_json::to_vec(a)?);
@@ -312,7 +312,7 @@ impl Store {
     }
 
     /// Records a failed attempt (durably).
-    pub fn update_outbox(&self, e: &crate::notify::OutboxEntry) -> Result<(), StoreError> {
+    pub(crate) fn update_outbox(&self, e: &crate::notify::OutboxEntry) -> Result<(), StoreError> {
         self.state
             .insert(raw_key(OUTBOX, &e.id), serde_json::to_vec(e)?)
             .map_err(|e| self.io(e))?;
@@ -321,7 +321,7 @@ impl Store {
     }
 
     /// Removes a delivered entry (durably): it is never sent again.
-    pub fn remove_outbox(&self, id: &str) -> Result<(), StoreError> {
+    pub(crate) fn remove_outbox(&self, id: &str) -> Result<(), StoreError> {
         self.state
             .remove(raw_key(OUTBOX, id))
             .map_err(|e| self.io(e))?;
@@ -330,7 +330,7 @@ impl Store {
     }
 
     /// Stores a new version of a model's reference profile.
-    pub fn put_reference(&self, profile: &ReferenceProfile) -> Result<(), StoreError> {
+    pub(crate) fn put_reference(&self, profile: &ReferenceProfile) -> Result<(), StoreError> {
         let mut k = key(b"", &[&profile.model, &profile.version]);
         k.push(0);
         k.extend_from_slice(&self.db.generate_id().map_err(|e| self.io(e))?.to_be_bytes());
@@ -342,7 +342,7 @@ impl Store {
     }
 
     /// Every stored profile, oldest first within each model and version.
-    pub fn references(&self) -> Result<Vec<ReferenceProfile>, StoreError> {
+    pub(crate) fn references(&self) -> Result<Vec<ReferenceProfile>, StoreError> {
         self.references
             .iter()
             .map(|kv| Ok(read_profile(&kv.map_err(|e| self.io(e))?.1)?))
@@ -350,7 +350,7 @@ impl Store {
     }
 
     /// The newest profile of a model (of one version, or of any version).
-    pub fn latest_reference(
+    pub(crate) fn latest_reference(
         &self,
         model: &str,
         version: Option<&str>,
@@ -373,7 +373,7 @@ impl Store {
         Ok(newest.map(|(_, p)| p))
     }
 
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+    pub(crate) fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.db.size_on_disk().map_err(|e| self.io(e))
     }
 }

@@ -48,7 +48,7 @@ impl Tier {
     pub fn code(self) -> u8 {
         self as u8
     }
-    pub fn from_code(c: u8) -> Option<Tier> {
+    pub(crate) fn from_code(c: u8) -> Option<Tier> {
         [Tier::Fine, Tier::Hour, Tier::Day].get(c as usize).copied()
     }
 }
@@ -211,7 +211,7 @@ impl Default for WindowSettings {
 }
 
 impl WindowSettings {
-    pub fn width(&self, tier: Tier) -> i64 {
+    pub(crate) fn width(&self, tier: Tier) -> i64 {
         match tier {
             Tier::Fine => self.bucket_ms,
             Tier::Hour => HOUR_MS,
@@ -220,7 +220,7 @@ impl WindowSettings {
     }
 
     /// The tier that holds event time `ts` at `now`, or `None` when it is too late.
-    pub fn tier_for(&self, ts: i64, now: i64) -> Option<Tier> {
+    pub(crate) fn tier_for(&self, ts: i64, now: i64) -> Option<Tier> {
         let age = now.saturating_sub(ts);
         if age < self.fine_retention_ms {
             Some(Tier::Fine)
@@ -240,7 +240,7 @@ fn floor_to(ts: i64, width: i64) -> i64 {
 
 /// What happened to a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Observed {
+pub(crate) enum Observed {
     Added,
     /// Older than every tier's retention: counted, not added.
     TooLate,
@@ -251,7 +251,7 @@ pub enum Observed {
 /// holds only keys present in their map and in its dirty set, and is cleared whenever
 /// either can lose a key (a checkpoint, compaction); equality ignores it.
 #[derive(Debug, Clone)]
-pub struct RecentKeys<K>(Vec<K>);
+pub(crate) struct RecentKeys<K>(Vec<K>);
 
 impl<K> Default for RecentKeys<K> {
     fn default() -> Self {
@@ -267,7 +267,7 @@ impl<K> RecentKeys<K> {
         self.0.iter().rev().find(|k| matches(k))
     }
 
-    pub fn remember(&mut self, key: K) {
+    pub(crate) fn remember(&mut self, key: K) {
         if self.0.len() == RECENT_KEYS {
             self.0.remove(0);
         }
@@ -295,7 +295,7 @@ pub struct WindowState {
 }
 
 impl WindowState {
-    pub fn restored(buckets: BTreeMap<BucketKey, Bucket>) -> WindowState {
+    pub(crate) fn restored(buckets: BTreeMap<BucketKey, Bucket>) -> WindowState {
         WindowState {
             buckets,
             ..Default::default()
@@ -307,7 +307,7 @@ impl WindowState {
     }
 
     /// Adds one prediction record to the bucket of its event time.
-    pub fn observe(
+    pub(crate) fn observe(
         &mut self,
         record: &PredictionRecord,
         profile: Option<&IndexedProfile>,
@@ -361,7 +361,7 @@ impl WindowState {
     }
 
     /// Adds a joined outcome to the bucket of its prediction's event time.
-    pub fn observe_outcome(
+    pub(crate) fn observe_outcome(
         &mut self,
         outcome: &Outcome,
         profile: Option<&IndexedProfile>,
@@ -426,7 +426,7 @@ impl WindowState {
 
     /// Folds aged fine buckets into hour buckets and aged hour buckets into day
     /// buckets; drops day buckets past retention.
-    pub fn compact(&mut self, settings: &WindowSettings, now_ms: i64) {
+    pub(crate) fn compact(&mut self, settings: &WindowSettings, now_ms: i64) {
         self.recent.clear();
         // A bucket folded into the next tier may itself be aged there: one pass per tier.
         for _ in 0..3 {
@@ -512,7 +512,7 @@ impl WindowState {
 
     /// The buckets of `model` (one version, or all merged per tier and start) that
     /// start in [from, to], oldest first.
-    pub fn buckets_between(
+    pub(crate) fn buckets_between(
         &self,
         model: &str,
         version: Option<&str>,
@@ -555,7 +555,7 @@ impl WindowState {
         )
     }
 
-    pub fn mark_clean(&mut self) {
+    pub(crate) fn mark_clean(&mut self) {
         self.dirty.clear();
         self.removed.clear();
         self.recent.clear();
@@ -563,7 +563,7 @@ impl WindowState {
 }
 
 /// The prediction as a feature value: the score when there is one, else the class.
-pub fn prediction_cell(prediction: Option<&Prediction>) -> Cell<'_> {
+pub(crate) fn prediction_cell(prediction: Option<&Prediction>) -> Cell<'_> {
     match prediction {
         Some(Prediction { score: Some(s), .. }) => Cell::Number(*s),
         Some(Prediction { class: Some(c), .. }) => Cell::Text(c),

@@ -2,8 +2,9 @@
 //! and whatever it accepts satisfies the limits the rest of driftd relies on.
 #![no_main]
 
-use driftd::event::{FieldPaths, SourceRole};
-use driftd::event::{decode, FeatureValue, Record, MAX_CATEGORY_BYTES, MAX_NAME_BYTES};
+use driftd::event::{
+    decode, FeatureValue, FieldPaths, Record, SourceRole, MAX_CATEGORY_BYTES, MAX_NAME_BYTES,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn name_ok(s: &str) -> bool {

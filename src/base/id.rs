@@ -2,7 +2,7 @@
 
 /// A stable 128-bit hex digest (two FNV-1a 64 lanes), for outbox entries, CloudEvent
 /// ids and Message-IDs: a re-decided action gets the id it had before a crash.
-pub fn stable_id(parts: &[&str]) -> String {
+pub(crate) fn stable_id(parts: &[&str]) -> String {
     let mut a: u64 = 0xcbf2_9ce4_8422_2325;
     let mut b: u64 = 0x6c62_272e_07bb_0142;
     for part in parts {

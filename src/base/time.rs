@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 /// Milliseconds since the Unix epoch.
-pub fn unix_now_ms() -> i64 {
+pub(crate) fn unix_now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -15,14 +15,14 @@ pub fn unix_now_ms() -> i64 {
 
 /// Milliseconds since the epoch as RFC 3339 UTC with milliseconds (CloudEvents `time`,
 /// API timestamps, decode errors).
-pub fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default()
 }
 
 /// Parses a point in time: RFC 3339 or epoch milliseconds.
-pub fn parse_timestamp(s: &str) -> Option<i64> {
+pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
     s.parse::<i64>().ok().or_else(|| {
         chrono::DateTime::parse_from_rfc3339(s)
             .ok()
@@ -31,7 +31,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 }
 
 /// Parses `250ms`, `5s`, `10m`, `2h`, `7d`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !c.is_ascii_digit())

@@ -25,7 +25,7 @@ use crate::report::ReportSettings;
 
 /// Where the HTTP server listens unless told otherwise. Loopback only, and outside
 /// 9100–9999, the range the Prometheus project hands out to exporters.
-pub const DEFAULT_HTTP_BIND: &str = "127.0.0.1:7853";
+pub(crate) const DEFAULT_HTTP_BIND: &str = "127.0.0.1:7853";
 
 /// librdkafka settings that driftd sets itself; letting users override them would
 /// break the checkpoint protocol (offsets are stored and committed only after sled).
@@ -171,7 +171,7 @@ impl Default for AlertingConfig {
 }
 
 impl AlertingConfig {
-    pub fn group_settings(&self) -> crate::notify::GroupSettings {
+    pub(crate) fn group_settings(&self) -> crate::notify::GroupSettings {
         crate::notify::GroupSettings {
             group_wait_ms: self.group_wait.as_millis() as i64,
             group_interval_ms: self.group_interval.as_millis() as i64,
@@ -451,7 +451,7 @@ pub enum ReferenceMode {
 /// The configuration the daemon evaluates with; SIGHUP replaces it (see
 /// [`Config::restart_only_changes`] for what a reload cannot change).
 #[derive(Debug, Clone)]
-pub struct LiveConfig(std::sync::Arc<std::sync::RwLock<std::sync::Arc<Config>>>);
+pub(crate) struct LiveConfig(std::sync::Arc<std::sync::RwLock<std::sync::Arc<Config>>>);
 
 impl LiveConfig {
     pub fn new(config: Config) -> LiveConfig {
@@ -474,7 +474,7 @@ impl Config {
     /// Sections that differ between `self` (running) and `new` but that only a restart
     /// applies: the consumer, the store, the listener and the bucket layout are set up
     /// once. Reports, windows evaluated, model references and ε apply at once.
-    pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
+    pub(crate) fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
         let mut out = Vec::new();
         if self.kafka != new.kafka {
             out.push("[kafka]");
@@ -520,7 +520,7 @@ impl Config {
     }
 
     /// The rolling reference period of a model, if it has one.
-    pub fn rolling_reference(&self, model: &str) -> Option<Duration> {
+    pub(crate) fn rolling_reference(&self, model: &str) -> Option<Duration> {
         match self.models.get(model).map(|m| m.reference) {
             Some(ReferenceMode::Previous(d)) => Some(d),
             _ => None,
@@ -849,7 +849,7 @@ pub struct KafkaConfig {
 
 /// librdkafka settings that hold secrets: refused in `[kafka.client]`, where they
 /// would sit in the configuration file in clear.
-pub const SECRET_CLIENT_KEYS: [&str; 5] = [
+pub(crate) const SECRET_CLIENT_KEYS: [&str; 5] = [
     "sasl.password",
     "sasl.oauthbearer.client.secret",
     "ssl.key.password",
@@ -859,7 +859,7 @@ pub const SECRET_CLIENT_KEYS: [&str; 5] = [
 
 impl KafkaConfig {
     /// `[kafka.secrets]` read from their environment variables or files.
-    pub fn read_secrets(&self) -> Result<Vec<(String, String)>, String> {
+    pub(crate) fn read_secrets(&self) -> Result<Vec<(String, String)>, String> {
         self.secrets
             .iter()
             .map(|(k, r)| Ok((k.clone(), r.read(&format!("kafka.secrets.\"{k}\""))?)))
@@ -975,13 +975,8 @@ impl Config {
         Ok(())
     }
 
-    /// The source whose field paths decode records of this topic.
-    pub fn source_for_topic(&self, topic: &str) -> Option<&SourceConfig> {
-        self.sources.iter().find(|s| s.topic.get_ref() == topic)
-    }
-
     /// What window evaluations need from `[profile]` and `[report]`.
-    pub fn evaluation_settings(&self) -> EvaluationSettings {
+    pub(crate) fn evaluation_settings(&self) -> EvaluationSettings {
         EvaluationSettings {
             psi_epsilon: self.profile.psi_epsilon,
             report: self.report.settings(),
@@ -989,7 +984,7 @@ impl Config {
     }
 
     /// The first predictions source: its field paths decode `--input` files.
-    pub fn first_source(&self, role: SourceRole) -> Option<&SourceConfig> {
+    pub(crate) fn first_source(&self, role: SourceRole) -> Option<&SourceConfig> {
         self.sources.iter().find(|s| s.role == role)
     }
 }

@@ -23,9 +23,9 @@ mod reload;
 mod signals;
 mod tick;
 
-pub use reload::Reloader;
+pub(crate) use reload::Reloader;
 use reload::{reload_on_sighup, Hangups};
-pub use signals::shutdown_signal;
+pub(crate) use signals::shutdown_signal;
 use tick::evaluate_every_tick;
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 /// Re-reads the configuration file and the rule files (SIGHUP and `POST /-/reload`).
 /// A file that does not validate keeps what is running; the error is returned, logged
 /// and counted.
-pub struct Reloader {
+pub(crate) struct Reloader {
     pub(super) path: std::path::PathBuf,
     pub(super) live: LiveConfig,
     pub(super) metrics: Metrics,

@@ -1,7 +1,7 @@
 //! Termination signals.
 
 /// Resolves on SIGINT or SIGTERM with the signal's name.
-pub async fn shutdown_signal() -> &'static str {
+pub(crate) async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -17,7 +17,7 @@ use crate::window::{Bucket, ProfileSet, Tier, WindowState};
 
 /// One window of one model (one version, or every version merged).
 #[derive(Debug, Clone, Serialize)]
-pub struct WindowReport {
+pub(crate) struct WindowReport {
     pub model: String,
     /// `None`: every version of the model.
     pub version: Option<String>,
@@ -52,7 +52,7 @@ pub struct WindowReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct LatencySummary {
+pub(crate) struct LatencySummary {
     pub p50: Option<f64>,
     pub p90: Option<f64>,
     pub p99: Option<f64>,
@@ -70,7 +70,7 @@ impl Default for EvaluationSettings {
     /// The defaults of `[profile] psi_epsilon` and `[report]`.
     fn default() -> Self {
         EvaluationSettings {
-            psi_epsilon: 1e-4,
+            psi_epsilon: crate::stats::psi::DEFAULT_EPSILON,
             report: ReportSettings::default(),
         }
     }
@@ -78,7 +78,7 @@ impl Default for EvaluationSettings {
 
 /// What a window evaluation needs from the state, taken under its lock.
 #[derive(Debug, Clone)]
-pub struct WindowBuckets {
+pub(crate) struct WindowBuckets {
     /// The merge of the window's buckets.
     pub current: Bucket,
     /// With a rolling reference (`previous:P`): the merge of the period P before the
@@ -90,7 +90,7 @@ pub struct WindowBuckets {
 
 /// The merged buckets of a window (under the state's lock); the statistics are
 /// computed afterwards by [`window_report`].
-pub fn window_bucket(
+pub(crate) fn window_bucket(
     state: &WindowState,
     profiles: &ProfileSet,
     model: &str,
@@ -123,7 +123,7 @@ pub fn window_bucket(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn window_report(
+pub(crate) fn window_report(
     buckets: &WindowBuckets,
     profiles: &ProfileSet,
     model: &str,
@@ -203,7 +203,7 @@ pub fn window_report(
 
 /// Read access to the live windows, for the tick and the HTTP API; implemented by
 /// the ingest pipeline behind its lock.
-pub trait WindowSource: Send + Sync {
+pub(crate) trait WindowSource: Send + Sync {
     /// (model, version) pairs with data.
     fn series(&self) -> std::collections::BTreeSet<(String, String)>;
     /// [`window_bucket`] under the lock.
@@ -240,14 +240,14 @@ pub struct HistoryPoint {
 
 /// One statistic of a whole model, read from a window report: the one list that
 /// rules (model metrics), and the history API use.
-pub struct ModelStatistic {
+pub(crate) struct ModelStatistic {
     pub name: &'static str,
     pub value: fn(&WindowReport) -> Option<f64>,
 }
 
 /// Model statistics besides the [`PERFORMANCE_METRICS`]; every one is backed by the
 /// window's events.
-pub const MODEL_STATISTICS: &[ModelStatistic] = &[
+pub(crate) const MODEL_STATISTICS: &[ModelStatistic] = &[
     ModelStatistic {
         name: "events",
         value: |r| Some(r.events as f64),
@@ -283,7 +283,7 @@ pub const MODEL_STATISTICS: &[ModelStatistic] = &[
 ];
 
 /// Names of the model statistics, then of the performance metrics.
-pub fn model_metric_names() -> Vec<&'static str> {
+pub(crate) fn model_metric_names() -> Vec<&'static str> {
     MODEL_STATISTICS
         .iter()
         .map(|s| s.name)
@@ -292,7 +292,7 @@ pub fn model_metric_names() -> Vec<&'static str> {
 }
 
 /// The value of a model statistic or performance metric in a report.
-pub fn model_metric(r: &WindowReport, metric: &str) -> Option<f64> {
+pub(crate) fn model_metric(r: &WindowReport, metric: &str) -> Option<f64> {
     match MODEL_STATISTICS.iter().find(|s| s.name == metric) {
         Some(s) => (s.value)(r),
         None => r

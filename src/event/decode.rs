@@ -676,7 +676,7 @@ fn finite(v: Option<f64>, field: &str) -> Result<f64, DecodeError> {
 }
 
 /// Names (models, versions, features, segments) are non-empty, bounded, printable.
-pub fn check_name(field: &str, s: &str) -> Result<(), DecodeError> {
+pub(crate) fn check_name(field: &str, s: &str) -> Result<(), DecodeError> {
     if s.is_empty() {
         return Err(err(DecodeReason::InvalidValue, format!("{field} is empty")));
     }

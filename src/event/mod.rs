@@ -15,8 +15,10 @@
 mod decode;
 mod fields;
 
-pub use decode::{check_name, decode};
-pub use fields::{FieldPaths, JsonPointer, SourceRole};
+pub(crate) use decode::check_name;
+pub use decode::decode;
+pub(crate) use fields::JsonPointer;
+pub use fields::{FieldPaths, SourceRole};
 
 /// Longest model, version, id, feature or segment name accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
@@ -25,9 +27,9 @@ pub const MAX_NAME_BYTES: usize = 256;
 pub const MAX_CATEGORY_BYTES: usize = 1024;
 /// Name of the profile feature that holds the model's prediction (score or class):
 /// the prediction is binned and drift-tested like any feature.
-pub const PREDICTION_FEATURE: &str = "prediction";
+pub(crate) const PREDICTION_FEATURE: &str = "prediction";
 /// Version used when a record names none.
-pub const UNVERSIONED: &str = "unversioned";
+pub(crate) const UNVERSIONED: &str = "unversioned";
 
 /// One feature value as logged.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +116,7 @@ pub enum DecodeReason {
 }
 
 impl DecodeReason {
-    pub const ALL: [DecodeReason; 12] = [
+    pub(crate) const ALL: [DecodeReason; 12] = [
         DecodeReason::Empty,
         DecodeReason::InvalidUtf8,
         DecodeReason::InvalidJson,

@@ -8,7 +8,7 @@ use crate::config::Config;
 /// Settings shared by every client: brokers, the user's pass-through table and the
 /// secrets of `[kafka.secrets]`, read now (an unreadable one fails the client, naming
 /// the key and where it looked, never a value).
-pub fn client_config(config: &Config) -> Result<ClientConfig, KafkaError> {
+pub(crate) fn client_config(config: &Config) -> Result<ClientConfig, KafkaError> {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", config.kafka.brokers.join(","));
     c.set("client.id", concat!("driftd-", env!("CARGO_PKG_VERSION")));

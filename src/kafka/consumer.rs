@@ -310,7 +310,7 @@ fn commit(
 
 /// Consumes until `shutdown` is set, checkpointing every `checkpoint_interval`;
 /// ends with a final checkpoint and commit.
-pub fn consume(
+pub(crate) fn consume(
     config: &Config,
     ingest: SharedIngest,
     metrics: Metrics,

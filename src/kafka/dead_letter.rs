@@ -22,7 +22,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The dead-letter producer. Delivery failures are kept and re-sent, so a record
 /// is never dropped; a checkpoint waits until all are delivered.
-pub struct KafkaDeadLetter {
+pub(crate) struct KafkaDeadLetter {
     producer: BaseProducer<DeadLetterContext>,
     topic: String,
     metrics: Metrics,
@@ -36,7 +36,7 @@ struct FailedDelivery {
 }
 
 #[derive(Default)]
-pub struct DeadLetterContext {
+pub(crate) struct DeadLetterContext {
     failed: Mutex<Vec<FailedDelivery>>,
 }
 

@@ -23,7 +23,8 @@ mod consumer;
 mod dead_letter;
 mod readiness;
 
-pub use client::client_config;
-pub use consumer::{consume, ConsumeError};
-pub use dead_letter::KafkaDeadLetter;
-pub use readiness::Readiness;
+pub(crate) use client::client_config;
+pub(crate) use consumer::consume;
+pub(crate) use consumer::ConsumeError;
+pub(crate) use dead_letter::KafkaDeadLetter;
+pub(crate) use readiness::Readiness;

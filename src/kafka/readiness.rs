@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What `/readyz` reports; written by the consumer, read by HTTP.
 #[derive(Debug, Default)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     assigned: AtomicBool,
     checkpoint_ok: AtomicBool,
     /// Set while librdkafka reports every broker connection down.
@@ -13,17 +13,17 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    pub fn set_brokers_down(&self, v: bool) {
+    pub(crate) fn set_brokers_down(&self, v: bool) {
         self.brokers_down.store(v, Ordering::SeqCst);
     }
-    pub fn set_assigned(&self, v: bool) {
+    pub(crate) fn set_assigned(&self, v: bool) {
         self.assigned.store(v, Ordering::SeqCst);
     }
-    pub fn set_checkpoint_ok(&self, v: bool) {
+    pub(crate) fn set_checkpoint_ok(&self, v: bool) {
         self.checkpoint_ok.store(v, Ordering::SeqCst);
     }
     /// `None` when ready, else why not.
-    pub fn not_ready_reason(&self) -> Option<&'static str> {
+    pub(crate) fn not_ready_reason(&self) -> Option<&'static str> {
         if self.brokers_down.load(Ordering::SeqCst) {
             Some("no connection to any Kafka broker")
         } else if !self.assigned.load(Ordering::SeqCst) {

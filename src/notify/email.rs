@@ -47,7 +47,7 @@ fn row(status: &str, a: &Alert) -> Vec<String> {
 
 /// Subject, plain text and HTML of a notification. `dashboard_url`: the Grafana base
 /// URL, for a link to the model's dashboard.
-pub fn render_email(n: &Notification, dashboard_url: Option<&str>) -> EmailContent {
+pub(crate) fn render_email(n: &Notification, dashboard_url: Option<&str>) -> EmailContent {
     let mut rules: Vec<&str> = n
         .firing
         .iter()

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::rules::alert::{Alert, AlertPhase};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GroupSettings {
+pub(crate) struct GroupSettings {
     pub group_wait_ms: i64,
     pub group_interval_ms: i64,
     pub repeat_interval_ms: i64,
@@ -18,7 +18,7 @@ pub struct GroupSettings {
 
 /// What a group remembers between evaluations (persisted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GroupState {
+pub(crate) struct GroupState {
     pub key: String,
     pub created_ms: i64,
     pub last_flush_ms: Option<i64>,
@@ -29,7 +29,7 @@ pub struct GroupState {
 
 /// One e-mail's worth of alerts.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Notification {
+pub(crate) struct Notification {
     pub group: String,
     pub at_ms: i64,
     pub firing: Vec<Alert>,
@@ -38,24 +38,21 @@ pub struct Notification {
 
 /// Groups' state; changes are tracked for persistence.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Groups {
+pub(crate) struct Groups {
     groups: BTreeMap<String, GroupState>,
     dirty: BTreeSet<String>,
     removed: BTreeSet<String>,
 }
 
 impl Groups {
-    pub fn restored(groups: impl IntoIterator<Item = GroupState>) -> Groups {
+    pub(crate) fn restored(groups: impl IntoIterator<Item = GroupState>) -> Groups {
         Groups {
             groups: groups.into_iter().map(|g| (g.key.clone(), g)).collect(),
             ..Default::default()
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.groups.len()
-    }
-
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }
@@ -70,7 +67,7 @@ impl Groups {
         )
     }
 
-    pub fn mark_clean(&mut self) {
+    pub(crate) fn mark_clean(&mut self) {
         self.dirty.clear();
         self.removed.clear();
     }

@@ -17,9 +17,10 @@ pub mod email;
 pub mod entry;
 pub mod group;
 
-pub use email::{render_email, EmailContent};
-pub use entry::{Action, OutboxEntry};
-pub use group::{GroupSettings, GroupState, Groups, Notification};
+pub(crate) use email::render_email;
+pub(crate) use email::EmailContent;
+pub(crate) use entry::{Action, OutboxEntry};
+pub(crate) use group::{GroupSettings, GroupState, Groups, Notification};
 
 #[cfg(test)]
 mod tests {

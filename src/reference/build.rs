@@ -32,7 +32,7 @@ pub struct ProfileBuilder {
 impl ProfileBuilder {
     /// Adds columns up to `width`; a column first seen now was missing in every
     /// earlier row.
-    pub fn pad_to(&mut self, width: usize) {
+    pub(crate) fn pad_to(&mut self, width: usize) {
         if self.columns.len() < width {
             let rows = self.rows;
             self.columns.resize_with(width, || ColumnValues {
@@ -65,7 +65,7 @@ impl ProfileBuilder {
 
     /// Counts these columns against a profile: the same per-value rules as
     /// [`CurrentCounts::add_row`], applied to whole columns (in parallel).
-    pub fn count_against<'p>(
+    pub(crate) fn count_against<'p>(
         self,
         names: &[String],
         profile: &'p [FeatureProfile],

@@ -9,7 +9,7 @@ use crate::dataset::{self, DatasetError};
 /// Reads a CSV or JSON-lines file into per-column values, ready either to become a
 /// profile ([`ProfileBuilder::finish`]) or to be counted against one
 /// ([`ProfileBuilder::count_against`]).
-pub fn read_columns(path: &Path) -> Result<(Vec<String>, ProfileBuilder), DatasetError> {
+pub(crate) fn read_columns(path: &Path) -> Result<(Vec<String>, ProfileBuilder), DatasetError> {
     let mut builder = ProfileBuilder::default();
     let (columns, _) = dataset::read(path, |cols, row| builder.add_row(row, cols.names.len()))?;
     builder.pad_to(columns.names.len());
@@ -17,7 +17,7 @@ pub fn read_columns(path: &Path) -> Result<(Vec<String>, ProfileBuilder), Datase
 }
 
 /// Builds a profile from a CSV or JSON-lines file.
-pub fn profile_file(
+pub(crate) fn profile_file(
     path: &Path,
     model: &str,
     version: &str,
@@ -46,7 +46,7 @@ pub fn profile_file(
 }
 
 /// FNV-1a 64 of a file, hex: identifies the source of a profile (not a security hash).
-pub fn checksum_file(path: &Path) -> std::io::Result<String> {
+pub(crate) fn checksum_file(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

@@ -22,7 +22,7 @@ mod build;
 mod file;
 
 pub use build::{CurrentCounts, ProfileBuilder};
-pub use file::{checksum_file, profile_file, read_columns};
+pub(crate) use file::{profile_file, read_columns};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReferenceProfile {
@@ -82,7 +82,7 @@ impl FeatureKind {
 
 impl FeatureProfile {
     /// Empty counts over this feature's bins.
-    pub fn empty_counts(&self) -> FeatureCounts {
+    pub(crate) fn empty_counts(&self) -> FeatureCounts {
         match &self.kind {
             FeatureKind::Numeric { bins, .. } => FeatureCounts::Numeric(NumericCounts::new(bins)),
             FeatureKind::Categorical { bins, .. } => {
@@ -93,7 +93,7 @@ impl FeatureProfile {
 
     /// Adds one current value.
     #[inline]
-    pub fn observe(&self, counts: &mut FeatureCounts, cell: &Cell<'_>) {
+    pub(crate) fn observe(&self, counts: &mut FeatureCounts, cell: &Cell<'_>) {
         match (&self.kind, counts) {
             (FeatureKind::Numeric { bins, min, max, .. }, FeatureCounts::Numeric(c)) => {
                 match cell {
@@ -123,7 +123,7 @@ impl FeatureProfile {
 impl FeatureProfile {
     /// The same bins with other reference counts (a captured window or a rolling
     /// reference); the range and spread stay this profile's.
-    pub fn with_reference_counts(&self, counts: &FeatureCounts) -> FeatureProfile {
+    pub(crate) fn with_reference_counts(&self, counts: &FeatureCounts) -> FeatureProfile {
         let mut f = self.clone();
         match (&mut f.kind, counts) {
             (FeatureKind::Numeric { counts: c, .. }, FeatureCounts::Numeric(n)) => {
@@ -142,7 +142,7 @@ impl FeatureProfile {
     }
 
     /// Adds the same current value `n` times.
-    pub fn observe_many(&self, counts: &mut FeatureCounts, cell: &Cell<'_>, n: u64) {
+    pub(crate) fn observe_many(&self, counts: &mut FeatureCounts, cell: &Cell<'_>, n: u64) {
         match (cell, counts) {
             (Cell::Missing, FeatureCounts::Numeric(c)) => c.missing += n,
             (Cell::Missing, FeatureCounts::Categorical(c)) => c.missing += n,
@@ -166,7 +166,7 @@ pub enum FeatureCounts {
 }
 
 /// A number used as a category: its shortest decimal form, the same on both sides.
-pub fn number_key(v: f64) -> String {
+pub(crate) fn number_key(v: f64) -> String {
     v.to_string()
 }
 

@@ -8,7 +8,7 @@ use crate::reference::{read_columns, ProfileSettings};
 
 /// Builds the reference's profile and counts the current file in its bins, then
 /// reports every feature (and the columns only the current file has).
-pub fn compare_files(
+pub(crate) fn compare_files(
     reference: &Path,
     current: &Path,
     profile: &ProfileSettings,

@@ -23,8 +23,9 @@ use std::collections::BTreeMap;
 mod file;
 pub mod statistics;
 
-pub use file::compare_files;
-pub use statistics::{FeatureStatistic, FEATURE_STATISTICS};
+pub(crate) use file::compare_files;
+pub(crate) use statistics::FeatureStatistic;
+pub(crate) use statistics::FEATURE_STATISTICS;
 
 use crate::reference::{FeatureCounts, FeatureKind, FeatureProfile};
 use crate::stats::{chi2, divergence, ks, proportions, psi};
@@ -52,7 +53,7 @@ impl Default for ReportSettings {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct DriftReport {
+pub(crate) struct DriftReport {
     pub reference: RowCount,
     pub current: RowCount,
     pub features: Vec<FeatureDrift>,
@@ -61,7 +62,7 @@ pub struct DriftReport {
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct RowCount {
+pub(crate) struct RowCount {
     pub rows: u64,
 }
 
@@ -232,7 +233,7 @@ pub fn feature_drift(
 }
 
 /// A column that only the current data has.
-pub fn unprofiled_column(
+pub(crate) fn unprofiled_column(
     name: &str,
     present: u64,
     numbers: u64,
@@ -277,7 +278,7 @@ impl DriftReport {
     }
 
     /// A fixed-width table for people.
-    pub fn to_table(&self) -> String {
+    pub(crate) fn to_table(&self) -> String {
         let fmt = |v: Option<f64>, prec: usize| match v {
             Some(x) if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e5) => format!("{x:.2e}"),
             Some(x) => format!("{x:.prec$}"),

@@ -10,7 +10,7 @@ use super::{FeatureDrift, KindDrift};
 
 /// What the observations behind a value are (a rule's `min_samples` counts them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Observations {
+pub(crate) enum Observations {
     /// The feature's present values (`count`).
     Present,
     /// Every row of the window, present or not.
@@ -19,7 +19,7 @@ pub enum Observations {
 
 /// What a rule's `reference` stands for with this statistic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reference {
+pub(crate) enum Reference {
     /// A distance from the reference: the reference's own value is 0.
     Zero,
     /// The share of reference rows without a usable value.
@@ -29,7 +29,7 @@ pub enum Reference {
 }
 
 /// One per-feature statistic.
-pub struct FeatureStatistic {
+pub(crate) struct FeatureStatistic {
     /// Its key in a feature's drift report, and its name as a rule metric.
     pub field: &'static str,
     /// Rules may use it (`metric = "<field>"`).
@@ -57,7 +57,7 @@ impl FeatureStatistic {
 }
 
 /// The names rules accept for feature metrics.
-pub fn rule_metrics() -> impl Iterator<Item = &'static str> {
+pub(crate) fn rule_metrics() -> impl Iterator<Item = &'static str> {
     FEATURE_STATISTICS
         .iter()
         .filter(|s| s.rule)
@@ -98,7 +98,7 @@ macro_rules! categorical {
     };
 }
 
-pub const FEATURE_STATISTICS: &[FeatureStatistic] = &[
+pub(crate) const FEATURE_STATISTICS: &[FeatureStatistic] = &[
     FeatureStatistic {
         help: "Population stability index against the reference.",
         reference: Reference::Zero,

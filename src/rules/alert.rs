@@ -62,7 +62,7 @@ pub struct Alert {
 
 impl Alert {
     /// The alert's identity: its labels, as `k=v` pairs in order.
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         fingerprint(&self.labels)
     }
 
@@ -81,7 +81,7 @@ fn fingerprint(labels: &BTreeMap<String, String>) -> String {
 
 /// A state change of one alert; `to: None` means the alert was dropped.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Transition {
+pub(crate) struct Transition {
     pub rule: String,
     pub fingerprint: String,
     pub labels: BTreeMap<String, String>,
@@ -92,14 +92,14 @@ pub struct Transition {
 /// Every alert that is not inactive, by fingerprint, and what changed since the last
 /// persistence.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct AlertTable {
+pub(crate) struct AlertTable {
     alerts: BTreeMap<String, Alert>,
     dirty: BTreeSet<String>,
     removed: BTreeSet<String>,
 }
 
 /// How a value is shown in summaries and e-mails.
-pub fn format_value(v: f64) -> String {
+pub(crate) fn format_value(v: f64) -> String {
     if v == 0.0 || (v.abs() >= 1e-3 && v.abs() < 1e6) {
         let s = format!("{v:.4}");
         let s = s.trim_end_matches('0').trim_end_matches('.');
@@ -110,7 +110,7 @@ pub fn format_value(v: f64) -> String {
 }
 
 impl AlertTable {
-    pub fn restored(alerts: impl IntoIterator<Item = Alert>) -> AlertTable {
+    pub(crate) fn restored(alerts: impl IntoIterator<Item = Alert>) -> AlertTable {
         AlertTable {
             alerts: alerts.into_iter().map(|a| (a.fingerprint(), a)).collect(),
             ..Default::default()
@@ -136,14 +136,14 @@ impl AlertTable {
         )
     }
 
-    pub fn mark_clean(&mut self) {
+    pub(crate) fn mark_clean(&mut self) {
         self.dirty.clear();
         self.removed.clear();
     }
 
     /// One evaluation at `now_ms`. Resolved alerts older than `keep_resolved_ms` are
     /// dropped.
-    pub fn evaluate(
+    pub(crate) fn evaluate(
         &mut self,
         rules: &RuleSet,
         samples: &SampleSet,
@@ -265,7 +265,7 @@ impl AlertTable {
 }
 
 /// Does the rule apply to this series?
-pub fn selects(rule: &Rule, key: &SeriesKey) -> bool {
+pub(crate) fn selects(rule: &Rule, key: &SeriesKey) -> bool {
     // A name matches when some pattern matches it and no `!pattern` does.
     let any = |globs: &[String], s: &str| {
         globs

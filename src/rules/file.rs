@@ -15,10 +15,10 @@ use super::sample::{feature_metrics, is_model_metric, model_metrics, Sample};
 use crate::base::text::line_of;
 use crate::base::time::parse_duration;
 
-pub const SEVERITIES: &[&str] = &["critical", "warning", "info"];
-pub const ACTIONS: &[&str] = &["email", "retrain"];
+pub(crate) const SEVERITIES: &[&str] = &["critical", "warning", "info"];
+pub(crate) const ACTIONS: &[&str] = &["email", "retrain"];
 /// Placeholders a summary or description may use (and `labels.<name>`).
-pub const TEMPLATE_FIELDS: &[&str] = &[
+pub(crate) const TEMPLATE_FIELDS: &[&str] = &[
     "rule",
     "model",
     "version",
@@ -266,7 +266,10 @@ const RESERVED_LABELS: &[&str] = &[
 /// Loads every rule file in `paths` (files, or directories whose `*.toml` files are
 /// read in name order, not recursively). `windows`: the configured window names; a
 /// rule's window must be one of them (`None`: any duration).
-pub fn load_rules(paths: &[PathBuf], windows: Option<&[String]>) -> Result<RuleSet, RulesError> {
+pub(crate) fn load_rules(
+    paths: &[PathBuf],
+    windows: Option<&[String]>,
+) -> Result<RuleSet, RulesError> {
     let mut set = RuleSet::default();
     let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in paths {
@@ -564,7 +567,7 @@ fn check_template(t: &str, labels: &BTreeMap<String, String>) -> Result<(), Stri
 }
 
 /// Fills `{{name}}` placeholders (validated by [`check_template`]).
-pub fn render_template(t: &str, fields: &BTreeMap<String, String>) -> String {
+pub(crate) fn render_template(t: &str, fields: &BTreeMap<String, String>) -> String {
     let mut out = String::with_capacity(t.len());
     let mut rest = t;
     while let Some(start) = rest.find("{{") {

@@ -14,12 +14,14 @@ pub mod file;
 pub mod sample;
 pub mod unit;
 
-pub use alert::{Alert, AlertPhase, AlertTable, Transition};
-pub use file::{load_rules, Rule, RuleSet, RulesError};
-pub use sample::{Sample, SampleSet, SeriesKey};
+pub(crate) use alert::AlertTable;
+pub use alert::{Alert, AlertPhase};
+pub(crate) use file::load_rules;
+pub use file::{Rule, RuleSet, RulesError};
+pub(crate) use sample::SampleSet;
 
 /// `*` matches any run of characters, `?` one character; everything else literally.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     // Iterative matcher with one backtrack point for the last `*`.
     let (mut pi, mut ti) = (0, 0);

@@ -11,23 +11,23 @@ use crate::report::KindDrift;
 
 /// Metrics of a whole model (no `features` selector in a rule): the model
 /// statistics, then the performance metrics.
-pub fn model_metrics() -> Vec<&'static str> {
+pub(crate) fn model_metrics() -> Vec<&'static str> {
     crate::evaluate::model_metric_names()
 }
 
 /// A model metric, or a performance metric (also a model metric).
-pub fn is_model_metric(metric: &str) -> bool {
+pub(crate) fn is_model_metric(metric: &str) -> bool {
     model_metrics().contains(&metric)
 }
 
 /// Metrics of one feature (a rule needs `features`); the model's prediction is the
 /// feature `prediction`. The rule metrics of [`FEATURE_STATISTICS`].
-pub fn feature_metrics() -> Vec<&'static str> {
+pub(crate) fn feature_metrics() -> Vec<&'static str> {
     crate::report::statistics::rule_metrics().collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SeriesKey {
+pub(crate) struct SeriesKey {
     pub model: String,
     /// `None`: every version of the model merged.
     pub version: Option<String>,
@@ -49,7 +49,7 @@ pub struct Sample {
 
 /// Every sample of one evaluation.
 #[derive(Debug, Clone, Default)]
-pub struct SampleSet(BTreeMap<SeriesKey, Sample>);
+pub(crate) struct SampleSet(BTreeMap<SeriesKey, Sample>);
 
 impl SampleSet {
     pub fn insert(&mut self, key: SeriesKey, sample: Sample) {
@@ -60,17 +60,13 @@ impl SampleSet {
         self.0.iter()
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Adds every metric of a window report. `reference_metrics` are the model's
     /// configured reference values (e.g. validation accuracy), by metric name.
-    pub fn add_report(&mut self, r: &WindowReport, reference_metrics: &BTreeMap<String, f64>) {
+    pub(crate) fn add_report(
+        &mut self,
+        r: &WindowReport,
+        reference_metrics: &BTreeMap<String, f64>,
+    ) {
         let mut model = |metric: &str, value: Option<f64>, samples: u64| {
             if let Some(value) = value.filter(|v| v.is_finite()) {
                 self.0.insert(

@@ -34,7 +34,7 @@ use super::sample::{Sample, SampleSet, SeriesKey};
 use crate::base::time::parse_duration;
 
 #[derive(Debug, thiserror::Error)]
-pub enum UnitTestError {
+pub(crate) enum UnitTestError {
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
     #[error(transparent)]
@@ -106,14 +106,14 @@ struct AlertCheck {
 
 /// The outcome of one test case.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CaseResult {
+pub(crate) struct CaseResult {
     pub name: String,
     /// Empty when the case passed.
     pub failures: Vec<String>,
 }
 
 /// Expands promtool's series notation.
-pub fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
+pub(crate) fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
     let mut out = Vec::new();
     for token in s.split_whitespace() {
         let (base, times) =
@@ -164,7 +164,7 @@ pub fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
 }
 
 /// Runs every case of a test file.
-pub fn run_file(path: &Path) -> Result<Vec<CaseResult>, UnitTestError> {
+pub(crate) fn run_file(path: &Path) -> Result<Vec<CaseResult>, UnitTestError> {
     let file_err = |message: String| UnitTestError::File {
         path: path.to_path_buf(),
         message,

@@ -36,7 +36,7 @@ pub fn js_distance(p: &[f64], q: &[f64]) -> Option<f64> {
 /// is at most width·(r_i + c_i), and overall
 /// |W − Ŵ| ≤ Σ_i width_i·(r_i + c_i) ≤ 2·max_i width_i.
 /// Values at ±∞ are outside every finite bin and add nothing.
-pub fn wasserstein_binned(
+pub(crate) fn wasserstein_binned(
     edges: &[f64],
     reference: &[u64],
     current: &[u64],

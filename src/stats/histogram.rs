@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 /// numpy's default (`method="linear"`) quantile of finite, ascending values.
-pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
     let n = sorted.len();
     if n == 0 {
         return f64::NAN;
@@ -39,7 +39,7 @@ pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Sorted, deduplicated quantiles k/q for k = 1…q−1.
-pub fn quantile_edges(sorted: &[f64], q: usize) -> Vec<f64> {
+pub(crate) fn quantile_edges(sorted: &[f64], q: usize) -> Vec<f64> {
     let mut edges: Vec<f64> = (1..q)
         .map(|k| quantile_sorted(sorted, k as f64 / q as f64))
         .filter(|v| !v.is_nan())
@@ -192,11 +192,11 @@ impl NumericBins {
         }
     }
 
-    pub fn fine_bin_count(&self) -> usize {
+    pub(crate) fn fine_bin_count(&self) -> usize {
         self.fine_edges.len() + 1
     }
 
-    pub fn psi_bin_count(&self) -> usize {
+    pub(crate) fn psi_bin_count(&self) -> usize {
         self.psi_edges.len() + 1
     }
 
@@ -209,7 +209,7 @@ impl NumericBins {
     }
 
     /// Sums fine counts into PSI bins.
-    pub fn psi_counts(&self, fine: &[u64]) -> Vec<u64> {
+    pub(crate) fn psi_counts(&self, fine: &[u64]) -> Vec<u64> {
         let mut out = vec![0u64; self.psi_bin_count()];
         for (j, c) in fine.iter().enumerate() {
             out[self.psi_of_fine[j] as usize] += c;
@@ -250,19 +250,19 @@ mod infinite_as_null {
     }
 
     pub mod positive {
-        pub fn serialize<S: super::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        pub(crate) fn serialize<S: super::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
             super::ser(*v, s)
         }
-        pub fn deserialize<'de, D: super::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        pub(crate) fn deserialize<'de, D: super::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
             Ok(<Option<f64> as super::Deserialize>::deserialize(d)?.unwrap_or(f64::INFINITY))
         }
     }
 
     pub mod negative {
-        pub fn serialize<S: super::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        pub(crate) fn serialize<S: super::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
             super::ser(*v, s)
         }
-        pub fn deserialize<'de, D: super::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        pub(crate) fn deserialize<'de, D: super::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
             Ok(<Option<f64> as super::Deserialize>::deserialize(d)?.unwrap_or(f64::NEG_INFINITY))
         }
     }
@@ -315,7 +315,7 @@ impl NumericCounts {
 }
 
 /// Name of the bin for categories outside the reference vocabulary.
-pub const OTHER: &str = "__other__";
+pub(crate) const OTHER: &str = "__other__";
 
 /// The vocabulary of one categorical feature: the reference's most frequent
 /// categories, plus [`OTHER`] as the last bin.
@@ -328,7 +328,7 @@ pub struct CategoryBins {
 
 impl CategoryBins {
     /// Keeps up to `max` categories by count (ties by name, for a stable order).
-    pub fn from_counts(counts: &HashMap<String, u64>, max: usize) -> CategoryBins {
+    pub(crate) fn from_counts(counts: &HashMap<String, u64>, max: usize) -> CategoryBins {
         let mut by_freq: Vec<(&String, &u64)> = counts.iter().collect();
         by_freq.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
         let categories = by_freq
@@ -349,11 +349,11 @@ impl CategoryBins {
     }
 
     /// Rebuilds the lookup index after deserialisation.
-    pub fn reindexed(self) -> CategoryBins {
+    pub(crate) fn reindexed(self) -> CategoryBins {
         CategoryBins::new(self.categories)
     }
 
-    pub fn bin_count(&self) -> usize {
+    pub(crate) fn bin_count(&self) -> usize {
         self.categories.len() + 1
     }
 

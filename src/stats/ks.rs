@@ -45,7 +45,7 @@ pub fn ks_statistic(reference: &[u64], current: &[u64]) -> f64 {
 
 /// The effective sample size of the two-sample test: round(n·m/(n+m)), ties to even
 /// as numpy rounds.
-pub fn effective_n(n: u64, m: u64) -> u64 {
+pub(crate) fn effective_n(n: u64, m: u64) -> u64 {
     if n == 0 || m == 0 {
         return 0;
     }
@@ -388,7 +388,7 @@ fn pelz_good_cdf(n: f64, x: f64) -> f64 {
 /// x · Σ_{j=0}^{⌊n(1−x)⌋} C(n,j) (1 − x − j/n)^(n−j) (x + j/n)^(j−1),
 /// every term positive, evaluated in logarithms; for n > 10⁶ the asymptotic
 /// exp(−(6nx+1)²/(18n)).
-pub fn smirnov_sf(n: u64, x: f64) -> f64 {
+pub(crate) fn smirnov_sf(n: u64, x: f64) -> f64 {
     if n == 0 || !(0.0..=1.0).contains(&x) {
         return f64::NAN;
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Relative accuracy of reported percentiles.
-pub const RELATIVE_ACCURACY: f64 = 0.01;
+pub(crate) const RELATIVE_ACCURACY: f64 = 0.01;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencyHistogram {
@@ -48,7 +48,7 @@ impl LatencyHistogram {
     }
 
     /// The q-quantile (0 ≤ q ≤ 1) by the nearest-rank rule; `None` when empty.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
+    pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
         let n = self.count();
         if n == 0 {
             return None;

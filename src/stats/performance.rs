@@ -14,10 +14,10 @@
 use serde::{Deserialize, Serialize};
 
 /// Bins of the per-class score histograms.
-pub const AUC_BINS: usize = 1000;
+pub(crate) const AUC_BINS: usize = 1000;
 /// Classes tracked one by one for macro F1; the rest share [`OTHER_CLASS`].
-pub const MAX_CLASSES: usize = 100;
-pub const OTHER_CLASS: &str = "__other__";
+pub(crate) const MAX_CLASSES: usize = 100;
+pub(crate) const OTHER_CLASS: &str = super::histogram::OTHER;
 const EPS: f64 = f64::EPSILON;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -78,7 +78,7 @@ fn score_bin(score: f64) -> usize {
 
 impl PerformanceCounts {
     /// A binary outcome: `score` the predicted probability of the positive class.
-    pub fn add_binary(&mut self, score: f64, positive: bool, threshold: f64) {
+    pub(crate) fn add_binary(&mut self, score: f64, positive: bool, threshold: f64) {
         let b = self.binary.get_or_insert_with(BinaryCounts::default);
         let predicted = score >= threshold;
         match (predicted, positive) {
@@ -101,7 +101,7 @@ impl PerformanceCounts {
     }
 
     /// A regression outcome.
-    pub fn add_regression(&mut self, predicted: f64, actual: f64) {
+    pub(crate) fn add_regression(&mut self, predicted: f64, actual: f64) {
         let r = self.regression.get_or_insert_with(RegressionSums::default);
         let e = predicted - actual;
         r.n += 1;
@@ -113,7 +113,7 @@ impl PerformanceCounts {
     }
 
     /// A class outcome (predicted class vs label class).
-    pub fn add_class(&mut self, predicted: &str, actual: &str) {
+    pub(crate) fn add_class(&mut self, predicted: &str, actual: &str) {
         self.n += 1;
         self.classified += 1;
         self.correct += u64::from(predicted == actual);
@@ -232,7 +232,7 @@ pub struct PerformanceMetrics {
 }
 
 /// Names of the [`PerformanceMetrics`] values, as rules, history and APIs call them.
-pub const PERFORMANCE_METRICS: &[&str] = &[
+pub(crate) const PERFORMANCE_METRICS: &[&str] = &[
     "accuracy",
     "precision",
     "recall",
@@ -269,7 +269,10 @@ impl PerformanceMetrics {
 
 /// AUC-ROC from per-class score histograms over the same bins, ties within a bin
 /// counted ½, and its error bound. `None` when a class is absent.
-pub fn auc_from_histograms(positive: &[u64], negative: &[u64]) -> (Option<f64>, Option<f64>) {
+pub(crate) fn auc_from_histograms(
+    positive: &[u64],
+    negative: &[u64],
+) -> (Option<f64>, Option<f64>) {
     let p: u64 = positive.iter().sum();
     let n: u64 = negative.iter().sum();
     if p == 0 || n == 0 {

@@ -3,7 +3,7 @@
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
 /// Default floor for each proportion.
-pub const DEFAULT_EPSILON: f64 = 1e-4;
+pub(crate) const DEFAULT_EPSILON: f64 = 1e-4;
 
 /// PSI = Σ (c − r)·ln(c / r) with each proportion floored at `epsilon` and no
 /// renormalisation afterwards. Always ≥ 0 (each term is).
@@ -23,7 +23,7 @@ pub fn psi(reference: &[f64], current: &[f64], epsilon: f64) -> f64 {
 /// The sample-size-aware PSI threshold: χ²(1 − α; B − 1)·(1/n + 1/m). Under "no
 /// drift" PSI·nm/(n+m) is approximately χ²(B − 1), so this is the PSI value that pure
 /// sampling noise exceeds with probability α. `None` when a side is empty or B < 2.
-pub fn psi_critical_value(alpha: f64, bins: usize, n: u64, m: u64) -> Option<f64> {
+pub(crate) fn psi_critical_value(alpha: f64, bins: usize, n: u64, m: u64) -> Option<f64> {
     if n == 0 || m == 0 || bins < 2 || !(0.0..1.0).contains(&alpha) || alpha == 0.0 {
         return None;
     }
