@@ -1,0 +1,231 @@
+//! `[alerting]`, `[email]`, `[retrain]` and `[outbox]`: rule files and notification
+//! timers, SMTP, retraining events and delivery retries.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+use crate::base::time::parse_duration;
+
+use super::{de_any_duration, de_nonempty, SecretRef};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Rule files, or directories whose `*.toml` files are rules.
+    #[serde(default)]
+    pub rules: Vec<PathBuf>,
+    /// How long a new group of alerts waits before its first e-mail.
+    #[serde(default = "default_group_wait", deserialize_with = "de_any_duration")]
+    pub group_wait: Duration,
+    /// How often a group is looked at again for changes.
+    #[serde(
+        default = "default_group_interval",
+        deserialize_with = "de_any_duration"
+    )]
+    pub group_interval: Duration,
+    /// How often an unchanged, still-firing group is e-mailed again.
+    #[serde(
+        default = "default_repeat_interval",
+        deserialize_with = "de_any_duration"
+    )]
+    pub repeat_interval: Duration,
+    /// E-mail when alerts resolve.
+    #[serde(default = "default_true")]
+    pub send_resolved: bool,
+    /// Grafana's base URL, for links in e-mails (e.g. "http://grafana:3000").
+    #[serde(default)]
+    pub dashboard_url: Option<String>,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            rules: Vec::new(),
+            group_wait: default_group_wait(),
+            group_interval: default_group_interval(),
+            repeat_interval: default_repeat_interval(),
+            send_resolved: true,
+            dashboard_url: None,
+        }
+    }
+}
+
+impl AlertingConfig {
+    pub(crate) fn group_settings(&self) -> crate::notify::GroupSettings {
+        crate::notify::GroupSettings {
+            group_wait_ms: self.group_wait.as_millis() as i64,
+            group_interval_ms: self.group_interval.as_millis() as i64,
+            repeat_interval_ms: self.repeat_interval.as_millis() as i64,
+            send_resolved: self.send_resolved,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_group_wait() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_group_interval() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_repeat_interval() -> Duration {
+    Duration::from_secs(4 * 3600)
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587); the default.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption at all; only when explicitly configured (local relays, tests).
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    #[serde(deserialize_with = "de_mailboxes")]
+    pub to: Vec<String>,
+    #[serde(default = "default_from", deserialize_with = "de_mailbox")]
+    pub from: String,
+    pub smtp_host: String,
+    #[serde(default)]
+    pub smtp_port: Option<u16>,
+    #[serde(default = "default_tls")]
+    pub tls: SmtpTls,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The SMTP password, from an environment variable or a file.
+    #[serde(default)]
+    pub password: Option<SecretRef>,
+    #[serde(default = "default_smtp_timeout", deserialize_with = "de_any_duration")]
+    pub timeout: Duration,
+}
+
+fn default_from() -> String {
+    "driftd <driftd@localhost>".into()
+}
+fn default_tls() -> SmtpTls {
+    SmtpTls::Starttls
+}
+fn default_smtp_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn de_mailbox<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse::<lettre::message::Mailbox>()
+        .map_err(|e| de::Error::custom(format!("`{s}` is not an e-mail address: {e}")))?;
+    Ok(s)
+}
+fn de_mailboxes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    if list.is_empty() {
+        return Err(de::Error::custom("list at least one recipient"));
+    }
+    for s in &list {
+        s.parse::<lettre::message::Mailbox>()
+            .map_err(|e| de::Error::custom(format!("`{s}` is not an e-mail address: {e}")))?;
+    }
+    Ok(list)
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrainConfig {
+    /// Kafka topic of the CloudEvents, keyed by model.
+    #[serde(default = "default_retrain_topic", deserialize_with = "de_nonempty")]
+    pub topic: String,
+    /// At most one retraining request per model within this period.
+    #[serde(default = "default_cooldown", deserialize_with = "de_any_duration")]
+    pub cooldown: Duration,
+    /// Suggested training data: "30d" (the last 30 days) or "since-last-retrain".
+    #[serde(
+        default = "default_training_window",
+        deserialize_with = "de_training_window"
+    )]
+    pub training_window: crate::retrain::TrainingWindow,
+    /// The CloudEvent `source` attribute.
+    #[serde(default = "default_event_source", deserialize_with = "de_nonempty")]
+    pub source: String,
+    /// Also POST each event to this URL (the webhook action).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// Bearer token for the webhook.
+    #[serde(default)]
+    pub webhook_token: Option<SecretRef>,
+}
+
+impl Default for RetrainConfig {
+    fn default() -> Self {
+        RetrainConfig {
+            topic: default_retrain_topic(),
+            cooldown: default_cooldown(),
+            training_window: default_training_window(),
+            source: default_event_source(),
+            webhook_url: None,
+            webhook_token: None,
+        }
+    }
+}
+
+fn default_retrain_topic() -> String {
+    "driftd.retrain".into()
+}
+fn default_cooldown() -> Duration {
+    Duration::from_secs(6 * 3600)
+}
+fn default_training_window() -> crate::retrain::TrainingWindow {
+    crate::retrain::TrainingWindow::Last(Duration::from_secs(30 * 86_400))
+}
+fn default_event_source() -> String {
+    "/driftd".into()
+}
+fn de_training_window<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<crate::retrain::TrainingWindow, D::Error> {
+    let s = String::deserialize(d)?;
+    if s == "since-last-retrain" {
+        return Ok(crate::retrain::TrainingWindow::SinceLastRetrain);
+    }
+    let dur = parse_duration(&s)
+        .map_err(|e| de::Error::custom(format!("{e} (or \"since-last-retrain\")")))?;
+    Ok(crate::retrain::TrainingWindow::Last(dur))
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// First retry delay; doubled after each failure.
+    #[serde(
+        default = "default_initial_backoff",
+        deserialize_with = "de_any_duration"
+    )]
+    pub initial_backoff: Duration,
+    /// Longest delay between two attempts.
+    #[serde(default = "default_max_backoff", deserialize_with = "de_any_duration")]
+    pub max_backoff: Duration,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            initial_backoff: default_initial_backoff(),
+            max_backoff: default_max_backoff(),
+        }
+    }
+}
+
+fn default_initial_backoff() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(300)
+}
