@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden answers from scipy/numpy for driftd's statistical contracts (DESIGN §4).
+"""Golden answers from scipy/numpy for driftd's statistical contracts (docs/statistics.md).
 
     golden.py generate DIR     write datasets and scipy's answers into DIR
     golden.py sklearn PAIRS    scikit-learn's metrics for joined (score, label) pairs

@@ -1,5 +1,5 @@
 //! Tabular input for reference profiles and `driftd report`: CSV with a header row,
-//! or JSON lines (the record format of DESIGN §5, or flat objects). Streaming: rows
+//! or JSON lines (the record format of the README, or flat objects). Streaming: rows
 //! are handed to a callback one at a time, so memory does not grow with the file.
 //!
 //! Cells are typed the same way for both formats (see [`Cell`]). An empty CSV cell,
@@ -233,7 +233,7 @@ fn read_jsonl<R: BufRead>(
         let Value::Object(obj) = &doc else {
             return Err(malformed("expected a JSON object".into()));
         };
-        // DESIGN §5 records keep features under "features" and the model's answer
+        // Records in the README's format keep features under "features" and the model's answer
         // under "prediction" (a column named `prediction`, as the daemon sees it);
         // flat objects are rows.
         let (fields, prediction) = match obj.get("features") {

@@ -1,6 +1,6 @@
 //! HTTP at the edge (axum): `/metrics`, `/healthz`, `/readyz`, and the JSON API:
 //! `GET /api/v1/models`, `GET /api/v1/models/{model}/drift?window=1h[&version=v]`
-//! (DESIGN §4.3 plus window, rate, staleness and latency), `/performance`, `/history`,
+//! (the report of `driftd report --format json` plus window, rate, staleness and latency), `/performance`, `/history`,
 //! `GET /api/v1/alerts`, `GET /api/v1/rules`.
 //!
 //! Mutating endpoints, `POST /-/reload` and `POST /api/v1/models/{model}/retrain`,

@@ -1,4 +1,4 @@
-//! Event-time buckets and windows (DESIGN §3). Pure: records, profiles and a `now`
+//! Event-time buckets and windows (ARCHITECTURE.md, "State"). Pure: records, profiles and a `now`
 //! in; merged counts out.
 //!
 //! Each (model, version) has buckets of fixed event-time width in three tiers:

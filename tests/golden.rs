@@ -1,4 +1,4 @@
-//! driftd's statistics against scipy/numpy (DESIGN §4). `scripts/test.sh` runs
+//! driftd's statistics against scipy/numpy (docs/statistics.md). `scripts/test.sh` runs
 //! `scripts/golden.py generate` into `DRIFTD_GOLDEN_DIR` first; without it these
 //! tests fail and say so.
 

@@ -271,7 +271,7 @@ fn de_windows<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Duration)>
         .collect()
 }
 
-/// Reference profile settings (DESIGN §4.1).
+/// Reference profile settings (bins: docs/statistics.md).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileConfig {

@@ -46,7 +46,8 @@ pub(crate) struct WindowReport {
     pub performance: PerformanceMetrics,
     /// Performance per value of `[labels] segment_key`.
     pub performance_by_segment: std::collections::BTreeMap<String, PerformanceMetrics>,
-    /// DESIGN §4.3: `reference`, `current`, `features`, `drifted`.
+    /// The report shape of `driftd report --format json` (docs/statistics.md):
+    /// `reference`, `current`, `features`, `drifted`.
     #[serde(flatten)]
     pub drift: DriftReport,
 }

@@ -16,7 +16,7 @@ pub enum SourceRole {
 }
 
 /// JSON pointers (RFC 6901) to each field of a record; the defaults are the record
-/// format of DESIGN §5, so existing logs fit by changing only the paths that differ.
+/// format of the README ("Record format"), so existing logs fit by changing only the paths that differ.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FieldPaths {

@@ -1,5 +1,5 @@
 //! Reference profiles: what "normal" looks like for each feature, built once from a
-//! reference dataset (DESIGN §4.1), and the current-side counts measured against it.
+//! reference dataset (bins: docs/statistics.md), and the current-side counts measured against it.
 //!
 //! A profile holds, per feature, the bins (numeric: fine quantile edges and PSI
 //! edges; categorical: the vocabulary) and the reference's own counts in those bins,

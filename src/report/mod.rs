@@ -1,5 +1,5 @@
 //! Drift of current counts against a reference profile, per feature, in the shape of
-//! DESIGN §4.3 — shared by `driftd report`, the daemon's windows and the HTTP API. Pure: profile and
+//! docs/statistics.md ("`driftd report` output") — shared by `driftd report`, the daemon's windows and the HTTP API. Pure: profile and
 //! counts in, [`DriftReport`] out; rendering as JSON or a table is here too.
 //!
 //! Defined answers for the edge cases, never NaN:

@@ -1,4 +1,4 @@
-//! Bins and mergeable counts (DESIGN §3, §4.1).
+//! Bins and mergeable counts (docs/statistics.md, "Reference bins").
 //!
 //! A numeric value v falls in bin i = number of edges ≤ v, so bins are
 //! [e(i−1), e(i)) and open at both ends. The fine edges used for KS are:

@@ -1,7 +1,7 @@
 //! Two-sample Kolmogorov–Smirnov: the statistic from binned CDFs and the p-value from
 //! the finite-n Kolmogorov distribution.
 //!
-//! The p-value contract (DESIGN §4.2) is scipy's `ks_2samp(method="asymp")`:
+//! The p-value contract (docs/statistics.md) is scipy's `ks_2samp(method="asymp")`:
 //! `kstwo.sf(D, round(n·m/(n+m)))`. `kstwo` is the exact distribution of the
 //! one-sample statistic D_N, computed as in Simard & L'Ecuyer (2011), "Computing the
 //! Two-Sided Kolmogorov-Smirnov Distribution", J. Stat. Software 39(11): the method is

@@ -7,7 +7,7 @@
 //! - [`divergence`]: Jensen–Shannon distance, binned Wasserstein distance
 //! - [`latency`]: log-scale latency histogram, percentiles within 1 %
 //!
-//! The contracts are DESIGN §4 and are held to scipy/numpy by `tests/golden.rs`.
+//! The contracts are in docs/statistics.md and are held to scipy/numpy by `tests/golden.rs`.
 
 pub mod chi2;
 pub mod divergence;

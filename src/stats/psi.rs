@@ -1,4 +1,4 @@
-//! Population stability index (DESIGN §4.2).
+//! Population stability index (definition: docs/statistics.md).
 
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
