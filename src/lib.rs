@@ -39,7 +39,7 @@
 //! (bins and reference counts) and the per-feature drift report, shared by
 //! `driftd report`, the daemon's windows and the API.
 //!
-//! - [`reference`]: profiles — built from columns (pure), from files, or captured
+//! - [`reference`](mod@reference): profiles — built from columns (pure), from files, or captured
 //! - [`report`]: one feature's drift from a profile and counts; the one table of
 //!   per-feature statistics; JSON and table output
 //!
@@ -106,6 +106,11 @@
 //! ## 10. Command line
 //!
 //! - [`cli`]: one file per subcommand; `main.rs` only parses, logs and exits
+
+// These docs are for driftd's developers, who read them with
+// `cargo doc --document-private-items`: there every link resolves, including those to
+// the `pub(crate)` items that make up most of each module.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod alerting;
 pub mod base;

@@ -13,7 +13,7 @@
 //! | `events\0{model}\0{version}`          | u64 BE accepted records |
 //! | `labels\0{model}`                     | u64 BE accepted labels  |
 //! | `offset\0{topic}\0{partition i32 BE}` | i64 BE next offset      |
-//! | `bucket\0{model}\0{version}\0{tier u8}{start}` | JSON [`Bucket`]  |
+//! | `bucket\0{model}\0{version}\0{tier u8}{start}` | JSON [`Bucket`](crate::window::Bucket)  |
 //!
 //! | `join\0{model}\0{id}`                  | JSON [`crate::join::Pending`] |
 //! | `alert\0{fingerprint}`                | JSON [`crate::rules::Alert`] |

@@ -1,13 +1,13 @@
 //! The command line: the clap definitions shared by every subcommand, and one file
 //! per subcommand with its arguments and what it does. `main.rs` only parses and
-//! calls [`run`]; the work itself is in the layers below (a subcommand reads files or
+//! calls [`run()`]; the work itself is in the layers below (a subcommand reads files or
 //! the store, calls them, and prints).
 //!
-//! - [`run`]: `driftd run` (the daemon, or a replay with `--input`)
+//! - [`run`](mod@run): `driftd run` (the daemon, or a replay with `--input`)
 //! - [`config`]: `driftd config check`
 //! - [`state`]: `driftd state show`
 //! - [`report`]: `driftd report`
-//! - [`reference`]: `driftd reference import|show|capture|list`
+//! - [`reference`](mod@reference): `driftd reference import|show|capture|list`
 //! - [`rules`]: `driftd rules check|test`
 //! - [`retrain`]: `driftd retrain`
 //! - [`generate`]: `driftd generate`

@@ -18,7 +18,7 @@ use super::de_any_duration;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// "profile" (the imported reference profile, the default) or "previous:<period>",
+    /// "profile" (the imported reference profile, the default) or `"previous:<period>"`,
     /// e.g. "previous:7d": each window is compared with the period just before it,
     /// in the imported profile's bins.
     #[serde(default, deserialize_with = "de_reference_mode")]

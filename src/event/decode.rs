@@ -117,7 +117,7 @@ fn duplicate_key(e: &serde_json::Error) -> Option<DecodeError> {
     })
 }
 
-/// [`decode`] through a parsed `Value`: the reference the raw path is tested against,
+/// [`decode()`] through a parsed `Value`: the reference the raw path is tested against,
 /// and the path that names the error of a record that is not an object.
 fn decode_value(
     text: &str,

@@ -5,7 +5,7 @@
 //! - this file: the record types, the decode reasons and their limits
 //! - [`fields`]: [`FieldPaths`] (JSON pointers per field) and [`SourceRole`], the
 //!   per-topic part of `[[source]]`
-//! - [`decode`]: raw-JSON decoding without a `Value` tree, and its checks
+//! - [`decode`](mod@decode): raw-JSON decoding without a `Value` tree, and its checks
 //!
 //! Field locations come from [`FieldPaths`] (JSON pointers), so logs in another shape
 //! are read without re-formatting them. The reasons are a small fixed set because they

@@ -1,7 +1,7 @@
 //! Kafka at the edge: client settings, the consumer loop, rebalances, and the
 //! dead-letter producer.
 //!
-//! The consumer runs on its own thread with a [`BaseConsumer`], so that rebalance
+//! The consumer runs on its own thread with a [`BaseConsumer`](rdkafka::consumer::BaseConsumer), so that rebalance
 //! callbacks run on the same thread as record handling, between two polls:
 //! * on **assign**, each partition starts at the offset held in state (restored from
 //!   sled), so a restart neither skips nor re-counts; partitions that driftd has never

@@ -9,7 +9,7 @@
 //!   profile's bins)
 //! - [`build`]: building a profile from columns, and counting current columns
 //!   against one (pure)
-//! - [`file`]: the same from CSV or JSON-lines files (the only file I/O here)
+//! - [`file`](mod@file): the same from CSV or JSON-lines files (the only file I/O here)
 
 use std::collections::BTreeMap;
 

@@ -2,12 +2,12 @@
 //! in; alert states and transitions out. The daemon's [`crate::alerting`] wires it to
 //! the store, the metrics and the outbox.
 //!
-//! - [`file`]: the rule-file format (TOML), its validation (`driftd rules check`) and
+//! - [`file`](mod@file): the rule-file format (TOML), its validation (`driftd rules check`) and
 //!   conditions such as `> 0.2`, `< reference * 0.95` or `> critical`
 //! - [`sample`]: the values rules look at, taken from a window report
 //! - [`alert`]: the state machine inactive → pending → firing → resolved, with `for`
 //!   and `keep_firing_for`, as Prometheus evaluates alerting rules
-//! - [`unit`]: rule unit tests (`driftd rules test`), modelled on `promtool test rules`
+//! - [`unit`](mod@unit): rule unit tests (`driftd rules test`), modelled on `promtool test rules`
 
 pub mod alert;
 pub mod file;

@@ -27,7 +27,7 @@ pub fn js_distance(p: &[f64], q: &[f64]) -> Option<f64> {
 }
 
 /// Wasserstein-1 distance between two distributions known only as counts over the
-/// same bins with finite inner `edges` (bin i = [edges[i−1], edges[i])), and the
+/// same bins with finite inner `edges` (bin i = `[edges[i−1], edges[i])`), and the
 /// outer bins bounded by `lo` and `hi` (the smallest and largest finite value seen on
 /// either side).
 ///
