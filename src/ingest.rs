@@ -15,13 +15,12 @@ use std::time::Instant;
 use crate::base::sync::lock;
 use crate::base::time::unix_now_ms;
 use crate::config::Config;
-use crate::event::{decode, DecodeError, DecodeReason, Record};
-use crate::event::{FieldPaths, SourceRole};
+use crate::event::{decode, DecodeError, DecodeReason, FieldPaths, Record, SourceRole};
 use crate::join::LabelSettings;
 use crate::metrics::Metrics;
 use crate::state::{ApplyContext, IngestState};
 use crate::store::{Store, StoreError};
-use crate::window::{Observed, ProfileSet, WindowSettings};
+use crate::window::{Observed, ProfileSet, WindowSettings, WindowState};
 
 /// Where a record came from.
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +105,11 @@ struct Admission {
     seen: HashSet<String>,
     max_models: usize,
     max_future_ms: i64,
+    /// Versions with data in the windows, per model: refreshed from the buckets at
+    /// every tick (so a version whose last bucket aged out no longer counts) and
+    /// grown as new versions are admitted.
+    versions: HashMap<String, HashSet<String>>,
+    max_versions: usize,
 }
 
 impl Admission {
@@ -163,7 +167,41 @@ impl Admission {
                 ),
             ));
         }
+        self.check_version(&p.model, &p.version)
+    }
+
+    /// A version the model already has data of, or a new one while the model has
+    /// fewer than `max_versions`.
+    fn check_version(&mut self, model: &str, version: &str) -> Result<(), DecodeError> {
+        let Some(versions) = self.versions.get_mut(model) else {
+            let first = HashSet::from([version.to_string()]);
+            self.versions.insert(model.to_string(), first);
+            return Ok(());
+        };
+        if versions.contains(version) {
+            return Ok(());
+        }
+        if versions.len() >= self.max_versions {
+            return Err(crate::event::err(
+                DecodeReason::TooManyVersions,
+                format!(
+                    "version `{version}` would be version number {} of model `{model}` with \
+                     data in the windows; [limits] max_versions is {}",
+                    versions.len() + 1,
+                    self.max_versions
+                ),
+            ));
+        }
+        versions.insert(version.to_string());
         Ok(())
+    }
+
+    /// The versions of each model that have buckets now.
+    fn refresh_versions(&mut self, windows: &WindowState) {
+        self.versions.clear();
+        for (model, version) in windows.series() {
+            self.versions.entry(model).or_default().insert(version);
+        }
     }
 }
 
@@ -189,7 +227,7 @@ impl<D: DeadLetterSink> Ingest<D> {
     ) -> Result<Self, StoreError> {
         let state = store.load()?;
         let profiles = Arc::new(ProfileSet::new(store.references()?));
-        let admission = Admission {
+        let mut admission = Admission {
             known: profiles
                 .models()
                 .chain(config.models.keys().map(String::as_str))
@@ -198,7 +236,10 @@ impl<D: DeadLetterSink> Ingest<D> {
             seen: state.events().keys().map(|(m, _)| m.clone()).collect(),
             max_models: config.limits.max_models,
             max_future_ms: i64::try_from(config.limits.max_future.as_millis()).unwrap_or(i64::MAX),
+            versions: HashMap::new(),
+            max_versions: config.limits.max_versions,
         };
+        admission.refresh_versions(state.windows());
         metrics.restore(&state);
         if let Ok(size) = store.size_on_disk() {
             metrics.store_size.set(size as i64);
@@ -252,6 +293,17 @@ impl<D: DeadLetterSink> Ingest<D> {
     /// (both persisted at the next checkpoint).
     pub(crate) fn compact(&mut self, now_ms: i64) {
         self.state.windows_mut().compact(&self.windows, now_ms);
+        let before: Vec<String> = self.admission.versions.keys().cloned().collect();
+        self.admission.refresh_versions(self.state.windows());
+        let gauge = &self.metrics.model_versions;
+        for model in before {
+            if !self.admission.versions.contains_key(&model) {
+                let _ = gauge.remove_label_values(&[&model]);
+            }
+        }
+        for (model, versions) in &self.admission.versions {
+            gauge.with_label_values(&[model]).set(versions.len() as i64);
+        }
         let expired = self.state.expire_pending(now_ms);
         self.metrics.join_expired.inc_by(expired as u64);
         self.metrics
@@ -463,6 +515,8 @@ mod tests {
             seen: HashSet::new(),
             max_models: 2,
             max_future_ms: 3_600_000,
+            versions: HashMap::new(),
+            max_versions: 2,
         }
     }
 
@@ -506,6 +560,50 @@ mod tests {
         assert_eq!(
             reason(&mut a, &prediction("churn", NOW - 91 * 86_400_000)),
             Some(DecodeReason::TooLate)
+        );
+    }
+
+    fn version(model: &str, version: &str) -> Record {
+        let Record::Prediction(mut p) = prediction(model, NOW) else {
+            unreachable!()
+        };
+        p.version = version.to_string();
+        Record::Prediction(p)
+    }
+
+    #[test]
+    fn versions_beyond_max_versions_are_refused_until_one_ages_out() {
+        let mut a = admission(&["m", "n"]);
+        assert_eq!(reason(&mut a, &version("m", "v1")), None);
+        assert_eq!(reason(&mut a, &version("m", "v2")), None);
+        assert_eq!(
+            reason(&mut a, &version("m", "v3")),
+            Some(DecodeReason::TooManyVersions)
+        );
+        // Known versions still count, and the cap is per model.
+        assert_eq!(reason(&mut a, &version("m", "v1")), None);
+        assert_eq!(reason(&mut a, &version("n", "v3")), None);
+        // Labels carry no version.
+        let label = Record::Label(crate::event::LabelRecord {
+            model: "m".into(),
+            id: "x".into(),
+            label: crate::event::LabelValue::Number(1.0),
+            ts_ms: NOW,
+        });
+        assert_eq!(reason(&mut a, &label), None);
+
+        // v1's buckets aged out: at the next tick only v2 has data, so v3 fits.
+        let settings = WindowSettings::default();
+        let mut windows = WindowState::default();
+        let Record::Prediction(p) = version("m", "v2") else {
+            unreachable!()
+        };
+        windows.observe(&p, None, &settings, NOW);
+        a.refresh_versions(&windows);
+        assert_eq!(reason(&mut a, &version("m", "v3")), None);
+        assert_eq!(
+            reason(&mut a, &version("m", "v1")),
+            Some(DecodeReason::TooManyVersions)
         );
     }
 }

@@ -12,6 +12,7 @@ use prometheus::{
 
 use crate::event::DecodeReason;
 use crate::report::{FeatureStatistic, FEATURE_STATISTICS};
+use crate::stats::performance::{PerformanceMetric, PERFORMANCE_METRICS};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -30,6 +31,7 @@ pub struct Metrics {
     pub evaluation_duration: Histogram,
     pub join_expired: IntCounter,
     pub pending_joins: IntGauge,
+    pub model_versions: IntGaugeVec,
     pub config_reloads: IntCounterVec,
     pub config_reload_ok: IntGauge,
     pub alerting: AlertMetrics,
@@ -130,40 +132,9 @@ struct WindowGauges {
     label_coverage: GaugeVec,
     /// `[models.<name>] reference_metrics`, next to the live values.
     performance_reference: GaugeVec,
-    /// (metric name, gauge) per performance metric.
-    performance: Vec<(&'static str, GaugeVec)>,
+    /// The gauge of each performance metric.
+    performance: Vec<(&'static PerformanceMetric, GaugeVec)>,
 }
-
-/// Performance metrics exported as `driftd_performance_<name>`.
-const PERFORMANCE_STATS: &[(&str, &str)] = &[
-    (
-        "accuracy",
-        "Accuracy of labelled predictions in the window.",
-    ),
-    (
-        "precision",
-        "Precision of the positive class (binary classifiers).",
-    ),
-    (
-        "recall",
-        "Recall of the positive class (binary classifiers).",
-    ),
-    ("f1", "F1 of the positive class (binary classifiers)."),
-    ("macro_f1", "Mean F1 over classes (multiclass classifiers)."),
-    (
-        "auc",
-        "Area under the ROC curve from score histograms (binary classifiers).",
-    ),
-    ("log_loss", "Mean log loss (binary classifiers)."),
-    ("mae", "Mean absolute error (regression)."),
-    ("mse", "Mean squared error (regression)."),
-    ("rmse", "Root mean squared error (regression)."),
-    (
-        "mape",
-        "Mean absolute percentage error as a ratio (regression).",
-    ),
-    ("mean_error", "Mean of prediction minus label (regression)."),
-];
 
 impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
@@ -250,6 +221,15 @@ impl Metrics {
             "Predictions waiting for labels plus labels waiting for predictions.",
         )?;
         registry.register(Box::new(pending_joins.clone()))?;
+        let model_versions = IntGaugeVec::new(
+            Opts::new(
+                "driftd_model_versions",
+                "Versions of the model with data in any window tier; predictions of further \
+                 versions beyond [limits] max_versions are dead-lettered (too_many_versions).",
+            ),
+            &["model"],
+        )?;
+        registry.register(Box::new(model_versions.clone()))?;
         let config_reloads = IntCounterVec::new(
             Opts::new(
                 "driftd_config_reloads_total",
@@ -316,11 +296,11 @@ impl Metrics {
                 "Configured reference value of a metric ([models.<name>] reference_metrics), e.g. the validation accuracy.",
                 &["model", "metric"],
             )?,
-            performance: PERFORMANCE_STATS
+            performance: PERFORMANCE_METRICS
                 .iter()
-                .map(|(name, help)| {
-                    gauge(&format!("driftd_performance_{name}"), help, window_labels)
-                        .map(|g| (*name, g))
+                .map(|m| {
+                    gauge(&format!("driftd_performance_{}", m.name), m.help, window_labels)
+                        .map(|g| (m, g))
                 })
                 .collect::<Result<_, _>>()?,
         };
@@ -369,6 +349,7 @@ impl Metrics {
             evaluation_duration,
             join_expired,
             pending_joins,
+            model_versions,
             config_reloads,
             config_reload_ok,
             alerting,
@@ -400,11 +381,8 @@ impl Metrics {
         g.event_rate.with_label_values(&labels).set(w.event_rate);
         set_or_remove(&g.staleness, &[&w.model, version], w.staleness_seconds);
         set_or_remove(&g.label_coverage, &labels, w.label_coverage);
-        let p = &w.performance;
-        let named = p.named();
-        for (name, gauge) in &g.performance {
-            let value = named.iter().find(|(n, _)| n == name).and_then(|(_, v)| *v);
-            set_or_remove(gauge, &labels, value);
+        for (metric, gauge) in &g.performance {
+            set_or_remove(gauge, &labels, (metric.value)(&w.performance));
         }
         for (q, v) in [
             ("50", w.latency_ms.p50),

@@ -36,7 +36,7 @@ impl Trigger {
 
     /// Performance metrics trigger `performance`; everything else `drift`.
     pub(crate) fn for_metric(metric: &str) -> Trigger {
-        if crate::stats::performance::PERFORMANCE_METRICS.contains(&metric) {
+        if crate::stats::performance::is_performance_metric(metric) {
             Trigger::Performance
         } else {
             Trigger::Drift

@@ -86,6 +86,13 @@ pub struct LimitsConfig {
     /// (`unknown_model`). With models configured, only those are accepted.
     #[serde(default = "default_max_models", deserialize_with = "de_positive")]
     pub max_models: usize,
+    /// Versions of one model with data in any window tier; a prediction of a further
+    /// version is dead-lettered (`too_many_versions`) until an old version's last
+    /// bucket ages out (`[windows] day_retention`). Every version costs its own
+    /// buckets, gauges and evaluations, and the version is the producer's to choose
+    /// (a build hash or a timestamp per record would otherwise grow without end).
+    #[serde(default = "default_max_versions", deserialize_with = "de_positive")]
+    pub max_versions: usize,
 }
 
 impl Default for LimitsConfig {
@@ -94,6 +101,7 @@ impl Default for LimitsConfig {
             max_message_bytes: default_max_message_bytes(),
             max_future: default_max_future(),
             max_models: default_max_models(),
+            max_versions: default_max_versions(),
         }
     }
 }
@@ -106,6 +114,9 @@ fn default_max_future() -> Duration {
 }
 fn default_max_models() -> usize {
     100
+}
+fn default_max_versions() -> usize {
+    20
 }
 
 fn de_positive<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {

@@ -288,7 +288,7 @@ pub(crate) fn model_metric_names() -> Vec<&'static str> {
     MODEL_STATISTICS
         .iter()
         .map(|s| s.name)
-        .chain(PERFORMANCE_METRICS.iter().copied())
+        .chain(PERFORMANCE_METRICS.iter().map(|m| m.name))
         .collect()
 }
 
@@ -296,12 +296,10 @@ pub(crate) fn model_metric_names() -> Vec<&'static str> {
 pub(crate) fn model_metric(r: &WindowReport, metric: &str) -> Option<f64> {
     match MODEL_STATISTICS.iter().find(|s| s.name == metric) {
         Some(s) => (s.value)(r),
-        None => r
-            .performance
-            .named()
-            .into_iter()
-            .find(|(n, _)| *n == metric)
-            .and_then(|(_, v)| v),
+        None => PERFORMANCE_METRICS
+            .iter()
+            .find(|m| m.name == metric)
+            .and_then(|m| (m.value)(&r.performance)),
     }
 }
 

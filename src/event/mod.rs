@@ -113,10 +113,13 @@ pub enum DecodeReason {
     /// A prediction whose event time is further ahead of the clock than
     /// `[limits] max_future`.
     FromTheFuture,
+    /// A prediction of a version beyond `[limits] max_versions` live versions of its
+    /// model.
+    TooManyVersions,
 }
 
 impl DecodeReason {
-    pub(crate) const ALL: [DecodeReason; 12] = [
+    pub(crate) const ALL: [DecodeReason; 13] = [
         DecodeReason::Empty,
         DecodeReason::InvalidUtf8,
         DecodeReason::InvalidJson,
@@ -129,6 +132,7 @@ impl DecodeReason {
         DecodeReason::UnknownModel,
         DecodeReason::TooLate,
         DecodeReason::FromTheFuture,
+        DecodeReason::TooManyVersions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -145,6 +149,7 @@ impl DecodeReason {
             DecodeReason::UnknownModel => "unknown_model",
             DecodeReason::TooLate => "too_late",
             DecodeReason::FromTheFuture => "from_the_future",
+            DecodeReason::TooManyVersions => "too_many_versions",
         }
     }
 }

@@ -231,39 +231,89 @@ pub struct PerformanceMetrics {
     pub mean_error: Option<f64>,
 }
 
-/// Names of the [`PerformanceMetrics`] values, as rules, history and APIs call them.
-pub(crate) const PERFORMANCE_METRICS: &[&str] = &[
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "macro_f1",
-    "auc",
-    "log_loss",
-    "mae",
-    "mse",
-    "rmse",
-    "mape",
-    "mean_error",
+/// One performance metric: its name (in rules, history and the APIs, and the gauge
+/// `driftd_performance_<name>`), the gauge's help, and where it is in
+/// [`PerformanceMetrics`]. The one list of them.
+pub struct PerformanceMetric {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub value: fn(&PerformanceMetrics) -> Option<f64>,
+}
+
+pub const PERFORMANCE_METRICS: &[PerformanceMetric] = &[
+    PerformanceMetric {
+        name: "accuracy",
+        help: "Accuracy of labelled predictions in the window.",
+        value: |m| m.accuracy,
+    },
+    PerformanceMetric {
+        name: "precision",
+        help: "Precision of the positive class (binary classifiers).",
+        value: |m| m.precision,
+    },
+    PerformanceMetric {
+        name: "recall",
+        help: "Recall of the positive class (binary classifiers).",
+        value: |m| m.recall,
+    },
+    PerformanceMetric {
+        name: "f1",
+        help: "F1 of the positive class (binary classifiers).",
+        value: |m| m.f1,
+    },
+    PerformanceMetric {
+        name: "macro_f1",
+        help: "Mean F1 over classes (multiclass classifiers).",
+        value: |m| m.macro_f1,
+    },
+    PerformanceMetric {
+        name: "auc",
+        help: "Area under the ROC curve from score histograms (binary classifiers).",
+        value: |m| m.auc,
+    },
+    PerformanceMetric {
+        name: "log_loss",
+        help: "Mean log loss (binary classifiers).",
+        value: |m| m.log_loss,
+    },
+    PerformanceMetric {
+        name: "mae",
+        help: "Mean absolute error (regression).",
+        value: |m| m.mae,
+    },
+    PerformanceMetric {
+        name: "mse",
+        help: "Mean squared error (regression).",
+        value: |m| m.mse,
+    },
+    PerformanceMetric {
+        name: "rmse",
+        help: "Root mean squared error (regression).",
+        value: |m| m.rmse,
+    },
+    PerformanceMetric {
+        name: "mape",
+        help: "Mean absolute percentage error as a ratio (regression).",
+        value: |m| m.mape,
+    },
+    PerformanceMetric {
+        name: "mean_error",
+        help: "Mean of prediction minus label (regression).",
+        value: |m| m.mean_error,
+    },
 ];
 
+/// Whether `name` is one of the [`PERFORMANCE_METRICS`].
+pub fn is_performance_metric(name: &str) -> bool {
+    PERFORMANCE_METRICS.iter().any(|m| m.name == name)
+}
+
 impl PerformanceMetrics {
-    /// Each metric by its name in [`PERFORMANCE_METRICS`], in that order.
-    pub fn named(&self) -> [(&'static str, Option<f64>); 12] {
-        [
-            ("accuracy", self.accuracy),
-            ("precision", self.precision),
-            ("recall", self.recall),
-            ("f1", self.f1),
-            ("macro_f1", self.macro_f1),
-            ("auc", self.auc),
-            ("log_loss", self.log_loss),
-            ("mae", self.mae),
-            ("mse", self.mse),
-            ("rmse", self.rmse),
-            ("mape", self.mape),
-            ("mean_error", self.mean_error),
-        ]
+    /// Each metric's value by its name, in the order of [`PERFORMANCE_METRICS`].
+    pub fn named(&self) -> impl Iterator<Item = (&'static str, Option<f64>)> + '_ {
+        PERFORMANCE_METRICS
+            .iter()
+            .map(|m| (m.name, (m.value)(self)))
     }
 }
 
@@ -294,6 +344,36 @@ pub(crate) fn auc_from_histograms(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each table entry reads the field of its own name (the JSON the API serves):
+    /// every field gets a different value, so a crossed entry fails.
+    #[test]
+    fn the_table_reads_the_field_of_each_name() {
+        let p = PerformanceMetrics {
+            accuracy: Some(0.5),
+            precision: Some(1.5),
+            recall: Some(2.5),
+            f1: Some(3.5),
+            macro_f1: Some(4.5),
+            auc: Some(5.5),
+            log_loss: Some(6.5),
+            mae: Some(7.5),
+            mse: Some(8.5),
+            rmse: Some(9.5),
+            mape: Some(10.5),
+            mean_error: Some(11.5),
+            ..Default::default()
+        };
+        let served = serde_json::to_value(&p).unwrap();
+        for m in PERFORMANCE_METRICS {
+            assert_eq!((m.value)(&p), served[m.name].as_f64(), "{}", m.name);
+        }
+        let mut names: Vec<_> = PERFORMANCE_METRICS.iter().map(|m| m.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), PERFORMANCE_METRICS.len());
+        assert!(PERFORMANCE_METRICS.iter().all(|m| !m.help.is_empty()));
+    }
 
     #[test]
     fn binary_metrics_by_hand() {
