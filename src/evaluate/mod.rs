@@ -240,7 +240,7 @@ pub struct HistoryPoint {
 }
 
 /// One statistic of a whole model, read from a window report: the one list that
-/// rules (model metrics), and the history API use.
+/// rule model metrics and the history API both use.
 pub(crate) struct ModelStatistic {
     pub name: &'static str,
     pub value: fn(&WindowReport) -> Option<f64>,
