@@ -229,7 +229,9 @@ impl Config {
     }
 }
 
-/// Any duration `parse_duration` accepts (validators shared by the tables).
+// Validators that several tables share.
+
+/// A duration such as `5m`, longer than zero.
 fn de_any_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     let dur = parse_duration(&s).map_err(de::Error::custom)?;
@@ -239,6 +241,7 @@ fn de_any_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
     Ok(dur)
 }
 
+/// A string that is not blank.
 fn de_nonempty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let s = String::deserialize(d)?;
     if s.trim().is_empty() {
