@@ -5,7 +5,14 @@
 //! e2e produce   --brokers B --topic T --count N            # 3 models, 20 numeric + 5 categorical
 //! e2e reference --model M --count N > ref.jsonl             # the same distributions, as JSON lines
 //! e2e ceiling   --brokers B --topic T --count N --group G   # the bare consumer
+//! e2e scale-predictions --brokers B --topic T --count N --models M --spread-hours H
+//! e2e scale-labels --brokers B --topic T --count N --fraction F --pairs FILE
 //! ```
+//!
+//! `scale-*` drive `scripts/bench-scale.sh`: predictions of model `credit` with ids
+//! `p-{seq}` (or of `--models` models × 3 versions, 25 features), event times spread
+//! over the last `--spread-hours`; then labels for a random fraction of them in random
+//! order, with the (score, label) pairs written to FILE for scikit-learn.
 //!
 //! The ceiling is the best the same consumer can do: a `BaseConsumer` with driftd's
 //! client settings (group, no auto-commit, earliest) that parses each record's JSON and
@@ -36,6 +43,41 @@ fn arg(args: &[String], name: &str, default: &str) -> String {
         .find(|w| w[0] == name)
         .map(|w| w[1].clone())
         .unwrap_or_else(|| default.to_string())
+}
+
+/// The score and label of the join benchmark's prediction `seq`: the same in both
+/// subcommands, so the labels agree with what was produced without keeping state.
+fn scored(seq: u64) -> (f64, u8) {
+    let mut rng = SplitMix::new(0x5eed ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let score = (rng.uniform() * 1000.0).round() / 1000.0;
+    let label = u8::from(rng.uniform() < score);
+    (score, label)
+}
+
+fn producer(brokers: &str) -> Result<BaseProducer, KafkaError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "50")
+        .set("batch.size", "1000000")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+}
+
+fn send(producer: &BaseProducer, topic: &str, key: &str, payload: &str) -> Result<(), KafkaError> {
+    let mut r = BaseRecord::to(topic).key(key).payload(payload);
+    loop {
+        match producer.send(r) {
+            Ok(()) => break,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                r = back;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+    producer.poll(Duration::ZERO);
+    Ok(())
 }
 
 fn now_ms() -> i64 {
@@ -117,13 +159,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Some("produce") => {
-            let producer: BaseProducer = ClientConfig::new()
-                .set("bootstrap.servers", &brokers)
-                .set("linger.ms", "50")
-                .set("batch.size", "1000000")
-                .set("compression.type", "lz4")
-                .set("queue.buffering.max.messages", "1000000")
-                .create()?;
+            let producer = producer(&brokers)?;
             let mut rng = SplitMix::new(7);
             let started = Instant::now();
             let base = now_ms();
@@ -133,25 +169,71 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 // daemon's windows whatever N is.
                 let ts = base - 60_000 + (seq * 60_000 / count.max(1)) as i64;
                 let payload = record(&mut rng, model, seq, ts);
-                let key = format!("{model}-{seq}");
-                let mut r = BaseRecord::to(&topic).key(&key).payload(&payload);
-                loop {
-                    match producer.send(r) {
-                        Ok(()) => break,
-                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                            r = back;
-                            producer.poll(Duration::from_millis(10));
-                        }
-                        Err((e, _)) => return Err(e.into()),
-                    }
-                }
-                producer.poll(Duration::ZERO);
+                send(&producer, &topic, &format!("{model}-{seq}"), &payload)?;
             }
             producer.flush(Duration::from_secs(120))?;
             eprintln!(
                 "produced {count} records in {:.1}s",
                 started.elapsed().as_secs_f64()
             );
+        }
+        Some("scale-predictions") => {
+            let producer = producer(&brokers)?;
+            let models: u64 = arg(&args, "--models", "0").parse()?;
+            let spread_ms = arg(&args, "--spread-hours", "24").parse::<i64>()? * 3_600_000;
+            let mut rng = SplitMix::new(11);
+            let base = now_ms() - 60_000;
+            for seq in 0..count {
+                let ts = base - spread_ms + (seq as i64 % 1_000_003) * spread_ms / 1_000_003;
+                let (payload, key) = if models == 0 {
+                    let (score, _) = scored(seq);
+                    let id = format!("p-{seq}");
+                    let payload = json!({
+                        "model": "credit", "model_version": "v1", "id": id, "ts": ts,
+                        "features": {"amount": (rng.normal() * 100.0).round(),
+                                     "age": (40.0 + 12.0 * rng.normal()).round(),
+                                     "channel": CATEGORIES[(rng.uniform() * 3.0) as usize]},
+                        "prediction": score,
+                    });
+                    (payload.to_string(), id)
+                } else {
+                    let model = format!("m{:03}", seq % models);
+                    let version = format!("v{}", (seq / models) % 3);
+                    let mut payload: serde_json::Value =
+                        serde_json::from_str(&record(&mut rng, &model, seq, ts))?;
+                    payload["model_version"] = json!(version);
+                    (payload.to_string(), model)
+                };
+                send(&producer, &topic, &key, &payload)?;
+            }
+            producer.flush(Duration::from_secs(300))?;
+        }
+        Some("scale-labels") => {
+            let producer = producer(&brokers)?;
+            let fraction: f64 = arg(&args, "--fraction", "0.01").parse()?;
+            let pairs_path = arg(&args, "--pairs", "pairs.json");
+            let mut rng = SplitMix::new(23);
+            let mut chosen: Vec<u64> = (0..count).filter(|_| rng.uniform() < fraction).collect();
+            // Out of order: a Fisher–Yates shuffle.
+            for i in (1..chosen.len()).rev() {
+                let j = (rng.uniform() * (i + 1) as f64) as usize;
+                chosen.swap(i, j.min(i));
+            }
+            let mut pairs = Vec::with_capacity(chosen.len());
+            let ts = now_ms();
+            for &seq in &chosen {
+                let (score, label) = scored(seq);
+                let id = format!("p-{seq}");
+                let payload = json!({"model": "credit", "id": id, "label": label, "ts": ts});
+                send(&producer, &topic, &id, &payload.to_string())?;
+                pairs.push(json!([score, label]));
+            }
+            producer.flush(Duration::from_secs(300))?;
+            std::fs::write(
+                &pairs_path,
+                json!({"binary": pairs, "threshold": 0.5}).to_string(),
+            )?;
+            println!("{}", chosen.len());
         }
         Some("ceiling") => {
             let started = Instant::now();

@@ -4,7 +4,7 @@
 //! state, persists it, and updates metrics and logs.
 //!
 //! Each evaluation writes the changed alert, group and cooldown state together with
-//! the outbox entries it created, in one sled batch. A crash before that write
+//! the outbox entries it created, in one store transaction. A crash before that write
 //! re-evaluates from the previous state (the same decisions, nothing sent yet); a crash
 //! after it finds the entries in the outbox. Either way nothing is lost or repeated.
 

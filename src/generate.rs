@@ -137,7 +137,7 @@ pub fn generate(opts: &GenerateOptions, stop: impl Fn() -> bool) -> Result<u64, 
         let drifted = opts.drift_after.is_some_and(|d| started.elapsed() >= d);
         let model = &opts.models[(sent % opts.models.len() as u64) as usize];
         let key = format!("{model}-{sent}");
-        if opts.malformed_every > 0 && sent % opts.malformed_every == 0 {
+        if opts.malformed_every > 0 && sent.is_multiple_of(opts.malformed_every) {
             let payload = format!("{{\"model\": \"{model}\", \"features\": [broken");
             send(&producer, &opts.topic, &key, &payload)?;
         } else {
@@ -157,7 +157,7 @@ pub fn generate(opts: &GenerateOptions, stop: impl Fn() -> bool) -> Result<u64, 
                 std::thread::sleep(wait);
             }
         }
-        if sent % 10_000 == 0 {
+        if sent.is_multiple_of(10_000) {
             tracing::info!(sent, "generating");
         }
     }

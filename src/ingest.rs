@@ -5,7 +5,7 @@
 //! A checkpoint is ordered so that nothing is lost and nothing counted twice:
 //! 1. the dead-letter sink is flushed (a rejected record is durable in the dead-letter
 //!    topic before its offset is),
-//! 2. state and offsets are written to sled in one batch and flushed,
+//! 2. state and offsets are written to the store in one durable transaction,
 //! 3. only then does the caller commit offsets to Kafka.
 
 use std::collections::{HashMap, HashSet};
@@ -56,6 +56,10 @@ pub enum CheckpointError {
     /// Fatal: the daemon stops rather than run without durable state.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Fatal: a join entry could not be read, so the state since the last checkpoint
+    /// may lack a join; it is not persisted, and a restart replays from that checkpoint.
+    #[error(transparent)]
+    JoinRead(#[from] crate::join::JoinReadError),
 }
 
 /// Decodes records as their topic's role says. Pure and cheap to clone: the Kafka
@@ -304,8 +308,8 @@ impl<D: DeadLetterSink> Ingest<D> {
         for (model, versions) in &self.admission.versions {
             gauge.with_label_values(&[model]).set(versions.len() as i64);
         }
-        let expired = self.state.expire_pending(now_ms);
-        self.metrics.join_expired.inc_by(expired as u64);
+        let expired = self.state.expire_pending(now_ms, &self.store);
+        self.metrics.join_expired.inc_by(expired);
         self.metrics
             .pending_joins
             .set(self.state.pending_joins() as i64);
@@ -370,6 +374,7 @@ impl<D: DeadLetterSink> Ingest<D> {
                     profiles: &self.profiles,
                     windows: &self.windows,
                     labels: &self.labels,
+                    joins: &self.store,
                     now_ms,
                 };
                 if self.state.apply(&record, &ctx) == Observed::TooLate {
@@ -400,6 +405,12 @@ impl<D: DeadLetterSink> Ingest<D> {
         }
     }
 
+    /// The join's changes in memory reached [`crate::join::MAX_CHANGES_IN_MEMORY`]: a
+    /// checkpoint now keeps its memory bounded whatever the record rate.
+    pub(crate) fn checkpoint_due(&self) -> bool {
+        self.state.join_changes() >= crate::join::MAX_CHANGES_IN_MEMORY
+    }
+
     /// Makes everything handled so far durable. On success the caller may commit
     /// `state().offsets()` to Kafka.
     pub fn checkpoint(&mut self) -> Result<(), CheckpointError> {
@@ -424,6 +435,15 @@ impl<D: DeadLetterSink> Ingest<D> {
 
     fn try_checkpoint(&mut self) -> Result<(), CheckpointError> {
         self.sink.flush().map_err(CheckpointError::DeadLetter)?;
+        if let Some(e) = self.state.join_failure() {
+            return Err(e.clone().into());
+        }
+        let reads = self.state.take_join_reads();
+        let join_reads = &self.metrics.join_reads;
+        join_reads
+            .with_label_values(&["memory"])
+            .inc_by(reads.memory);
+        join_reads.with_label_values(&["store"]).inc_by(reads.store);
         let changes = self.state.changes();
         if changes.is_empty() {
             return Ok(());

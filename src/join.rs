@@ -1,15 +1,17 @@
 //! Joining ground truth to predictions by (model, id), in either arrival order,
 //! within a TTL. Pure: records and a `now` in, [`Outcome`]s out.
 //!
-//! Whichever side arrives first waits in [`JoinState`] (persisted with every
-//! checkpoint) until the other side arrives or the TTL passes. The outcome is
-//! attributed to the prediction's event time, so a label that comes days later
-//! updates the bucket its prediction is in.
+//! Whichever side arrives first waits until the other side arrives or the TTL
+//! passes. The outcome is attributed to the prediction's event time, so a label that
+//! comes days later updates the bucket its prediction is in.
 //!
-//! Memory: one entry (~150 bytes) per prediction waiting for its label, bounded by
-//! prediction rate × TTL; expired entries are dropped every tick and counted.
+//! Memory: waiting entries live in the store (written with every checkpoint, looked up
+//! through [`StoredJoins`] when the other side arrives, expired through its
+//! time-ordered index); [`JoinState`] holds only what changed since the last
+//! checkpoint. So memory is bounded by the records of one checkpoint interval, and
+//! disk by prediction rate × TTL (docs/resources.md).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -143,7 +145,7 @@ pub enum Pending {
 }
 
 impl Pending {
-    fn expires_ms(&self) -> i64 {
+    pub(crate) fn expires_ms(&self) -> i64 {
         match self {
             Pending::Prediction { expires_ms, .. } | Pending::Label { expires_ms, .. } => {
                 *expires_ms
@@ -166,41 +168,136 @@ pub(crate) struct Outcome {
     pub label: LabelValue,
 }
 
+/// Reading a checkpointed join entry failed. The join cannot tell a missing entry
+/// from an unreadable one, so the next checkpoint is refused (and the daemon restarts
+/// from the last one) rather than persisting counts that may have missed a join.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("reading the label join from the store failed: {0}")]
+pub struct JoinReadError(pub String);
+
+/// The join entries of the last checkpoint, on disk: [`crate::store::Store`]
+/// implements it (the store sits above this layer; the join only sees this trait).
+pub(crate) trait StoredJoins {
+    /// The entry checkpointed under `key`, if any.
+    fn get(&self, key: &JoinKey) -> Result<Option<Pending>, JoinReadError>;
+    /// Up to `limit` checkpointed entries whose TTL ended at or before `now_ms`,
+    /// earliest first, each with the `expires_ms` it was stored with.
+    fn expired(&self, now_ms: i64, limit: usize) -> Result<Vec<(JoinKey, i64)>, JoinReadError>;
+}
+
+/// No checkpointed entries: a join that lives only in memory.
+#[cfg(test)]
+pub(crate) struct NoStoredJoins;
+
+#[cfg(test)]
+impl StoredJoins for NoStoredJoins {
+    fn get(&self, _: &JoinKey) -> Result<Option<Pending>, JoinReadError> {
+        Ok(None)
+    }
+    fn expired(&self, _: i64, _: usize) -> Result<Vec<(JoinKey, i64)>, JoinReadError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Checkpointed entries expired per tick at most: a backlog (after downtime, or a
+/// TTL shortened by a reload) drains over several ticks instead of holding one
+/// tick, and the changes awaiting the next checkpoint, in proportion to it.
+pub(crate) const EXPIRE_PER_TICK: usize = 200_000;
+
+/// Join entries changed since the last checkpoint that make the ingest stage
+/// checkpoint before its interval: they are the join's memory (~250 bytes each), which
+/// would otherwise grow with the record rate × `checkpoint_interval`.
+pub(crate) const MAX_CHANGES_IN_MEMORY: usize = 100_000;
+
+/// One entry changed since the last checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinChange {
+    pub key: JoinKey,
+    /// The expiry of the entry the store holds under `key` (whose expiry-index entry
+    /// the checkpoint must remove), `None` if it holds none.
+    pub stored_expires_ms: Option<i64>,
+    /// The entry now; `None`: removed (joined or expired).
+    pub now: Option<Pending>,
+}
+
+/// Reads of join entries since [`JoinState::take_reads`]: from the changes held in
+/// memory, or from the store.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(crate) struct JoinReads {
+    pub memory: u64,
+    pub store: u64,
+}
+
+/// The label join: checkpointed entries live in the store ([`StoredJoins`]); this
+/// holds only the entries changed since the last checkpoint, so its memory is
+/// bounded by the records of one checkpoint interval, not by the TTL.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct JoinState {
-    pending: HashMap<JoinKey, Pending>,
-    dirty: BTreeSet<JoinKey>,
-    removed: BTreeSet<JoinKey>,
+    changed: HashMap<JoinKey, (Option<i64>, Option<Pending>)>,
+    /// Entries waiting, in the store and in `changed` together.
+    waiting: u64,
+    waiting_dirty: bool,
+    failure: Option<JoinReadError>,
+    reads: JoinReads,
 }
 
 impl JoinState {
-    pub(crate) fn restored(pending: HashMap<JoinKey, Pending>) -> JoinState {
+    pub(crate) fn restored(waiting: u64) -> JoinState {
         JoinState {
-            pending,
+            waiting,
             ..Default::default()
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.pending.len()
+    /// Predictions and labels waiting for their other half.
+    pub fn len(&self) -> u64 {
+        self.waiting
     }
 
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
+    /// Entries changed since the last checkpoint (held in memory until it).
+    pub(crate) fn changed(&self) -> usize {
+        self.changed.len()
     }
 
-    fn take(&mut self, key: &JoinKey) -> Option<Pending> {
-        let p = self.pending.remove(key)?;
-        self.dirty.remove(key);
-        self.removed.insert(key.clone());
-        Some(p)
+    /// The first failed store read since the last checkpoint.
+    pub(crate) fn failure(&self) -> Option<&JoinReadError> {
+        self.failure.as_ref()
     }
 
-    fn put(&mut self, key: JoinKey, p: Pending) {
-        self.removed.remove(&key);
-        self.dirty.insert(key.clone());
-        self.pending.insert(key, p);
+    pub(crate) fn take_reads(&mut self) -> JoinReads {
+        std::mem::take(&mut self.reads)
+    }
+
+    /// The current entry under `key`, taken out: the caller puts back what replaces it.
+    fn take(
+        &mut self,
+        key: &JoinKey,
+        stored: &dyn StoredJoins,
+    ) -> &mut (Option<i64>, Option<Pending>) {
+        let reads = &mut self.reads;
+        let failure = &mut self.failure;
+        if self.changed.contains_key(key) {
+            reads.memory += 1;
+        }
+        self.changed.entry(key.clone()).or_insert_with(|| {
+            reads.store += 1;
+            let p = stored.get(key).unwrap_or_else(|e| {
+                failure.get_or_insert(e);
+                None
+            });
+            (p.as_ref().map(Pending::expires_ms), p)
+        })
+    }
+
+    fn count(&mut self, was: bool, is: bool) {
+        if was != is {
+            if is {
+                self.waiting += 1;
+            } else {
+                self.waiting = self.waiting.saturating_sub(1);
+            }
+            self.waiting_dirty = true;
+        }
     }
 
     /// A prediction with an id: joins a waiting label, or waits for one.
@@ -208,6 +305,7 @@ impl JoinState {
         &mut self,
         p: &PredictionRecord,
         settings: &LabelSettings,
+        stored: &dyn StoredJoins,
         now_ms: i64,
     ) -> Option<Outcome> {
         if !settings.keep_predictions {
@@ -220,36 +318,39 @@ impl JoinState {
                 .find(|(name, _)| name == k)
                 .map(|(_, v)| v.clone())
         });
-        let key = (p.model.clone(), id.clone());
         let (score, class) = match &p.prediction {
             Some(pr) => (pr.score, pr.class.clone()),
             None => (None, None),
         };
-        if matches!(self.pending.get(&key), Some(Pending::Label { .. })) {
-            if let Some(Pending::Label { label, .. }) = self.take(&key) {
-                return Some(Outcome {
-                    model: p.model.clone(),
-                    version: p.version.clone(),
-                    ts_ms: p.ts_ms,
-                    score,
-                    class,
-                    segment,
-                    label,
-                });
-            }
-        }
-        self.put(
-            key,
-            Pending::Prediction {
+        let slot = &mut self.take(&(p.model.clone(), id.clone()), stored).1;
+        let was = slot.take();
+        let waited = was.is_some();
+        let outcome = match was {
+            Some(Pending::Label { label, .. }) => Some(Outcome {
+                model: p.model.clone(),
                 version: p.version.clone(),
                 ts_ms: p.ts_ms,
                 score,
                 class,
                 segment,
-                expires_ms: now_ms.saturating_add(settings.ttl_ms),
-            },
-        );
-        None
+                label,
+            }),
+            // A prediction replaces a waiting one with the same id.
+            _ => {
+                *slot = Some(Pending::Prediction {
+                    version: p.version.clone(),
+                    ts_ms: p.ts_ms,
+                    score,
+                    class,
+                    segment,
+                    expires_ms: now_ms.saturating_add(settings.ttl_ms),
+                });
+                None
+            }
+        };
+        let waits = slot.is_some();
+        self.count(waited, waits);
+        outcome
     }
 
     /// A label: joins its waiting prediction, or waits for it.
@@ -257,68 +358,96 @@ impl JoinState {
         &mut self,
         l: &LabelRecord,
         settings: &LabelSettings,
+        stored: &dyn StoredJoins,
         now_ms: i64,
     ) -> Option<Outcome> {
-        let ttl_ms = settings.ttl_ms;
-        let key = (l.model.clone(), l.id.clone());
-        if matches!(self.pending.get(&key), Some(Pending::Prediction { .. })) {
-            if let Some(Pending::Prediction {
+        let slot = &mut self.take(&(l.model.clone(), l.id.clone()), stored).1;
+        let was = slot.take();
+        let waited = was.is_some();
+        let outcome = match was {
+            Some(Pending::Prediction {
                 version,
                 ts_ms,
                 score,
                 class,
                 segment,
                 ..
-            }) = self.take(&key)
-            {
-                return Some(Outcome {
-                    model: l.model.clone(),
-                    version,
-                    ts_ms,
-                    score,
-                    class,
-                    segment,
+            }) => Some(Outcome {
+                model: l.model.clone(),
+                version,
+                ts_ms,
+                score,
+                class,
+                segment,
+                label: l.label.clone(),
+            }),
+            // A label replaces a waiting one with the same id.
+            _ => {
+                *slot = Some(Pending::Label {
                     label: l.label.clone(),
+                    expires_ms: now_ms.saturating_add(settings.ttl_ms),
                 });
+                None
+            }
+        };
+        let waits = slot.is_some();
+        self.count(waited, waits);
+        outcome
+    }
+
+    /// Drops entries past their TTL: those changed since the last checkpoint, and up
+    /// to `limit` checkpointed ones found through the store's expiry index (no scan of
+    /// every entry). Returns how many.
+    pub(crate) fn expire(&mut self, now_ms: i64, stored: &dyn StoredJoins, limit: usize) -> u64 {
+        let mut expired = 0;
+        for (_, now) in self.changed.values_mut() {
+            if now.as_ref().is_some_and(|p| p.expires_ms() <= now_ms) {
+                *now = None;
+                expired += 1;
             }
         }
-        self.put(
-            key,
-            Pending::Label {
-                label: l.label.clone(),
-                expires_ms: now_ms.saturating_add(ttl_ms),
-            },
-        );
-        None
-    }
-
-    /// Drops entries past their TTL; returns how many.
-    pub(crate) fn expire(&mut self, now_ms: i64) -> usize {
-        let expired: Vec<JoinKey> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.expires_ms() <= now_ms)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in &expired {
-            self.take(k);
+        match stored.expired(now_ms, limit) {
+            Ok(entries) => {
+                for (key, expires_ms) in entries {
+                    // A key changed since the checkpoint is decided by its change.
+                    if let std::collections::hash_map::Entry::Vacant(e) = self.changed.entry(key) {
+                        e.insert((Some(expires_ms), None));
+                        expired += 1;
+                    }
+                }
+            }
+            Err(e) => {
+                self.failure.get_or_insert(e);
+            }
         }
-        expired.len()
+        if expired > 0 {
+            self.waiting = self.waiting.saturating_sub(expired);
+            self.waiting_dirty = true;
+        }
+        expired
     }
 
-    pub fn changes(&self) -> (Vec<(JoinKey, Pending)>, Vec<JoinKey>) {
-        (
-            self.dirty
-                .iter()
-                .filter_map(|k| self.pending.get(k).map(|p| (k.clone(), p.clone())))
-                .collect(),
-            self.removed.iter().cloned().collect(),
-        )
+    /// The changed entries and (if it changed) the number waiting.
+    pub fn changes(&self) -> (Vec<JoinChange>, Option<u64>) {
+        let mut changes: Vec<JoinChange> = self
+            .changed
+            .iter()
+            .map(|(key, (stored_expires_ms, now))| JoinChange {
+                key: key.clone(),
+                stored_expires_ms: *stored_expires_ms,
+                now: now.clone(),
+            })
+            .collect();
+        // Sorted keys make a checkpoint's batch (and tests) deterministic.
+        changes.sort_by(|a, b| a.key.cmp(&b.key));
+        (changes, self.waiting_dirty.then_some(self.waiting))
     }
 
+    /// The checkpoint holding [`JoinState::changes`] is durable: the store has them.
     pub(crate) fn mark_clean(&mut self) {
-        self.dirty.clear();
-        self.removed.clear();
+        self.changed.clear();
+        self.waiting_dirty = false;
+        self.failure = None;
     }
 }
 
@@ -326,6 +455,7 @@ impl JoinState {
 mod tests {
     use super::*;
     use crate::event::Prediction;
+    use std::collections::{BTreeMap, BTreeSet};
 
     fn prediction(id: &str, score: f64) -> PredictionRecord {
         PredictionRecord {
@@ -374,24 +504,29 @@ mod tests {
     fn joins_in_either_order_and_expires() {
         let mut j = JoinState::default();
         assert!(j
-            .on_prediction(&prediction("a", 0.9), &ttl100(), 0)
+            .on_prediction(&prediction("a", 0.9), &ttl100(), &NoStoredJoins, 0)
             .is_none());
-        let o = j.on_label(&label("a", 1.0), &ttl100(), 10).unwrap();
+        let o = j
+            .on_label(&label("a", 1.0), &ttl100(), &NoStoredJoins, 10)
+            .unwrap();
         assert_eq!(
             (o.ts_ms, o.score, o.version.as_str()),
             (1000, Some(0.9), "v1")
         );
-        assert!(j.on_label(&label("b", 0.0), &ttl100(), 10).is_none());
+        assert!(j
+            .on_label(&label("b", 0.0), &ttl100(), &NoStoredJoins, 10)
+            .is_none());
         let o = j
-            .on_prediction(&prediction("b", 0.2), &ttl100(), 20)
+            .on_prediction(&prediction("b", 0.2), &ttl100(), &NoStoredJoins, 20)
             .unwrap();
         assert_eq!(o.label, LabelValue::Number(0.0));
-        assert!(j.is_empty());
-        j.on_prediction(&prediction("c", 0.5), &ttl100(), 20);
-        assert_eq!(j.expire(119), 0);
-        assert_eq!(j.expire(120), 1);
+        assert_eq!(j.len(), 0);
+        j.on_prediction(&prediction("c", 0.5), &ttl100(), &NoStoredJoins, 20);
+        assert_eq!(j.expire(119, &NoStoredJoins, 10), 0);
+        assert_eq!(j.expire(120, &NoStoredJoins, 10), 1);
         assert!(
-            j.on_label(&label("c", 1.0), &ttl100(), 130).is_none(),
+            j.on_label(&label("c", 1.0), &ttl100(), &NoStoredJoins, 130)
+                .is_none(),
             "too late: waits as a label"
         );
     }
@@ -403,8 +538,132 @@ mod tests {
             ..ttl100()
         };
         let mut j = JoinState::default();
-        assert!(j.on_prediction(&prediction("a", 0.9), &off, 0).is_none());
-        assert!(j.is_empty(), "nothing held for a join that cannot happen");
+        assert!(j
+            .on_prediction(&prediction("a", 0.9), &off, &NoStoredJoins, 0)
+            .is_none());
+        assert_eq!(j.len(), 0, "nothing held for a join that cannot happen");
         assert!(j.changes().0.is_empty(), "nothing to write to the store");
+    }
+
+    /// The store's side of the join, as a map: what a checkpoint writes, and the
+    /// expiry index as the store keeps it.
+    #[derive(Default)]
+    struct MapJoins {
+        entries: BTreeMap<JoinKey, Pending>,
+        index: BTreeSet<(i64, JoinKey)>,
+    }
+
+    impl MapJoins {
+        fn checkpoint(&mut self, j: &mut JoinState) {
+            for c in j.changes().0 {
+                if let Some(e) = c.stored_expires_ms {
+                    assert!(
+                        self.index.remove(&(e, c.key.clone())),
+                        "index held the stored entry"
+                    );
+                }
+                match c.now {
+                    Some(p) => {
+                        self.index.insert((p.expires_ms(), c.key.clone()));
+                        self.entries.insert(c.key, p);
+                    }
+                    None => {
+                        self.entries.remove(&c.key);
+                    }
+                }
+            }
+            j.mark_clean();
+            assert_eq!(
+                j.len(),
+                self.entries.len() as u64,
+                "the count matches the store"
+            );
+        }
+    }
+
+    impl StoredJoins for MapJoins {
+        fn get(&self, key: &JoinKey) -> Result<Option<Pending>, JoinReadError> {
+            Ok(self.entries.get(key).cloned())
+        }
+        fn expired(&self, now_ms: i64, limit: usize) -> Result<Vec<(JoinKey, i64)>, JoinReadError> {
+            Ok(self
+                .index
+                .iter()
+                .take_while(|(e, _)| *e <= now_ms)
+                .take(limit)
+                .map(|(e, k)| (k.clone(), *e))
+                .collect())
+        }
+    }
+
+    #[test]
+    fn checkpointed_entries_join_from_the_store_and_expire_through_its_index() {
+        let mut store = MapJoins::default();
+        let mut j = JoinState::default();
+        for i in 0..10 {
+            j.on_prediction(&prediction(&i.to_string(), 0.9), &ttl100(), &store, i);
+        }
+        // A duplicate id replaces the waiting prediction (and its expiry).
+        j.on_prediction(&prediction("3", 0.1), &ttl100(), &store, 50);
+        store.checkpoint(&mut j);
+        assert_eq!(
+            (j.len(), j.take_reads()),
+            (
+                10,
+                JoinReads {
+                    memory: 1,
+                    store: 10
+                }
+            )
+        );
+        let o = j.on_label(&label("3", 1.0), &ttl100(), &store, 60).unwrap();
+        assert_eq!(o.score, Some(0.1), "the replacing prediction joined");
+        assert_eq!(j.len(), 9);
+        store.checkpoint(&mut j);
+        // Expired: ids 0..=4 (expiring at 100..=104), at most 3 per call.
+        assert_eq!(j.expire(104, &store, 3), 3);
+        store.checkpoint(&mut j);
+        assert_eq!(j.expire(104, &store, 3), 1, "id 3 joined, so 4 is the last");
+        store.checkpoint(&mut j);
+        assert_eq!(j.len(), 5);
+        assert!(
+            j.on_label(&label("0", 1.0), &ttl100(), &store, 200)
+                .is_none(),
+            "expired"
+        );
+        let o = j
+            .on_label(&label("9", 0.0), &ttl100(), &store, 108)
+            .unwrap();
+        assert_eq!(o.label, LabelValue::Number(0.0));
+        assert_eq!(
+            j.take_reads(),
+            JoinReads {
+                memory: 0,
+                store: 3
+            },
+            "labels 3, 0 and 9"
+        );
+        // Changed and expired before any checkpoint: never written.
+        j.on_prediction(&prediction("x", 0.5), &ttl100(), &store, 300);
+        assert_eq!(j.expire(400, &store, 100), 6, "x, the label 0 and 5..=8");
+        store.checkpoint(&mut j);
+        assert_eq!(j.len(), 0);
+        assert!(store.entries.is_empty() && store.index.is_empty());
+    }
+
+    #[test]
+    fn a_failed_read_is_kept_until_the_checkpoint() {
+        struct Broken;
+        impl StoredJoins for Broken {
+            fn get(&self, _: &JoinKey) -> Result<Option<Pending>, JoinReadError> {
+                Err(JoinReadError("disk".into()))
+            }
+            fn expired(&self, _: i64, _: usize) -> Result<Vec<(JoinKey, i64)>, JoinReadError> {
+                Ok(vec![])
+            }
+        }
+        let mut j = JoinState::default();
+        j.on_label(&label("a", 1.0), &ttl100(), &Broken, 0);
+        assert_eq!(j.failure(), Some(&JoinReadError("disk".into())));
     }
 }

@@ -1,7 +1,7 @@
 //! # driftd
 //!
 //! A streaming drift-monitoring daemon. Records flow
-//! Kafka → [`kafka`] → [`ingest`] ([`event`] decode → [`state`]) → [`store`] (sled);
+//! Kafka → [`kafka`] → [`ingest`] ([`event`] decode → [`state`]) → [`store`] (redb);
 //! every tick [`evaluate`] turns the windows into reports, [`metrics`] publishes them
 //! and [`alerting`] runs the [`rules`], [`notify`] and [`retrain`] decisions into the
 //! durable outbox that [`outbox`] delivers. `ARCHITECTURE.md` draws the whole flow.
@@ -72,9 +72,9 @@
 //!
 //! ## 6. Persistence and telemetry
 //!
-//! The one module that knows the sled key layout, and the one that names metrics.
+//! The one module that knows the store's key layout, and the one that names metrics.
 //!
-//! - [`store`]: every sled tree and key, atomic checkpoints, the outbox's entries
+//! - [`store`]: every table and key, atomic checkpoints, the outbox's entries
 //! - [`metrics`]: every Prometheus metric name and label
 //!
 //! ## 7. Stages

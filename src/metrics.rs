@@ -31,6 +31,9 @@ pub struct Metrics {
     pub evaluation_duration: Histogram,
     pub join_expired: IntCounter,
     pub pending_joins: IntGauge,
+    pub join_reads: IntCounterVec,
+    pub early_checkpoints: IntCounter,
+    pub memory_budget: IntGauge,
     pub model_versions: IntGaugeVec,
     pub config_reloads: IntCounterVec,
     pub config_reload_ok: IntGauge,
@@ -192,8 +195,10 @@ impl Metrics {
             "driftd_last_checkpoint_timestamp_seconds",
             "Unix time of the last successful checkpoint.",
         )?;
-        let store_size =
-            IntGauge::new("driftd_store_size_bytes", "Size of the sled store on disk.")?;
+        let store_size = IntGauge::new(
+            "driftd_store_size_bytes",
+            "Size of the store (state.redb) on disk.",
+        )?;
         let late_events = IntCounterVec::new(
             Opts::new(
                 "driftd_late_events_total",
@@ -221,6 +226,31 @@ impl Metrics {
             "Predictions waiting for labels plus labels waiting for predictions.",
         )?;
         registry.register(Box::new(pending_joins.clone()))?;
+        let join_reads = IntCounterVec::new(
+            Opts::new(
+                "driftd_label_join_reads_total",
+                "Join entries looked up when a prediction or label arrived, by where they \
+                 were found: memory (changed since the last checkpoint) or store (redb, \
+                 through its page cache).",
+            ),
+            &["from"],
+        )?;
+        registry.register(Box::new(join_reads.clone()))?;
+        for from in ["memory", "store"] {
+            join_reads.with_label_values(&[from]);
+        }
+        let early_checkpoints = IntCounter::new(
+            "driftd_early_checkpoints_total",
+            "Checkpoints taken before checkpoint_interval because the label join's changes \
+             held in memory reached their cap (100,000 entries).",
+        )?;
+        registry.register(Box::new(early_checkpoints.clone()))?;
+        let memory_budget = IntGauge::new(
+            "driftd_memory_budget_bytes",
+            "[storage] memory_budget: what the state may hold in memory; the store's page cache \
+             is its share of it (docs/resources.md).",
+        )?;
+        registry.register(Box::new(memory_budget.clone()))?;
         let model_versions = IntGaugeVec::new(
             Opts::new(
                 "driftd_model_versions",
@@ -349,6 +379,9 @@ impl Metrics {
             evaluation_duration,
             join_expired,
             pending_joins,
+            join_reads,
+            early_checkpoints,
+            memory_budget,
             model_versions,
             config_reloads,
             config_reload_ok,

@@ -1,5 +1,5 @@
 //! The durable outbox: every e-mail, retraining event and webhook call is written to
-//! sled (by [`crate::alerting`], in the same batch as the alert state that caused it)
+//! the store (by [`crate::alerting`], in the same transaction as the alert state that caused it)
 //! before anything is sent. [`OutboxSender`] delivers the entries, oldest first,
 //! retries failures with exponential backoff, and removes an entry only after its
 //! delivery succeeded. SMTP, Kafka or the webhook being down delays delivery; it never

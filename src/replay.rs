@@ -115,7 +115,10 @@ pub fn replay(
         rejected: 0,
         error: None,
     };
-    let store = Store::open(&config.storage.path)?;
+    let store = Store::open_with(
+        &config.storage.path,
+        crate::store::StoreSettings::from_budget(config.storage.memory_budget),
+    )?;
     let mut ingest = Ingest::new(config, store, Metrics::new()?, sink)?;
     ingest.keep_predictions_for_labels();
 

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::event::Record;
-use crate::join::{JoinKey, JoinState, LabelSettings, Pending};
+use crate::join::{JoinChange, JoinReadError, JoinReads, JoinState, LabelSettings, StoredJoins};
 use crate::window::{
     Bucket, BucketKey, Observed, ProfileSet, RecentKeys, WindowSettings, WindowState,
 };
@@ -37,11 +37,12 @@ pub struct IngestState {
 }
 
 /// What [`IngestState::apply`] needs besides the record: the reference profiles,
-/// the bucket layout, and the wall clock.
+/// the bucket layout, the checkpointed join entries, and the wall clock.
 pub(crate) struct ApplyContext<'a> {
     pub profiles: &'a ProfileSet,
     pub windows: &'a WindowSettings,
     pub labels: &'a LabelSettings,
+    pub joins: &'a dyn StoredJoins,
     pub now_ms: i64,
 }
 
@@ -53,8 +54,9 @@ pub struct Changes {
     pub offsets: Vec<(PartitionKey, i64)>,
     pub buckets: Vec<(BucketKey, Bucket)>,
     pub removed_buckets: Vec<BucketKey>,
-    pub pending: Vec<(JoinKey, Pending)>,
-    pub removed_pending: Vec<JoinKey>,
+    pub joins: Vec<JoinChange>,
+    /// Join entries waiting, when that changed.
+    pub waiting: Option<u64>,
 }
 
 impl Changes {
@@ -64,8 +66,8 @@ impl Changes {
             && self.offsets.is_empty()
             && self.buckets.is_empty()
             && self.removed_buckets.is_empty()
-            && self.pending.is_empty()
-            && self.removed_pending.is_empty()
+            && self.joins.is_empty()
+            && self.waiting.is_none()
     }
 }
 
@@ -76,14 +78,14 @@ impl IngestState {
         labels: BTreeMap<String, u64>,
         offsets: BTreeMap<PartitionKey, i64>,
         buckets: BTreeMap<BucketKey, Bucket>,
-        pending: std::collections::HashMap<JoinKey, Pending>,
+        waiting: u64,
     ) -> Self {
         IngestState {
             events,
             labels,
             offsets,
             windows: WindowState::restored(buckets),
-            join: JoinState::restored(pending),
+            join: JoinState::restored(waiting),
             ..Default::default()
         }
     }
@@ -107,7 +109,10 @@ impl IngestState {
                 }
                 let profile = ctx.profiles.get(&p.model, &p.version).map(|p| p.as_ref());
                 let observed = self.windows.observe(p, profile, ctx.windows, ctx.now_ms);
-                if let Some(o) = self.join.on_prediction(p, ctx.labels, ctx.now_ms) {
+                if let Some(o) = self
+                    .join
+                    .on_prediction(p, ctx.labels, ctx.joins, ctx.now_ms)
+                {
                     self.windows
                         .observe_outcome(&o, profile, ctx.windows, ctx.labels, ctx.now_ms);
                 }
@@ -116,7 +121,7 @@ impl IngestState {
             Record::Label(l) => {
                 *self.labels.entry(l.model.clone()).or_default() += 1;
                 self.dirty_labels.insert(l.model.clone());
-                match self.join.on_label(l, ctx.labels, ctx.now_ms) {
+                match self.join.on_label(l, ctx.labels, ctx.joins, ctx.now_ms) {
                     Some(o) => {
                         let profile = ctx.profiles.get(&o.model, &o.version).map(|p| p.as_ref());
                         self.windows.observe_outcome(
@@ -133,13 +138,30 @@ impl IngestState {
         }
     }
 
-    /// Drops join entries past their TTL; returns how many.
-    pub(crate) fn expire_pending(&mut self, now_ms: i64) -> usize {
-        self.join.expire(now_ms)
+    /// Drops join entries past their TTL (up to [`crate::join::EXPIRE_PER_TICK`] of
+    /// the checkpointed ones); returns how many.
+    pub(crate) fn expire_pending(&mut self, now_ms: i64, joins: &dyn StoredJoins) -> u64 {
+        self.join
+            .expire(now_ms, joins, crate::join::EXPIRE_PER_TICK)
     }
 
-    pub(crate) fn pending_joins(&self) -> usize {
+    /// Predictions and labels waiting for their other half.
+    pub(crate) fn pending_joins(&self) -> u64 {
         self.join.len()
+    }
+
+    /// Join entries changed since the last checkpoint.
+    pub(crate) fn join_changes(&self) -> usize {
+        self.join.changed()
+    }
+
+    /// A join entry the store could not read since the last checkpoint.
+    pub(crate) fn join_failure(&self) -> Option<&JoinReadError> {
+        self.join.failure()
+    }
+
+    pub(crate) fn take_join_reads(&mut self) -> JoinReads {
+        self.join.take_reads()
     }
 
     pub fn windows(&self) -> &WindowState {
@@ -183,7 +205,7 @@ impl IngestState {
         &self.offsets
     }
 
-    /// Counts, offsets and (with `buckets`) every window bucket as JSON: what
+    /// Counts, offsets, the join's size and (with `buckets`) every window bucket as JSON: what
     /// `driftd state show` prints, and how two stores are compared.
     pub fn summary(&self, buckets: bool) -> serde_json::Value {
         use serde_json::json;
@@ -201,6 +223,7 @@ impl IngestState {
             "events": events,
             "labels": self.labels(),
             "offsets": offsets,
+            "joins_waiting": self.pending_joins(),
         });
         if buckets {
             out["buckets"] = self
@@ -220,12 +243,12 @@ impl IngestState {
     /// that the checkpoint holding them is durable.
     pub fn changes(&self) -> Changes {
         let (buckets, removed_buckets) = self.windows.changes();
-        let (pending, removed_pending) = self.join.changes();
+        let (joins, waiting) = self.join.changes();
         Changes {
             buckets,
             removed_buckets,
-            pending,
-            removed_pending,
+            joins,
+            waiting,
             events: self
                 .dirty_events
                 .iter()
@@ -282,6 +305,7 @@ mod tests {
             profiles: &profiles,
             windows: &settings,
             labels: &labels,
+            joins: &crate::join::NoStoredJoins,
             now_ms: 1000,
         };
         let mut s = IngestState::default();

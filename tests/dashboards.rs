@@ -357,7 +357,11 @@ reference_metrics = {{ mae = 0.3 }}
         let mut preds: Records = Vec::new();
         let mut labs: Records = Vec::new();
         for _ in 0..40 {
-            let model = if seq % 2 == 0 { "churn" } else { "ltv" };
+            let model = if seq.is_multiple_of(2) {
+                "churn"
+            } else {
+                "ltv"
+            };
             let (record, score) = synthetic_record(&mut rng, model, seq, true);
             preds.push((format!("k{seq}"), record.into_bytes()));
             let label = if model == "churn" {

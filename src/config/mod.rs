@@ -303,6 +303,27 @@ mod tests {
     }
 
     #[test]
+    fn memory_budget_takes_sizes_and_refuses_too_little() {
+        let parse = |v: &str| Config::parse(&format!("{MINIMAL}[storage]\nmemory_budget = {v}\n"));
+        assert_eq!(parse("\"2GiB\"").unwrap().storage.memory_budget, 2 << 30);
+        assert_eq!(parse("268435456").unwrap().storage.memory_budget, 256 << 20);
+        assert_eq!(
+            Config::parse(MINIMAL).unwrap().storage.memory_budget,
+            512 << 20
+        );
+        for (bad, says) in [
+            ("\"lots\"", "not a size"),
+            ("\"32MiB\"", "below the 64 MiB"),
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(
+                err.contains("line 5") && err.contains("memory_budget") && err.contains(says),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_values_name_key_and_line() {
         let text = format!("{MINIMAL}[storage]\ncheckpoint_interval = \"5x\"\n");
         let err = Config::parse(&text).unwrap_err();

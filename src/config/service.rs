@@ -22,7 +22,7 @@ use super::{de_any_duration, de_nonempty};
 pub(crate) const DEFAULT_HTTP_BIND: &str = "127.0.0.1:7853";
 
 /// librdkafka settings that driftd sets itself; letting users override them would
-/// break the checkpoint protocol (offsets are stored and committed only after sled).
+/// break the checkpoint protocol (offsets are stored and committed only after the store).
 const MANAGED_CLIENT_KEYS: &[&str] = &[
     "bootstrap.servers",
     "group.id",
@@ -186,15 +186,22 @@ impl Default for KafkaConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// The sled database directory (state, offsets).
+    /// The store's directory (`state.redb`: state, offsets, the label join).
     #[serde(default = "default_storage_path")]
     pub path: PathBuf,
-    /// How often state and offsets are written to sled and offsets committed to Kafka.
+    /// How often state and offsets are written to the store and offsets committed to Kafka.
     #[serde(
         default = "default_checkpoint_interval",
         deserialize_with = "de_checkpoint_interval"
     )]
     pub checkpoint_interval: Duration,
+    /// Memory for the state ("512MiB", "2GiB" or bytes); the store's page cache gets
+    /// [`crate::store::StoreSettings::from_budget`]'s share. State that does not fit stays on disk.
+    #[serde(
+        default = "default_memory_budget",
+        deserialize_with = "de_memory_budget"
+    )]
+    pub memory_budget: u64,
 }
 
 impl Default for StorageConfig {
@@ -202,6 +209,7 @@ impl Default for StorageConfig {
         StorageConfig {
             path: default_storage_path(),
             checkpoint_interval: default_checkpoint_interval(),
+            memory_budget: default_memory_budget(),
         }
     }
 }
@@ -251,6 +259,9 @@ fn default_storage_path() -> PathBuf {
 fn default_checkpoint_interval() -> Duration {
     Duration::from_secs(5)
 }
+fn default_memory_budget() -> u64 {
+    512 << 20
+}
 fn default_http_bind() -> SocketAddr {
     // A constant that parses; covered by a unit test.
     DEFAULT_HTTP_BIND
@@ -287,6 +298,28 @@ fn de_checkpoint_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D
         )));
     }
     Ok(dur)
+}
+
+fn de_memory_budget<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    let bytes = match Size::deserialize(d)? {
+        Size::Bytes(b) => b,
+        Size::Text(s) => s
+            .parse::<bytesize::ByteSize>()
+            .map_err(|e| de::Error::custom(format!("`{s}` is not a size like \"512MiB\": {e}")))?
+            .as_u64(),
+    };
+    if bytes < 64 << 20 {
+        return Err(de::Error::custom(format!(
+            "{bytes} bytes is below the 64 MiB driftd needs for its own buffers and caches"
+        )));
+    }
+    Ok(bytes)
 }
 
 /// A librdkafka setting: TOML strings, integers, floats and booleans are all accepted

@@ -64,7 +64,13 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
     // SIGHUP terminates the process (its default action).
     let hangups = Hangups::listen();
     let metrics = Metrics::new()?;
-    let store = Store::open(&config.storage.path)?;
+    metrics
+        .memory_budget
+        .set(i64::try_from(config.storage.memory_budget).unwrap_or(i64::MAX));
+    let store = Store::open_with(
+        &config.storage.path,
+        crate::store::StoreSettings::from_budget(config.storage.memory_budget),
+    )?;
     let wake = Arc::new(tokio::sync::Notify::new());
     let alerting = Arc::new(Mutex::new(Alerting::new(
         &config,

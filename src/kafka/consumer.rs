@@ -237,7 +237,7 @@ impl ConsumerContext for ConsumerCallbacks {
                     Ok(()) => commit(consumer, &ingest, Some(tpl), CommitMode::Sync),
                     Err(e) => {
                         // Without a checkpoint the next owner would re-read what this
-                        // daemon counted; stopping and restarting from sled is safe.
+                        // daemon counted; stopping and restarting from the store is safe.
                         *lock(&self.fatal) = Some(format!(
                             "checkpoint before giving up partitions failed: {e}"
                         ));
@@ -303,7 +303,7 @@ fn commit(
         return;
     }
     if let Err(e) = consumer.commit(&tpl, mode) {
-        // sled holds the truth; a failed commit only means the group offset lags.
+        // The store holds the truth; a failed commit only means the group offset lags.
         tracing::warn!(%e, "offset commit failed (state is safe in the store)");
     }
 }
@@ -382,10 +382,15 @@ pub(crate) fn consume(
             }
             None => false,
         };
+        let mut early = false;
         if !drained {
             process_batch(&ingest, &mut lock(pending));
+            early = lock(&ingest).checkpoint_due();
+            if early {
+                consumer.context().metrics.early_checkpoints.inc();
+            }
         }
-        if last_checkpoint.elapsed() >= interval {
+        if early || last_checkpoint.elapsed() >= interval {
             process_batch(&ingest, &mut lock(pending));
             last_checkpoint = Instant::now();
             checkpoint_and_commit(&consumer, &ingest, &readiness, false)?;

@@ -4,7 +4,7 @@
 //! The consumer runs on its own thread with a [`BaseConsumer`](rdkafka::consumer::BaseConsumer), so that rebalance
 //! callbacks run on the same thread as record handling, between two polls:
 //! * on **assign**, each partition starts at the offset held in state (restored from
-//!   sled), so a restart neither skips nor re-counts; partitions that driftd has never
+//!   store), so a restart neither skips nor re-counts; partitions that driftd has never
 //!   seen start at the group's committed offset, or the earliest one;
 //! * on **revoke**, a checkpoint is written and the offsets committed before the
 //!   partitions go, so the next owner starts exactly where this daemon stopped.

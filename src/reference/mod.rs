@@ -158,11 +158,71 @@ impl FeatureProfile {
 }
 
 /// Current-side counts of one feature; merges by addition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+///
+/// `{"kind": "numeric", …}` in JSON; externally tagged in the store's binary encoding,
+/// which cannot read an internal tag (it needs the type before the fields).
+#[derive(Debug, Clone, PartialEq)]
 pub enum FeatureCounts {
     Numeric(NumericCounts),
     Categorical(CategoryCounts),
+}
+
+mod feature_counts_serde {
+    use super::{CategoryCounts, FeatureCounts, NumericCounts};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize)]
+    #[serde(tag = "kind", rename_all = "lowercase")]
+    enum TaggedRef<'a> {
+        Numeric(&'a NumericCounts),
+        Categorical(&'a CategoryCounts),
+    }
+
+    #[derive(Serialize)]
+    enum ExternalRef<'a> {
+        Numeric(&'a NumericCounts),
+        Categorical(&'a CategoryCounts),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(tag = "kind", rename_all = "lowercase")]
+    enum Tagged {
+        Numeric(NumericCounts),
+        Categorical(CategoryCounts),
+    }
+
+    #[derive(Deserialize)]
+    enum External {
+        Numeric(NumericCounts),
+        Categorical(CategoryCounts),
+    }
+
+    impl Serialize for FeatureCounts {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match (self, s.is_human_readable()) {
+                (FeatureCounts::Numeric(c), true) => TaggedRef::Numeric(c).serialize(s),
+                (FeatureCounts::Categorical(c), true) => TaggedRef::Categorical(c).serialize(s),
+                (FeatureCounts::Numeric(c), false) => ExternalRef::Numeric(c).serialize(s),
+                (FeatureCounts::Categorical(c), false) => ExternalRef::Categorical(c).serialize(s),
+            }
+        }
+    }
+
+    impl<'de> Deserialize<'de> for FeatureCounts {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(if d.is_human_readable() {
+                match Tagged::deserialize(d)? {
+                    Tagged::Numeric(c) => FeatureCounts::Numeric(c),
+                    Tagged::Categorical(c) => FeatureCounts::Categorical(c),
+                }
+            } else {
+                match External::deserialize(d)? {
+                    External::Numeric(c) => FeatureCounts::Numeric(c),
+                    External::Categorical(c) => FeatureCounts::Categorical(c),
+                }
+            })
+        }
+    }
 }
 
 /// A number used as a category: its shortest decimal form, the same on both sides.

@@ -222,6 +222,7 @@ impl NumericBins {
 /// lattice joins), so two `NumericCounts` over the same bins merge by addition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NumericCounts {
+    #[serde(with = "super::sparse")]
     pub bins: Vec<u64>,
     /// Absent, null or NaN.
     pub missing: u64,
@@ -242,8 +243,9 @@ mod infinite_as_null {
     use serde::{Deserialize, Deserializer, Serializer};
 
     fn ser<S: Serializer>(v: f64, s: S) -> Result<S::Ok, S::Error> {
+        // `some`, not a bare f64: binary formats tag an Option (JSON writes the same).
         if v.is_finite() {
-            s.serialize_f64(v)
+            s.serialize_some(&v)
         } else {
             s.serialize_none()
         }
@@ -370,6 +372,7 @@ impl CategoryBins {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CategoryCounts {
     /// One per category, [`OTHER`] last.
+    #[serde(with = "super::sparse")]
     pub bins: Vec<u64>,
     pub missing: u64,
     /// A number in a categorical column.

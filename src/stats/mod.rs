@@ -6,6 +6,7 @@
 //! - [`chi2`]: χ² test of a 2×K contingency table
 //! - [`divergence`]: Jensen–Shannon distance, binned Wasserstein distance
 //! - [`latency`]: log-scale latency histogram, percentiles within 1 %
+//! - [`sparse`]: count vectors written sparsely in the store's binary encoding
 //!
 //! The contracts are in docs/statistics.md and are held to scipy/numpy by `tests/golden.rs`.
 
@@ -16,6 +17,7 @@ pub mod ks;
 pub mod latency;
 pub mod performance;
 pub mod psi;
+pub mod sparse;
 
 /// Counts as proportions of their sum; all zeros when the sum is zero.
 pub fn proportions(counts: &[u64]) -> Vec<f64> {

@@ -42,7 +42,9 @@ pub struct BinaryCounts {
     pub fp: u64,
     pub tn: u64,
     pub fn_: u64,
+    #[serde(with = "super::sparse")]
     pub positive_scores: Vec<u64>,
+    #[serde(with = "super::sparse")]
     pub negative_scores: Vec<u64>,
     pub log_loss_sum: f64,
 }

@@ -1,0 +1,781 @@
+//! The store: every table and key layout in one place, on [redb](https://docs.rs/redb)
+//! (`state.redb` in the `[storage] path` directory).
+//!
+//! One table, `state`, holds the counters, the consumed offsets, the buckets and the
+//! label join, so that a checkpoint is a single write transaction, durable (fsynced)
+//! when it commits: after a crash the state and the offsets it reflects are always from
+//! the same checkpoint.
+//!
+//! Why redb and not sled (schema 1's engine): with the join on disk, sled 0.34 held
+//! ~1.3 kB of memory per key whatever its `cache_capacity` (1M join entries: 1.35 GB
+//! RSS, 20 s to write), redb keeps to its cache (10M entries: 188 MB RSS, 34 s;
+//! docs/benchmarks.md, "Store engines").
+//!
+//! Key layout (`\0`-separated; names never contain control characters, see
+//! [`crate::event`]):
+//!
+//! | key                                   | value                   |
+//! |---------------------------------------|-------------------------|
+//! | `meta\0schema`                        | u32 BE schema version   |
+//! | `meta\0joins`                         | u64 BE join entries waiting |
+//! | `meta\0reference`                     | u64 BE last reference sequence |
+//! | `events\0{model}\0{version}`          | u64 BE accepted records |
+//! | `labels\0{model}`                     | u64 BE accepted labels  |
+//! | `offset\0{topic}\0{partition i32 BE}` | i64 BE next offset      |
+//! | `bucket\0{model}\0{version}\0{tier u8}{start}` | binary [`Bucket`](crate::window::Bucket) |
+//! | `join\0{model}\0{id}`                  | binary [`crate::join::Pending`] |
+//! | `expiry\0{expires}{model}\0{id}`       | empty: the join entries in TTL order |
+//! | `alert\0{fingerprint}`                | JSON [`crate::rules::Alert`] |
+//! | `group\0{model}`                      | JSON [`crate::notify::GroupState`] |
+//! | `retrain\0{model}`                    | i64 BE ms of the last retraining request |
+//! | `schedule\0{model}`                   | i64 BE ms up to which schedules were checked |
+//! | `outbox\0{id}`                        | JSON [`crate::notify::OutboxEntry`] |
+//!
+//! The ingest checkpoint writes `meta\0joins` to `expiry`; the alerting stage writes
+//! `alert`, `group`, `retrain`, `schedule` and new `outbox` entries in one transaction
+//! of its own per evaluation, and the outbox sender removes `outbox` entries once they
+//! are delivered. The two writers never touch the same keys.
+//!
+//! (`start` and `expires` are ms since the epoch, i64 with the sign bit flipped,
+//! big-endian, so keys sort by time.)
+//!
+//! "Binary" is [postcard](https://docs.rs/postcard) of the type's serde form: varint
+//! integers, count vectors sparse ([`crate::stats::sparse`]). The join is never loaded
+//! whole: entries are read by key when the other half arrives
+//! ([`crate::join::StoredJoins`]), and expired by walking `expiry` from its start.
+//!
+//! Table `references` holds reference profiles as JSON, one per import, under
+//! `{model}\0{version}\0{sequence u64 BE}` so that the last key of a prefix is the
+//! newest profile.
+//!
+//! # Schema versions
+//!
+//! 1: sled, buckets and join entries as JSON, no expiry index. 2 (this one): redb,
+//! binary values, `expiry`, `meta\0joins`. [`Store::open`] upgrades a schema-1 store
+//! found in the directory ([`upgrade`]) and refuses a version it does not know: a
+//! newer driftd's store is not read by an older one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::join::{JoinKey, JoinReadError, Pending};
+use crate::reference::{FeatureKind, ReferenceProfile};
+use crate::state::{Changes, IngestState};
+use crate::stats::histogram::CategoryBins;
+use redb::ReadableDatabase;
+
+mod keys;
+mod upgrade;
+
+use keys::{
+    bucket_key, corrupt, expiry_key, fixed, key, parse_bucket_key, parse_expiry_key, raw_key, split,
+};
+
+type Table = redb::TableDefinition<'static, &'static [u8], &'static [u8]>;
+/// A key and its value, read out of a transaction.
+type Entry = (Vec<u8>, Vec<u8>);
+
+const SCHEMA_VERSION: u32 = 2;
+/// The database file in the `[storage] path` directory.
+const FILE: &str = "state.redb";
+const STATE: Table = redb::TableDefinition::new("state");
+const REFERENCES: Table = redb::TableDefinition::new("references");
+const SCHEMA_KEY: &[u8] = b"meta\0schema";
+const REFERENCE_SEQ_KEY: &[u8] = b"meta\0reference";
+const WAITING_KEY: &[u8] = b"meta\0joins";
+const EXPIRY: &[u8] = b"expiry\0";
+const EVENTS: &[u8] = b"events\0";
+const LABELS: &[u8] = b"labels\0";
+const OFFSET: &[u8] = b"offset\0";
+const BUCKET: &[u8] = b"bucket\0";
+const JOIN: &[u8] = b"join\0";
+const ALERT: &[u8] = b"alert\0";
+const GROUP: &[u8] = b"group\0";
+const RETRAIN: &[u8] = b"retrain\0";
+const SCHEDULE: &[u8] = b"schedule\0";
+const OUTBOX: &[u8] = b"outbox\0";
+
+/// The alerting stage's persisted state.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct AlertingState {
+    pub alerts: Vec<crate::rules::Alert>,
+    pub groups: Vec<crate::notify::GroupState>,
+    pub last_retrain: BTreeMap<String, i64>,
+    pub schedules_checked: BTreeMap<String, i64>,
+}
+
+/// What one evaluation changed, written atomically with the outbox entries it created.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct AlertingChanges {
+    pub alerts: Vec<crate::rules::Alert>,
+    pub removed_alerts: Vec<String>,
+    pub groups: Vec<crate::notify::GroupState>,
+    pub removed_groups: Vec<String>,
+    pub last_retrain: Vec<(String, i64)>,
+    pub schedules_checked: Vec<(String, i64)>,
+    pub outbox: Vec<crate::notify::OutboxEntry>,
+}
+
+impl AlertingChanges {
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty()
+            && self.removed_alerts.is_empty()
+            && self.groups.is_empty()
+            && self.removed_groups.is_empty()
+            && self.last_retrain.is_empty()
+            && self.schedules_checked.is_empty()
+            && self.outbox.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {source} (is another driftd using it?)")]
+    Open {
+        path: PathBuf,
+        source: redb::DatabaseError,
+    },
+    #[error("cannot create the store directory {path}: {source}")]
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "store at {path} has schema version {found}, this driftd reads versions 1 to \
+         {SCHEMA_VERSION} (a store written by a newer driftd; run that version, or start \
+         from an empty [storage] path)"
+    )]
+    Schema { path: PathBuf, found: u32 },
+    #[error("store I/O failed at {path}: {source}")]
+    Io { path: PathBuf, source: redb::Error },
+    #[error("cannot upgrade the schema-1 store at {path}: {detail}")]
+    Upgrade { path: PathBuf, detail: String },
+    #[error("store holds a malformed entry under key {key:?}")]
+    Corrupt { key: String },
+    #[error("store holds an entry it cannot decode: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("store holds a binary entry it cannot decode: {0}")]
+    Binary(#[from] postcard::Error),
+}
+
+/// How the store is opened: its page cache is the part of `[storage] memory_budget`
+/// that the database holds (docs/resources.md).
+#[derive(Debug, Clone, Copy)]
+pub struct StoreSettings {
+    pub cache_bytes: u64,
+}
+
+impl StoreSettings {
+    /// The store's page cache as a share of `[storage] memory_budget`; the windows, the
+    /// join's changes between checkpoints and Kafka's buffers need the rest
+    /// (docs/resources.md).
+    pub const CACHE_SHARE: f64 = 0.25;
+
+    pub fn from_budget(memory_budget: u64) -> StoreSettings {
+        StoreSettings {
+            cache_bytes: (memory_budget as f64 * Self::CACHE_SHARE) as u64,
+        }
+    }
+}
+
+impl Default for StoreSettings {
+    /// What the CLI's short-lived commands use: they read little, and a daemon may be
+    /// using the memory.
+    fn default() -> Self {
+        StoreSettings {
+            cache_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Every write of one batch, applied in one transaction.
+#[derive(Default)]
+struct Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>);
+
+impl Batch {
+    fn insert(&mut self, k: impl Into<Vec<u8>>, v: impl AsRef<[u8]>) {
+        self.0.push((k.into(), Some(v.as_ref().to_vec())));
+    }
+    fn remove(&mut self, k: impl Into<Vec<u8>>) {
+        self.0.push((k.into(), None));
+    }
+}
+
+/// Cheap to clone: every clone shares the same database.
+#[derive(Clone)]
+pub struct Store {
+    /// Named in I/O errors: "file too large" alone does not say which disk is full.
+    path: Arc<Path>,
+    db: Arc<redb::Database>,
+}
+
+impl Store {
+    pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, StoreSettings::default())
+    }
+
+    /// Opens (or creates) the store in the directory `path`, upgrading a schema-1 (sled)
+    /// store found there ([`upgrade`]).
+    pub(crate) fn open_with(path: &Path, settings: StoreSettings) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(path).map_err(|source| StoreError::Directory {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let db = redb::Database::builder()
+            .set_cache_size(usize::try_from(settings.cache_bytes).unwrap_or(usize::MAX))
+            .create(path.join(FILE))
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let store = Store {
+            path: Arc::from(path),
+            db: Arc::new(db),
+        };
+        match store.read(STATE, SCHEMA_KEY)? {
+            Some(v) => {
+                let found = u32::from_be_bytes(fixed(&v, SCHEMA_KEY)?);
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::Schema {
+                        path: path.to_path_buf(),
+                        found,
+                    });
+                }
+            }
+            // New, or a crash during an upgrade (which writes the schema last).
+            None if upgrade::has_schema_1(path) => upgrade::from_schema_1(&store)?,
+            None => {
+                let mut batch = Batch::default();
+                batch.insert(SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes());
+                store.apply(STATE, batch)?;
+            }
+        }
+        Ok(store)
+    }
+
+    fn io(&self, source: impl Into<redb::Error>) -> StoreError {
+        StoreError::Io {
+            path: self.path.to_path_buf(),
+            source: source.into(),
+        }
+    }
+
+    /// Applies a batch in one durable transaction (redb fsyncs on commit): after a
+    /// crash, all of it or none is there.
+    fn apply(&self, table: Table, batch: Batch) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut t = txn.open_table(table).map_err(|e| self.io(e))?;
+            for (k, v) in batch.0 {
+                match v {
+                    Some(v) => t.insert(k.as_slice(), v.as_slice()).map(drop),
+                    None => t.remove(k.as_slice()).map(drop),
+                }
+                .map_err(|e| self.io(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    fn read(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let t = match txn.open_table(table) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.io(e)),
+        };
+        Ok(t.get(key)
+            .map_err(|e| self.io(e))?
+            .map(|v| v.value().to_vec()))
+    }
+
+    /// Every entry whose key starts with `prefix`, in key order, up to `limit`, for as
+    /// long as `keep` says so.
+    fn scan_while(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        limit: usize,
+        mut keep: impl FnMut(&[u8]) -> bool,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let t = match txn.open_table(table) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(e)),
+        };
+        let mut out = Vec::new();
+        for kv in t.range(prefix..).map_err(|e| self.io(e))? {
+            let (k, v) = kv.map_err(|e| self.io(e))?;
+            let k = k.value();
+            if !k.starts_with(prefix) || out.len() >= limit || !keep(k) {
+                break;
+            }
+            out.push((k.to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn scan(&self, table: Table, prefix: &[u8]) -> Result<Vec<Entry>, StoreError> {
+        self.scan_while(table, prefix, usize::MAX, |_| true)
+    }
+
+    /// Loads the last checkpoint: counts, offsets and buckets (the join stays on disk).
+    pub fn load(&self) -> Result<IngestState, StoreError> {
+        let mut events = BTreeMap::new();
+        for (k, v) in self.scan(STATE, EVENTS)? {
+            let parts = split(&k[EVENTS.len()..], 2, &k)?;
+            events.insert(
+                (parts[0].clone(), parts[1].clone()),
+                u64::from_be_bytes(fixed(&v, &k)?),
+            );
+        }
+        let mut labels = BTreeMap::new();
+        for (k, v) in self.scan(STATE, LABELS)? {
+            let parts = split(&k[LABELS.len()..], 1, &k)?;
+            labels.insert(parts[0].clone(), u64::from_be_bytes(fixed(&v, &k)?));
+        }
+        let mut offsets = BTreeMap::new();
+        for (k, v) in self.scan(STATE, OFFSET)? {
+            let rest = &k[OFFSET.len()..];
+            if rest.len() < 6 || rest[rest.len() - 5] != 0 {
+                return Err(corrupt(&k));
+            }
+            let (topic, partition) = rest.split_at(rest.len() - 5);
+            let topic = String::from_utf8(topic.to_vec()).map_err(|_| corrupt(&k))?;
+            let partition = i32::from_be_bytes(fixed(&partition[1..], &k)?);
+            offsets.insert((topic, partition), i64::from_be_bytes(fixed(&v, &k)?));
+        }
+        let mut buckets = BTreeMap::new();
+        for (k, v) in self.scan(STATE, BUCKET)? {
+            let key = parse_bucket_key(&k).ok_or_else(|| corrupt(&k))?;
+            buckets.insert(key, postcard::from_bytes(&v)?);
+        }
+        // The join stays on disk: only its size is read.
+        let waiting = match self.read(STATE, WAITING_KEY)? {
+            Some(v) => u64::from_be_bytes(fixed(&v, WAITING_KEY)?),
+            None => 0,
+        };
+        Ok(IngestState::restored(
+            events, labels, offsets, buckets, waiting,
+        ))
+    }
+
+    /// Writes one checkpoint atomically and makes it durable before returning.
+    pub(crate) fn write_checkpoint(&self, changes: &Changes) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        for ((model, version), n) in &changes.events {
+            batch.insert(key(EVENTS, &[model, version]), n.to_be_bytes());
+        }
+        for (model, n) in &changes.labels {
+            batch.insert(key(LABELS, &[model]), n.to_be_bytes());
+        }
+        for ((topic, partition), offset) in &changes.offsets {
+            let mut k = key(OFFSET, &[topic]);
+            k.push(0);
+            k.extend_from_slice(&partition.to_be_bytes());
+            batch.insert(k, offset.to_be_bytes());
+        }
+        for (k, bucket) in &changes.buckets {
+            batch.insert(bucket_key(k), postcard::to_stdvec(bucket)?);
+        }
+        for k in &changes.removed_buckets {
+            batch.remove(bucket_key(k));
+        }
+        for c in &changes.joins {
+            let k = key(JOIN, &[&c.key.0, &c.key.1]);
+            let expires = c.now.as_ref().map(Pending::expires_ms);
+            if let Some(stored) = c.stored_expires_ms {
+                if expires != Some(stored) {
+                    batch.remove(expiry_key(stored, &c.key));
+                }
+            }
+            match &c.now {
+                Some(p) => {
+                    batch.insert(k, postcard::to_stdvec(p)?);
+                    batch.insert(expiry_key(p.expires_ms(), &c.key), []);
+                }
+                None if c.stored_expires_ms.is_some() => batch.remove(k),
+                // Created and removed between two checkpoints: never written.
+                None => {}
+            }
+        }
+        if let Some(n) = changes.waiting {
+            batch.insert(WAITING_KEY, n.to_be_bytes());
+        }
+        self.apply(STATE, batch)
+    }
+
+    /// The alerting stage's state as of its last write.
+    pub(crate) fn load_alerting(&self) -> Result<AlertingState, StoreError> {
+        let mut out = AlertingState::default();
+        for (_, v) in self.scan(STATE, ALERT)? {
+            out.alerts.push(serde_json::from_slice(&v)?);
+        }
+        for (_, v) in self.scan(STATE, GROUP)? {
+            out.groups.push(serde_json::from_slice(&v)?);
+        }
+        for (prefix, map) in [
+            (RETRAIN, &mut out.last_retrain),
+            (SCHEDULE, &mut out.schedules_checked),
+        ] {
+            for (k, v) in self.scan(STATE, prefix)? {
+                let model = split(&k[prefix.len()..], 1, &k)?.remove(0);
+                map.insert(model, i64::from_be_bytes(fixed(&v, &k)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes one evaluation's changes and new outbox entries in one durable batch.
+    pub(crate) fn write_alerting(&self, c: &AlertingChanges) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        for a in &c.alerts {
+            batch.insert(raw_key(ALERT, &a.fingerprint()), serde_json::to_vec(a)?);
+        }
+        for fp in &c.removed_alerts {
+            batch.remove(raw_key(ALERT, fp));
+        }
+        for g in &c.groups {
+            batch.insert(raw_key(GROUP, &g.key), serde_json::to_vec(g)?);
+        }
+        for k in &c.removed_groups {
+            batch.remove(raw_key(GROUP, k));
+        }
+        for (model, t) in &c.last_retrain {
+            batch.insert(raw_key(RETRAIN, model), t.to_be_bytes());
+        }
+        for (model, t) in &c.schedules_checked {
+            batch.insert(raw_key(SCHEDULE, model), t.to_be_bytes());
+        }
+        for e in &c.outbox {
+            batch.insert(raw_key(OUTBOX, &e.id), serde_json::to_vec(e)?);
+        }
+        self.apply(STATE, batch)
+    }
+
+    /// Every undelivered outbox entry, oldest first.
+    pub fn outbox(&self) -> Result<Vec<crate::notify::OutboxEntry>, StoreError> {
+        let mut entries: Vec<crate::notify::OutboxEntry> = self
+            .scan(STATE, OUTBOX)?
+            .into_iter()
+            .map(|(_, v)| serde_json::from_slice(&v))
+            .collect::<Result<_, _>>()?;
+        entries.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        Ok(entries)
+    }
+
+    /// Records a failed attempt (durably).
+    pub(crate) fn update_outbox(&self, e: &crate::notify::OutboxEntry) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        batch.insert(raw_key(OUTBOX, &e.id), serde_json::to_vec(e)?);
+        self.apply(STATE, batch)
+    }
+
+    /// Removes a delivered entry (durably): it is never sent again.
+    pub(crate) fn remove_outbox(&self, id: &str) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        batch.remove(raw_key(OUTBOX, id));
+        self.apply(STATE, batch)
+    }
+
+    /// Stores a new version of a model's reference profile.
+    pub(crate) fn put_reference(&self, profile: &ReferenceProfile) -> Result<(), StoreError> {
+        let seq = match self.read(STATE, REFERENCE_SEQ_KEY)? {
+            Some(v) => u64::from_be_bytes(fixed(&v, REFERENCE_SEQ_KEY)?),
+            None => 0,
+        } + 1;
+        let mut k = key(b"", &[&profile.model, &profile.version]);
+        k.push(0);
+        k.extend_from_slice(&seq.to_be_bytes());
+        let mut profiles = Batch::default();
+        profiles.insert(k, serde_json::to_vec(profile)?);
+        // One writer at a time (the CLI, with the daemon stopped): two transactions.
+        self.apply(REFERENCES, profiles)?;
+        let mut meta = Batch::default();
+        meta.insert(REFERENCE_SEQ_KEY, seq.to_be_bytes());
+        self.apply(STATE, meta)
+    }
+
+    /// Every stored profile, oldest first within each model and version.
+    pub(crate) fn references(&self) -> Result<Vec<ReferenceProfile>, StoreError> {
+        self.scan(REFERENCES, b"")?
+            .into_iter()
+            .map(|(_, v)| Ok(read_profile(&v)?))
+            .collect()
+    }
+
+    /// The newest profile of a model (of one version, or of any version).
+    pub(crate) fn latest_reference(
+        &self,
+        model: &str,
+        version: Option<&str>,
+    ) -> Result<Option<ReferenceProfile>, StoreError> {
+        let model = model.to_string();
+        let mut prefix = key(b"", &[&model]);
+        prefix.push(0);
+        if let Some(v) = version {
+            prefix.extend_from_slice(v.as_bytes());
+            prefix.push(0);
+        }
+        let mut newest: Option<(u64, Vec<u8>)> = None;
+        for (k, v) in self.scan(REFERENCES, &prefix)? {
+            let seq = u64::from_be_bytes(fixed(&k[k.len().saturating_sub(8)..], &k)?);
+            if newest.as_ref().is_none_or(|(s, _)| seq > *s) {
+                newest = Some((seq, v));
+            }
+        }
+        newest.map(|(_, v)| Ok(read_profile(&v)?)).transpose()
+    }
+
+    pub(crate) fn size_on_disk(&self) -> Result<u64, StoreError> {
+        std::fs::metadata(self.path.join(FILE))
+            .map(|m| m.len())
+            .map_err(|e| self.io(redb::StorageError::Io(e)))
+    }
+}
+
+impl crate::join::StoredJoins for Store {
+    fn get(&self, (model, id): &JoinKey) -> Result<Option<Pending>, JoinReadError> {
+        match self.read(STATE, &key(JOIN, &[model, id])) {
+            Ok(Some(v)) => postcard::from_bytes(&v).map(Some).map_err(|e| {
+                JoinReadError(format!(
+                    "{}: entry of ({model}, {id}): {e}",
+                    self.path.display()
+                ))
+            }),
+            Ok(None) => Ok(None),
+            Err(e) => Err(JoinReadError(e.to_string())),
+        }
+    }
+
+    fn expired(&self, now_ms: i64, limit: usize) -> Result<Vec<(JoinKey, i64)>, JoinReadError> {
+        let mut out = Vec::new();
+        let entries = self
+            .scan_while(STATE, EXPIRY, limit, |k| {
+                parse_expiry_key(k).is_none_or(|(expires_ms, _)| expires_ms <= now_ms)
+            })
+            .map_err(|e| JoinReadError(e.to_string()))?;
+        for (k, _) in entries {
+            let (expires_ms, join_key) = parse_expiry_key(&k).ok_or_else(|| {
+                JoinReadError(format!(
+                    "malformed expiry entry {:?}",
+                    String::from_utf8_lossy(&k)
+                ))
+            })?;
+            out.push((join_key, expires_ms));
+        }
+        Ok(out)
+    }
+}
+
+fn read_profile(bytes: &[u8]) -> Result<ReferenceProfile, serde_json::Error> {
+    let mut p: ReferenceProfile = serde_json::from_slice(bytes)?;
+    for f in &mut p.features {
+        if let FeatureKind::Categorical { bins, .. } = &mut f.kind {
+            *bins = std::mem::replace(bins, CategoryBins::new(Vec::new())).reindexed();
+        }
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{PredictionRecord, Record};
+
+    #[test]
+    fn checkpoint_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let profiles = crate::window::ProfileSet::default();
+        let settings = crate::window::WindowSettings::default();
+        let labels = crate::join::LabelSettings::default();
+        let ctx = crate::state::ApplyContext {
+            profiles: &profiles,
+            windows: &settings,
+            labels: &labels,
+            joins: &crate::join::NoStoredJoins,
+            now_ms: 1_000_000,
+        };
+        let mut state = IngestState::default();
+        for (m, v) in [("a", "v1"), ("a", "v1"), ("b", "v9")] {
+            state.apply(
+                &Record::Prediction(PredictionRecord {
+                    model: m.into(),
+                    version: v.into(),
+                    id: None,
+                    ts_ms: 0,
+                    features: vec![],
+                    prediction: None,
+                    latency_ms: Some(3.0),
+                    segment: vec![],
+                }),
+                &ctx,
+            );
+        }
+        state.advance("topic.x", 2, 1234);
+        state.advance("topic.x", -1, 5);
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.write_checkpoint(&state.changes()).unwrap();
+        }
+        state.mark_clean();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.load().unwrap(), state);
+    }
+
+    #[test]
+    fn join_entries_are_read_by_key_and_expired_in_ttl_order() {
+        use crate::join::StoredJoins;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let profiles = crate::window::ProfileSet::default();
+        let windows = crate::window::WindowSettings::default();
+        let labels = crate::join::LabelSettings {
+            ttl_ms: 1000,
+            ..Default::default()
+        };
+        let mut state = IngestState::default();
+        let label = |id: &str| {
+            Record::Label(crate::event::LabelRecord {
+                model: "m".into(),
+                id: id.into(),
+                label: crate::event::LabelValue::Number(1.0),
+                ts_ms: 0,
+            })
+        };
+        // Labels at now = 30, 10, 20 (expiring 1030, 1010, 1020); negative times too.
+        for (id, now_ms) in [("c", 30), ("a", 10), ("b", 20), ("early", -5)] {
+            let ctx = crate::state::ApplyContext {
+                profiles: &profiles,
+                windows: &windows,
+                labels: &labels,
+                joins: &store,
+                now_ms,
+            };
+            state.apply(&label(id), &ctx);
+        }
+        store.write_checkpoint(&state.changes()).unwrap();
+        state.mark_clean();
+        let key = |id: &str| ("m".to_string(), id.to_string());
+        assert!(matches!(
+            store.get(&key("a")),
+            Ok(Some(Pending::Label {
+                expires_ms: 1010,
+                ..
+            }))
+        ));
+        assert_eq!(store.get(&key("zz")), Ok(None));
+        let order: Vec<_> = store
+            .expired(1020, 10)
+            .unwrap()
+            .into_iter()
+            .map(|(k, e)| (k.1, e))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("early".into(), 995),
+                ("a".into(), 1010),
+                ("b".into(), 1020)
+            ]
+        );
+        assert_eq!(store.expired(1020, 2).unwrap().len(), 2);
+        assert_eq!(state.expire_pending(1015, &store), 2);
+        store.write_checkpoint(&state.changes()).unwrap();
+        state.mark_clean();
+        assert_eq!(store.get(&key("a")), Ok(None));
+        drop(store);
+        let reopened = Store::open(dir.path()).unwrap();
+        assert_eq!(reopened.load().unwrap().pending_joins(), 2);
+        assert_eq!(reopened.expired(i64::MAX, 10).unwrap().len(), 2);
+    }
+
+    /// docs/resources.md's bytes per bucket: JSON (schema 1) against binary (schema 2)
+    /// for the worked example's 20 numeric and 5 categorical features.
+    #[test]
+    fn binary_buckets_are_a_fraction_of_json() {
+        use crate::dataset::Cell;
+        use crate::event::FeatureValue;
+        // 'static names, as the profile builder's cells borrow them.
+        let cats: Vec<&'static str> = (0..100)
+            .map(|i| &*Box::leak(format!("k{i}").into_boxed_str()))
+            .collect();
+        let mut rng = crate::base::rng::SplitMix::new(3);
+        let names: Vec<String> = (0..20)
+            .map(|i| format!("f{i}"))
+            .chain((0..5).map(|i| format!("c{i}")))
+            .collect();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let row = |rng: &mut crate::base::rng::SplitMix| -> Vec<Cell<'static>> {
+            let mut r: Vec<Cell<'static>> = (0..20).map(|_| Cell::Number(rng.normal())).collect();
+            for _ in 0..5 {
+                r.push(Cell::Text(cats[(rng.uniform() * 100.0) as usize]));
+            }
+            r
+        };
+        let rows: Vec<_> = (0..20_000).map(|_| row(&mut rng)).collect();
+        let profile = crate::window::IndexedProfile::new(crate::reference::test_profile(
+            "v1", &name_refs, rows,
+        ));
+        let settings = crate::window::WindowSettings::default();
+        for (events, max_ratio) in [(60u64, 0.1), (100_000, 0.5)] {
+            let mut w = crate::window::WindowState::default();
+            for _ in 0..events {
+                let features = names
+                    .iter()
+                    .zip(row(&mut rng))
+                    .map(|(n, c)| {
+                        let v = match c {
+                            Cell::Number(x) => FeatureValue::Number(x),
+                            Cell::Text(t) => FeatureValue::Category(t.to_string()),
+                            _ => FeatureValue::Missing,
+                        };
+                        (n.clone(), v)
+                    })
+                    .collect();
+                let record = PredictionRecord {
+                    model: "m".into(),
+                    version: "v1".into(),
+                    id: None,
+                    ts_ms: 0,
+                    features,
+                    prediction: None,
+                    latency_ms: Some(5.0 + 20.0 * rng.uniform()),
+                    segment: vec![],
+                };
+                w.observe(&record, Some(&profile), &settings, 1000);
+            }
+            let bucket = w.buckets().values().next().unwrap();
+            let (json, binary) = (
+                serde_json::to_vec(bucket).unwrap().len(),
+                postcard::to_stdvec(bucket).unwrap().len(),
+            );
+            println!("bucket of {events} events: JSON {json} bytes, binary {binary} bytes");
+            assert!(
+                (binary as f64) < json as f64 * max_ratio,
+                "{events} events: binary {binary} vs JSON {json}"
+            );
+            let back: crate::window::Bucket =
+                postcard::from_bytes(&postcard::to_stdvec(bucket).unwrap()).unwrap();
+            assert_eq!(&back, bucket);
+        }
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut batch = Batch::default();
+            batch.insert(SCHEMA_KEY, 3u32.to_be_bytes());
+            store.apply(STATE, batch).unwrap();
+        }
+        let err = Store::open(dir.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("schema version 3") && err.contains("newer driftd"),
+            "{err}"
+        );
+    }
+}
