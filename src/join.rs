@@ -268,7 +268,8 @@ impl JoinState {
         std::mem::take(&mut self.reads)
     }
 
-    /// The current entry under `key`, taken out: the caller puts back what replaces it.
+    /// The entry under `key` as changed since the last checkpoint, read from the store
+    /// the first time it is touched (with the expiry it was stored with).
     fn take(
         &mut self,
         key: &JoinKey,
