@@ -5,13 +5,14 @@
 //! e2e produce   --brokers B --topic T --count N            # 3 models, 20 numeric + 5 categorical
 //! e2e reference --model M --count N > ref.jsonl             # the same distributions, as JSON lines
 //! e2e ceiling   --brokers B --topic T --count N --group G   # the bare consumer
-//! e2e scale-predictions --brokers B --topic T --count N --models M --spread-hours H
+//! e2e scale-predictions --brokers B --topic T --count N --models M --spread-hours H [--fill-tiers]
 //! e2e scale-labels --brokers B --topic T --count N --fraction F --pairs FILE
 //! ```
 //!
 //! `scale-*` drive `scripts/bench-scale.sh`: predictions of model `credit` with ids
 //! `p-{seq}` (or of `--models` models × 3 versions, 25 features), event times spread
-//! over the last `--spread-hours`; then labels for a random fraction of them in random
+//! over the last `--spread-hours` (or, with `--fill-tiers`, over every bucket of every
+//! tier in turn); then labels for a random fraction of them in random
 //! order, with the (score, label) pairs written to FILE for scikit-learn.
 //!
 //! The ceiling is the best the same consumer can do: a `BaseConsumer` with driftd's
@@ -78,6 +79,24 @@ fn send(producer: &BaseProducer, topic: &str, key: &str, payload: &str) -> Resul
     }
     producer.poll(Duration::ZERO);
     Ok(())
+}
+
+/// With `--fill-tiers`: the `round`-th event of a series lands in the next of the
+/// buckets a full state holds — each minute of the last 2 h, each hour back to 7 days,
+/// each day back to 89 — so that a few events per bucket fill every tier.
+fn tier_time(base: i64, round: u64, jitter: f64) -> i64 {
+    const MINUTE: i64 = 60_000;
+    const HOUR: i64 = 60 * MINUTE;
+    const DAY: i64 = 24 * HOUR;
+    let slot = (round % (120 + 166 + 82)) as i64;
+    let (start, width) = if slot < 120 {
+        (base - (slot + 1) * MINUTE, MINUTE)
+    } else if slot < 120 + 166 {
+        (base - 2 * HOUR - (slot - 120 + 1) * HOUR, HOUR)
+    } else {
+        (base - 7 * DAY - (slot - 286 + 1) * DAY, DAY)
+    };
+    start + (jitter * width as f64) as i64
 }
 
 fn now_ms() -> i64 {
@@ -181,10 +200,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let producer = producer(&brokers)?;
             let models: u64 = arg(&args, "--models", "0").parse()?;
             let spread_ms = arg(&args, "--spread-hours", "24").parse::<i64>()? * 3_600_000;
+            let fill_tiers = args.iter().any(|a| a == "--fill-tiers");
             let mut rng = SplitMix::new(11);
             let base = now_ms() - 60_000;
             for seq in 0..count {
-                let ts = base - spread_ms + (seq as i64 % 1_000_003) * spread_ms / 1_000_003;
+                let ts = if fill_tiers && models > 0 {
+                    tier_time(base, seq / (3 * models), rng.uniform())
+                } else {
+                    base - spread_ms + (seq as i64 % 1_000_003) * spread_ms / 1_000_003
+                };
                 let (payload, key) = if models == 0 {
                     let (score, _) = scored(seq);
                     let id = format!("p-{seq}");

@@ -2,6 +2,8 @@
 # State at fleet scale: memory under [storage] memory_budget whatever the join holds.
 #
 #   scripts/bench-scale.sh join [N]     N predictions waiting for labels (default 10,000,000)
+#   scripts/bench-scale.sh fleet [K]    100 models × 3 versions × 25 features, every tier
+#                                       full, K events per bucket (default 5)
 #
 # join: starts a local broker (port 19392), produces N predictions with ids (model
 #   `credit`, event times over the last 48 h; examples/e2e.rs scale-predictions) to a
@@ -16,10 +18,25 @@
 #      precision, recall, F1, log loss (equal) and AUC (within driftd's bound) against
 #      scikit-learn on the same pairs (scripts/golden.py sklearn, test venv);
 #   ending with one line: join_n=… ingest_eps=… rss_mb=… up_s=… restart_s=… joined=… sklearn=ok
+#
+# fleet: reference profiles for models m000…m099 (20 numeric + 5 categorical features
+#   and the prediction; e2e reference), then 300 series × 368 buckets × K events
+#   (examples/e2e.rs scale-predictions --models 100 --fill-tiers: each minute of the last
+#   2 h, each hour back to 7 days, each day back to 89), default memory_budget, windows
+#   5m/1h/24h every 10 s. Measures ingest, peak RSS (VmHWM) through ingest and 12
+#   ticks after it, the store, how long the first tick after ingest took (running sums
+#   built from the store) against the steady ticks after it
+#   (driftd_evaluation_duration_seconds), and start-up after SIGKILL; ending with one
+#   line: fleet_series=300 events=… ingest_eps=… rss_mb=… store_mb=… buckets=… sums_mb=…
+#   tick_first_s=… tick_steady_s=… up_s=…
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scenario=${1:-join}
-n=${2:-10000000}
+case "$scenario" in
+  join) n=${2:-10000000} ;;
+  fleet) per_bucket=${2:-5}; n=$((300 * 368 * per_bucket)) ;;
+  *) echo "usage: scripts/bench-scale.sh join [N] | fleet [K]" >&2; exit 2 ;;
+esac
 export KAFKA_PORT=${BENCH_KAFKA_PORT:-19392}
 export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
 brokers=127.0.0.1:$KAFKA_PORT
@@ -32,7 +49,6 @@ cleanup() {
   [ -n "${BENCH_KEEP:-}" ] && echo "bench: kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
-[ "$scenario" = join ] || { echo "usage: scripts/bench-scale.sh join [N]" >&2; exit 2; }
 
 scripts/ensure-deps.sh
 python=${DRIFTD_PYTHON:-target/pyenv/bin/python}
@@ -54,6 +70,79 @@ wait_for() { # metric value
     if ! kill -0 "$pid" 2>/dev/null; then echo "bench: driftd exited:"; tail -20 "$work/driftd.log"; exit 1; fi
   done
 }
+
+if [ "$scenario" = fleet ]; then
+  preds=fleet-preds-$RANDOM
+  "$e2e" topic --brokers "$brokers" --topic "$preds" --partitions 6
+  cat > "$work/driftd.toml" <<EOF
+[kafka]
+brokers = ["$brokers"]
+group_id = "fleet-driftd"
+dead_letter_topic = "fleet-dead-letter"
+[kafka.client]
+"session.timeout.ms" = "6000"
+[storage]
+path = "$work/store"
+[http]
+bind = "127.0.0.1:$http_port"
+[windows]
+windows = ["5m", "1h", "24h"]
+tick = "10s"
+[[source]]
+topic = "$preds"
+role = "predictions"
+EOF
+  echo "bench: reference profiles for 100 models"
+  "$e2e" reference --model m000 --count 20000 > "$work/reference.jsonl"
+  for i in $(seq 0 99); do
+    "$bin" reference import --model "$(printf 'm%03d' "$i")" --file "$work/reference.jsonl" \
+      --config "$work/driftd.toml" >/dev/null
+  done
+  echo "bench: producing $n predictions ($per_bucket per bucket of 300 series × 368 buckets)"
+  "$e2e" scale-predictions --brokers "$brokers" --topic "$preds" --count "$n" --models 100 --fill-tiers
+  echo "bench: ingest"
+  start=$(date +%s.%N)
+  "$bin" run --config "$work/driftd.toml" 2> "$work/driftd.log" &
+  pid=$!
+  wait_for driftd_events_total "$n"
+  ingest_s=$(echo "$(date +%s.%N) - $start" | bc)
+  hist() { # sum and count of driftd_evaluation_duration_seconds
+    curl -sf "http://127.0.0.1:$http_port/metrics" \
+      | awk '$1 == "driftd_evaluation_duration_seconds_sum" {s=$2} $1 == "driftd_evaluation_duration_seconds_count" {c=$2} END {print s, c}'
+  }
+  read -r s0 c0 <<< "$(hist)"
+  # The first tick after ingest builds the running sums from the store.
+  until read -r s1 c1 <<< "$(hist)" && [ "$c1" -gt "$c0" ]; do sleep 0.5; done
+  tick_first=$(echo "$s1 - $s0" | bc)
+  for _ in $(seq 12); do
+    sleep 10
+    kill -0 "$pid" 2>/dev/null || { echo "bench: driftd exited:"; tail -20 "$work/driftd.log"; exit 1; }
+  done
+  read -r s2 c2 <<< "$(hist)"
+  tick_steady=$(python3 -c "print(round(($s2 - $s1) / max($c2 - $c1, 1), 4))")
+  rss=$(hwm "$pid")
+  store_mb=$(du -sm "$work/store" | cut -f1)
+  curl -sf "http://127.0.0.1:$http_port/metrics" > "$work/metrics.txt"
+  buckets=$(awk '$1 == "driftd_buckets{in=\"store\"}" {print $2}' "$work/metrics.txt")
+  sums_mb=$(awk '$1 == "driftd_window_memory_bytes{part=\"sums\"}" {printf "%d", $2 / 1048576}' "$work/metrics.txt")
+  metrics_kb=$(wc -c < "$work/metrics.txt" | awk '{printf "%d", $1 / 1024}')
+  events_24h=$(curl -sf "http://127.0.0.1:$http_port/api/v1/models/m042/drift?window=24h&version=v1" \
+    | python3 -c "import json,sys; print(json.load(sys.stdin)['events'])")
+  kill -KILL "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  start=$(date +%s.%N)
+  "$bin" run --config "$work/driftd.toml" 2>> "$work/driftd.log" &
+  pid=$!
+  until curl -sf "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1; do
+    sleep 0.05
+    kill -0 "$pid" 2>/dev/null || { echo "bench: driftd exited:"; tail -20 "$work/driftd.log"; exit 1; }
+  done
+  up_s=$(echo "$(date +%s.%N) - $start" | bc)
+  eps=$(python3 -c "print(round($n / $ingest_s))")
+  echo "bench: ingest $n in ${ingest_s}s ($eps events/s), peak RSS $rss MB (ingest + 12 ticks), store $store_mb MB, $buckets buckets"
+  echo "bench: first tick after ingest ${tick_first}s, steady ticks ${tick_steady}s each; running sums $sums_mb MB; /metrics $metrics_kb kB; m042/v1 24h window: $events_24h events; up after SIGKILL in ${up_s}s"
+  echo "fleet_series=300 events=$n ingest_eps=$eps rss_mb=$rss store_mb=$store_mb buckets=$buckets sums_mb=$sums_mb tick_first_s=$tick_first tick_steady_s=$tick_steady up_s=$up_s"
+  exit 0
+fi
 
 preds=scale-preds-$RANDOM
 labels=scale-labels-$RANDOM

@@ -283,14 +283,14 @@ async fn history(
     let result = tokio::task::spawn_blocking(move || {
         let buckets = s
             .windows
-            .history_buckets(&model, q.version.as_deref(), from, to);
+            .history_buckets(&model, q.version.as_deref(), from, to)?;
         let profiles = s.windows.profiles();
         let profile = profiles
             .get(&model, q.version.as_deref().unwrap_or(""))
             .map(|p| &p.profile);
         let config = s.config.get();
         let settings = config.evaluation_settings();
-        crate::evaluate::history(
+        let points = crate::evaluate::history(
             &buckets,
             profile,
             &q.metric,
@@ -302,12 +302,14 @@ async fn history(
                 "model": model, "version": q.version, "metric": q.metric,
                 "feature": q.feature, "from_ms": from, "to_ms": to, "points": points,
             })
-        })
+        });
+        Ok::<_, crate::window::BucketReadError>(points)
     })
     .await;
     match result {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(e)) => api_error(StatusCode::BAD_REQUEST, e),
+        Ok(Ok(Ok(v))) => Json(v).into_response(),
+        Ok(Ok(Err(e))) => api_error(StatusCode::BAD_REQUEST, e),
+        Ok(Err(e)) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => api_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("history failed: {e}"),
@@ -359,9 +361,9 @@ async fn evaluate_window(
             .map(|d| d.as_millis() as i64);
         let buckets = s
             .windows
-            .window(&model, q.version.as_deref(), ms, rolling, now);
+            .window(&model, q.version.as_deref(), ms, rolling, now)?;
         let settings = config.evaluation_settings();
-        window_report(
+        Ok::<_, crate::window::BucketReadError>(window_report(
             &buckets,
             &s.windows.profiles(),
             &model,
@@ -369,15 +371,17 @@ async fn evaluate_window(
             (&name, ms),
             now,
             &settings,
-        )
+        ))
     })
     .await;
-    result.map_err(|e| {
-        api_error(
+    match result {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(e)) => Err(api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        Err(e) => Err(api_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("evaluation failed: {e}"),
-        )
-    })
+        )),
+    }
 }
 
 async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {

@@ -20,7 +20,7 @@ use crate::join::LabelSettings;
 use crate::metrics::Metrics;
 use crate::state::{ApplyContext, IngestState};
 use crate::store::{Store, StoreError};
-use crate::window::{Observed, ProfileSet, WindowSettings, WindowState};
+use crate::window::{Observed, ProfileSet, WindowMemory, WindowSettings, WindowState};
 
 /// Where a record came from.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +60,10 @@ pub enum CheckpointError {
     /// may lack a join; it is not persisted, and a restart replays from that checkpoint.
     #[error(transparent)]
     JoinRead(#[from] crate::join::JoinReadError),
+    /// Fatal, for the same reason: a bucket written since the last checkpoint could
+    /// not be read first.
+    #[error(transparent)]
+    BucketRead(#[from] crate::window::BucketReadError),
 }
 
 /// Decodes records as their topic's role says. Pure and cheap to clone: the Kafka
@@ -217,6 +221,7 @@ pub(crate) struct Ingest<D> {
     decoder: Decoder,
     profiles: Arc<ProfileSet>,
     windows: WindowSettings,
+    memory: WindowMemory,
     labels: LabelSettings,
     admission: Admission,
 }
@@ -265,6 +270,7 @@ impl<D: DeadLetterSink> Ingest<D> {
             admission,
             profiles,
             windows: config.windows.settings(),
+            memory: WindowMemory::from_budget(config.storage.memory_budget),
             labels: crate::join::LabelSettings {
                 keep_predictions: config.sources.iter().any(|s| s.role == SourceRole::Labels),
                 ..config.labels.settings()
@@ -296,7 +302,9 @@ impl<D: DeadLetterSink> Ingest<D> {
     /// Folds aged buckets into coarser tiers and drops join entries past their TTL
     /// (both persisted at the next checkpoint).
     pub(crate) fn compact(&mut self, now_ms: i64) {
-        self.state.windows_mut().compact(&self.windows, now_ms);
+        self.state
+            .windows_mut()
+            .compact(&self.windows, now_ms, &self.store);
         let before: Vec<String> = self.admission.versions.keys().cloned().collect();
         self.admission.refresh_versions(self.state.windows());
         let gauge = &self.metrics.model_versions;
@@ -313,6 +321,30 @@ impl<D: DeadLetterSink> Ingest<D> {
         self.metrics
             .pending_joins
             .set(self.state.pending_joins() as i64);
+        self.record_window_memory();
+    }
+
+    /// The windows' memory and cache reads, as metrics.
+    fn record_window_memory(&mut self) {
+        let reads = self.state.windows_mut().take_reads();
+        let m = &self.metrics.bucket_reads;
+        m.with_label_values(&["memory"]).inc_by(reads.memory);
+        m.with_label_values(&["store"]).inc_by(reads.store);
+        let (buckets, resident, resident_bytes) = self.state.windows().held();
+        let (sum_bytes, _) = self.state.windows().sums_held();
+        self.metrics
+            .buckets
+            .with_label_values(&["store"])
+            .set(buckets as i64);
+        self.metrics
+            .buckets
+            .with_label_values(&["memory"])
+            .set(resident as i64);
+        let memory = &self.metrics.window_memory;
+        memory
+            .with_label_values(&["buckets"])
+            .set(resident_bytes as i64);
+        memory.with_label_values(&["sums"]).set(sum_bytes as i64);
     }
 
     pub fn sink(&self) -> &D {
@@ -375,6 +407,7 @@ impl<D: DeadLetterSink> Ingest<D> {
                     windows: &self.windows,
                     labels: &self.labels,
                     joins: &self.store,
+                    buckets: &self.store,
                     now_ms,
                 };
                 if self.state.apply(&record, &ctx) == Observed::TooLate {
@@ -405,10 +438,12 @@ impl<D: DeadLetterSink> Ingest<D> {
         }
     }
 
-    /// The join's changes in memory reached [`crate::join::MAX_CHANGES_IN_MEMORY`]: a
-    /// checkpoint now keeps its memory bounded whatever the record rate.
+    /// The join's changes in memory reached [`crate::join::MAX_CHANGES_IN_MEMORY`], or
+    /// the buckets in memory their share of the budget: a checkpoint now keeps memory
+    /// bounded whatever the record rate.
     pub(crate) fn checkpoint_due(&self) -> bool {
         self.state.join_changes() >= crate::join::MAX_CHANGES_IN_MEMORY
+            || self.state.windows().over_budget(&self.memory)
     }
 
     /// Makes everything handled so far durable. On success the caller may commit
@@ -438,6 +473,9 @@ impl<D: DeadLetterSink> Ingest<D> {
         if let Some(e) = self.state.join_failure() {
             return Err(e.clone().into());
         }
+        if let Some(e) = self.state.windows().failure() {
+            return Err(e.clone().into());
+        }
         let reads = self.state.take_join_reads();
         let join_reads = &self.metrics.join_reads;
         join_reads
@@ -449,7 +487,8 @@ impl<D: DeadLetterSink> Ingest<D> {
             return Ok(());
         }
         self.store.write_checkpoint(&changes)?;
-        self.state.mark_clean();
+        self.state
+            .mark_clean(&self.windows, &self.memory, unix_now_ms());
         Ok(())
     }
 }
@@ -466,16 +505,19 @@ impl<D: DeadLetterSink + Send> crate::evaluate::WindowSource for std::sync::Mute
         window_ms: i64,
         rolling_reference_ms: Option<i64>,
         now_ms: i64,
-    ) -> crate::evaluate::WindowBuckets {
-        let guard = lock(self);
+    ) -> Result<crate::evaluate::WindowBuckets, crate::window::BucketReadError> {
+        let mut guard = lock(self);
+        let ingest = &mut *guard;
         crate::evaluate::window_bucket(
-            guard.state.windows(),
-            &guard.profiles,
+            ingest.state.windows_mut(),
+            &ingest.profiles,
             model,
             version,
             window_ms,
             rolling_reference_ms,
             now_ms,
+            &ingest.memory,
+            &ingest.store,
         )
     }
 
@@ -493,19 +535,24 @@ impl<D: DeadLetterSink + Send> crate::evaluate::WindowSource for std::sync::Mute
         version: Option<&str>,
         from_ms: i64,
         to_ms: i64,
-    ) -> Vec<(crate::window::Tier, i64, i64, crate::window::Bucket)> {
-        let guard = lock(self);
-        let profile = guard
+    ) -> Result<
+        Vec<(crate::window::Tier, i64, i64, crate::window::Bucket)>,
+        crate::window::BucketReadError,
+    > {
+        let mut guard = lock(self);
+        let ingest = &mut *guard;
+        let profile = ingest
             .profiles
             .get(model, version.unwrap_or(""))
             .map(|p| &p.profile);
-        guard
+        let width = |t| ingest.windows.width(t);
+        Ok(ingest
             .state
-            .windows()
-            .buckets_between(model, version, profile, from_ms, to_ms)
+            .windows_mut()
+            .buckets_between(model, version, profile, (from_ms, to_ms), &ingest.store)?
             .into_iter()
-            .map(|(tier, start, b)| (tier, start, guard.windows.width(tier), b))
-            .collect()
+            .map(|(tier, start, b)| (tier, start, width(tier), b))
+            .collect())
     }
 }
 
@@ -618,7 +665,7 @@ mod tests {
         let Record::Prediction(p) = version("m", "v2") else {
             unreachable!()
         };
-        windows.observe(&p, None, &settings, NOW);
+        windows.observe(&p, None, &settings, NOW, &crate::window::NoStoredBuckets);
         a.refresh_versions(&windows);
         assert_eq!(reason(&mut a, &version("m", "v3")), None);
         assert_eq!(

@@ -49,7 +49,9 @@
 //! offsets, and the evaluation of windows over them. Pure: records and `now` in.
 //!
 //! - [`join`]: predictions and labels joined by (model, id) within a TTL
-//! - [`window`]: event-time buckets in three tiers, windows, the profile set
+//! - [`window`]: event-time buckets in three tiers (an index and the buckets being
+//!   written in memory, the rest read from the store), windows as running sums, the
+//!   profile set
 //! - [`state`]: everything a checkpoint persists, and what changed since the last one
 //! - [`evaluate`]: window → report, history per bucket, and which windows each tick
 //!   evaluates

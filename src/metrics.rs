@@ -32,6 +32,9 @@ pub struct Metrics {
     pub join_expired: IntCounter,
     pub pending_joins: IntGauge,
     pub join_reads: IntCounterVec,
+    pub bucket_reads: IntCounterVec,
+    pub buckets: IntGaugeVec,
+    pub window_memory: IntGaugeVec,
     pub early_checkpoints: IntCounter,
     pub memory_budget: IntGauge,
     pub model_versions: IntGaugeVec,
@@ -239,10 +242,40 @@ impl Metrics {
         for from in ["memory", "store"] {
             join_reads.with_label_values(&[from]);
         }
+        let bucket_reads = IntCounterVec::new(
+            Opts::new(
+                "driftd_bucket_reads_total",
+                "Window buckets needed to write, fold or evaluate, by where they were found: \
+                 memory (being written) or store (redb, through its page cache).",
+            ),
+            &["from"],
+        )?;
+        registry.register(Box::new(bucket_reads.clone()))?;
+        for from in ["memory", "store"] {
+            bucket_reads.with_label_values(&[from]);
+        }
+        let buckets = IntGaugeVec::new(
+            Opts::new(
+                "driftd_buckets",
+                "Window buckets: all of them (store) and those held in memory (memory).",
+            ),
+            &["in"],
+        )?;
+        registry.register(Box::new(buckets.clone()))?;
+        let window_memory = IntGaugeVec::new(
+            Opts::new(
+                "driftd_window_memory_bytes",
+                "Estimated memory of the windows: buckets held in memory (buckets) and the \
+                 running window sums (sums); each has its share of [storage] memory_budget.",
+            ),
+            &["part"],
+        )?;
+        registry.register(Box::new(window_memory.clone()))?;
         let early_checkpoints = IntCounter::new(
             "driftd_early_checkpoints_total",
             "Checkpoints taken before checkpoint_interval because the label join's changes \
-             held in memory reached their cap (100,000 entries).",
+             held in memory reached their cap (100,000 entries) or the buckets in memory \
+             their share of the memory budget.",
         )?;
         registry.register(Box::new(early_checkpoints.clone()))?;
         let memory_budget = IntGauge::new(
@@ -380,6 +413,9 @@ impl Metrics {
             join_expired,
             pending_joins,
             join_reads,
+            bucket_reads,
+            buckets,
+            window_memory,
             early_checkpoints,
             memory_budget,
             model_versions,

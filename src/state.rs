@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::event::Record;
 use crate::join::{JoinChange, JoinReadError, JoinReads, JoinState, LabelSettings, StoredJoins};
 use crate::window::{
-    Bucket, BucketKey, Observed, ProfileSet, RecentKeys, WindowSettings, WindowState,
+    Bucket, BucketKey, BucketReadError, Observed, ProfileSet, RecentKeys, StoredBuckets,
+    WindowMemory, WindowSettings, WindowState,
 };
 
 /// (model, version)
@@ -43,6 +44,7 @@ pub(crate) struct ApplyContext<'a> {
     pub windows: &'a WindowSettings,
     pub labels: &'a LabelSettings,
     pub joins: &'a dyn StoredJoins,
+    pub buckets: &'a dyn StoredBuckets,
     pub now_ms: i64,
 }
 
@@ -77,14 +79,14 @@ impl IngestState {
         events: BTreeMap<ModelKey, u64>,
         labels: BTreeMap<String, u64>,
         offsets: BTreeMap<PartitionKey, i64>,
-        buckets: BTreeMap<BucketKey, Bucket>,
+        windows: WindowState,
         waiting: u64,
     ) -> Self {
         IngestState {
             events,
             labels,
             offsets,
-            windows: WindowState::restored(buckets),
+            windows,
             join: JoinState::restored(waiting),
             ..Default::default()
         }
@@ -108,13 +110,21 @@ impl IngestState {
                     }
                 }
                 let profile = ctx.profiles.get(&p.model, &p.version).map(|p| p.as_ref());
-                let observed = self.windows.observe(p, profile, ctx.windows, ctx.now_ms);
+                let observed =
+                    self.windows
+                        .observe(p, profile, ctx.windows, ctx.now_ms, ctx.buckets);
                 if let Some(o) = self
                     .join
                     .on_prediction(p, ctx.labels, ctx.joins, ctx.now_ms)
                 {
-                    self.windows
-                        .observe_outcome(&o, profile, ctx.windows, ctx.labels, ctx.now_ms);
+                    self.windows.observe_outcome(
+                        &o,
+                        profile,
+                        ctx.windows,
+                        ctx.labels,
+                        ctx.now_ms,
+                        ctx.buckets,
+                    );
                 }
                 observed
             }
@@ -130,6 +140,7 @@ impl IngestState {
                             ctx.windows,
                             ctx.labels,
                             ctx.now_ms,
+                            ctx.buckets,
                         )
                     }
                     None => Observed::Added,
@@ -207,7 +218,10 @@ impl IngestState {
 
     /// Counts, offsets, the join's size and (with `buckets`) every window bucket as JSON: what
     /// `driftd state show` prints, and how two stores are compared.
-    pub fn summary(&self, buckets: bool) -> serde_json::Value {
+    pub fn summary(
+        &mut self,
+        buckets: Option<&dyn StoredBuckets>,
+    ) -> Result<serde_json::Value, BucketReadError> {
         use serde_json::json;
         let mut events = serde_json::Map::new();
         for ((model, version), n) in self.events() {
@@ -225,10 +239,10 @@ impl IngestState {
             "offsets": offsets,
             "joins_waiting": self.pending_joins(),
         });
-        if buckets {
+        if let Some(stored) = buckets {
             out["buckets"] = self
-                .windows()
-                .buckets()
+                .windows
+                .all_buckets(stored)?
                 .iter()
                 .map(|(k, b)| {
                     json!({"model": k.model, "version": k.version, "tier": k.tier,
@@ -236,7 +250,7 @@ impl IngestState {
                 })
                 .collect();
         }
-        out
+        Ok(out)
     }
 
     /// The dirty entries; they stay dirty until [`IngestState::mark_clean`] confirms
@@ -267,8 +281,14 @@ impl IngestState {
         }
     }
 
-    pub(crate) fn mark_clean(&mut self) {
-        self.windows.mark_clean();
+    /// The checkpoint holding [`IngestState::changes`] is durable.
+    pub(crate) fn mark_clean(
+        &mut self,
+        settings: &WindowSettings,
+        memory: &WindowMemory,
+        now_ms: i64,
+    ) {
+        self.windows.mark_clean(settings, memory, now_ms);
         self.join.mark_clean();
         self.dirty_events.clear();
         self.dirty_labels.clear();
@@ -306,6 +326,7 @@ mod tests {
             windows: &settings,
             labels: &labels,
             joins: &crate::join::NoStoredJoins,
+            buckets: &crate::window::NoStoredBuckets,
             now_ms: 1000,
         };
         let mut s = IngestState::default();
@@ -333,7 +354,7 @@ mod tests {
         assert_eq!(c.labels, vec![("a".into(), 1)]);
         assert_eq!(c.offsets, vec![(("t".into(), 0), 3)]);
         assert_eq!(c.buckets.len(), 2, "one bucket per model and version");
-        s.mark_clean();
+        s.mark_clean(&settings, &WindowMemory::default(), 1000);
         assert!(s.changes().is_empty());
         s.apply(&prediction("b", "v2"), &ctx);
         s.advance("t", 0, 4);

@@ -125,13 +125,13 @@ pub(super) fn reference(c: ReferenceCommand) -> Result<(), Box<dyn std::error::E
                 .ok_or_else(|| {
                     format!("model `{model}` has no reference profile to take bins from")
                 })?;
-            let window = store.load()?.windows().range(
+            let window = store.load()?.windows_mut().range(
                 &model,
                 version.as_deref(),
                 Some(&base),
-                from_ms,
-                to_ms - 1,
-            );
+                (from_ms, to_ms - 1),
+                &store,
+            )?;
             if window.events == 0 {
                 return Err(format!("no events of `{model}` between {from} and {to}").into());
             }

@@ -24,10 +24,14 @@ pub struct StateShowArgs {
 pub(super) fn state(c: StateCommand) -> Result<(), Box<dyn std::error::Error>> {
     let StateCommand::Show(arg) = c;
     let config = Config::load(&arg.config.config)?;
-    let state = Store::open(&config.storage.path)?.load()?;
+    let store = Store::open(&config.storage.path)?;
+    let mut state = store.load()?;
+    let buckets = arg
+        .buckets
+        .then_some(&store as &dyn crate::window::StoredBuckets);
     println!(
         "{}",
-        serde_json::to_string_pretty(&state.summary(arg.buckets))?
+        serde_json::to_string_pretty(&state.summary(buckets)?)?
     );
     Ok(())
 }

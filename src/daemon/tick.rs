@@ -51,7 +51,14 @@ pub(super) async fn evaluate_every_tick(
                 let rolling = config
                     .rolling_reference(e.model)
                     .map(|d| d.as_millis() as i64);
-                let buckets = windows.window(e.model, e.version, e.window_ms, rolling, now);
+                let buckets = match windows.window(e.model, e.version, e.window_ms, rolling, now) {
+                    Ok(b) => b,
+                    Err(error) => {
+                        tracing::error!(%error, model = e.model, window = e.window,
+                            "window not evaluated");
+                        continue;
+                    }
+                };
                 let report = window_report(
                     &buckets,
                     &profiles,

@@ -13,7 +13,9 @@ use crate::report::{
     feature_drift, DriftReport, FeatureStatistic, ReportSettings, FEATURE_STATISTICS,
 };
 use crate::stats::performance::{PerformanceMetrics, PERFORMANCE_METRICS};
-use crate::window::{Bucket, ProfileSet, Tier, WindowState};
+use crate::window::{
+    Bucket, BucketReadError, ProfileSet, StoredBuckets, Tier, WindowMemory, WindowState,
+};
 
 /// One window of one model (one version, or every version merged).
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +35,8 @@ pub(crate) struct WindowReport {
     pub latency_ms: LatencySummary,
     /// Values of features the reference profile does not know.
     pub unknown_feature_values: u64,
+    /// Their most frequent names since the daemon started (a bounded summary).
+    pub unknown_feature_names: Vec<crate::window::UnknownName>,
     /// The reference profile (its bins, and its counts unless rolling).
     pub profile_id: Option<String>,
     /// "profile": the imported profile's counts; "rolling": the period before the
@@ -87,40 +91,48 @@ pub(crate) struct WindowBuckets {
     pub reference: Option<Bucket>,
     /// Newest event time of the model (any window).
     pub newest_event_ms: i64,
+    /// The model's most frequent unknown feature names.
+    pub unknown_names: Vec<crate::window::UnknownName>,
 }
 
 /// The merged buckets of a window (under the state's lock); the statistics are
 /// computed afterwards by [`window_report`].
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn window_bucket(
-    state: &WindowState,
+    state: &mut WindowState,
     profiles: &ProfileSet,
     model: &str,
     version: Option<&str>,
     window_ms: i64,
     rolling_reference_ms: Option<i64>,
     now_ms: i64,
-) -> WindowBuckets {
+    memory: &WindowMemory,
+    stored: &dyn StoredBuckets,
+) -> Result<WindowBuckets, BucketReadError> {
     let profile = profiles
         .get(model, version.unwrap_or(""))
         .map(|p| &p.profile);
-    let current = state.window(model, version, profile, window_ms, now_ms);
-    let start = now_ms - window_ms;
-    // Buckets start at or after `start` belong to the window; the reference is the
-    // period just before it.
-    let reference =
-        rolling_reference_ms.map(|p| state.range(model, version, profile, start - p, start - 1));
-    let newest_event_ms = state
-        .buckets()
-        .iter()
-        .filter(|(k, _)| k.model == model && version.is_none_or(|v| v == k.version))
-        .map(|(_, b)| b.last_event_ms)
-        .max()
-        .unwrap_or(i64::MIN);
-    WindowBuckets {
+    let current = state.window(model, version, profile, window_ms, now_ms, memory, stored)?;
+    // Buckets start at or after `now − window` belong to the window; the reference is
+    // the period just before it.
+    let reference = match rolling_reference_ms {
+        Some(p) => Some(state.sum_between(
+            model,
+            version,
+            profile,
+            (window_ms + p, window_ms + 1),
+            now_ms,
+            memory,
+            stored,
+        )?),
+        None => None,
+    };
+    Ok(WindowBuckets {
         current,
         reference,
-        newest_event_ms,
-    }
+        newest_event_ms: state.newest_event_ms(model, version),
+        unknown_names: state.unknown_names(model),
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -184,6 +196,7 @@ pub(crate) fn window_report(
             p99: bucket.latency.quantile(0.99),
         },
         unknown_feature_values: bucket.unknown_features,
+        unknown_feature_names: buckets.unknown_names.clone(),
         profile_id: profile.map(|p| p.id.clone()),
         labelled: bucket.performance.n,
         label_coverage: (bucket.events > 0)
@@ -215,7 +228,7 @@ pub(crate) trait WindowSource: Send + Sync {
         window_ms: i64,
         rolling_reference_ms: Option<i64>,
         now_ms: i64,
-    ) -> WindowBuckets;
+    ) -> Result<WindowBuckets, BucketReadError>;
     fn profiles(&self) -> std::sync::Arc<ProfileSet>;
     /// Folds aged buckets into coarser tiers.
     fn compact(&self, now_ms: i64);
@@ -226,7 +239,7 @@ pub(crate) trait WindowSource: Send + Sync {
         version: Option<&str>,
         from_ms: i64,
         to_ms: i64,
-    ) -> Vec<(Tier, i64, i64, Bucket)>;
+    ) -> Result<Vec<(Tier, i64, i64, Bucket)>, BucketReadError>;
 }
 
 /// One bucket's value of a metric.
@@ -364,6 +377,7 @@ pub fn history(
                         current: b.clone(),
                         reference: None,
                         newest_event_ms: b.last_event_ms,
+                        unknown_names: Vec::new(),
                     };
                     let end = start + width;
                     let r =
@@ -422,11 +436,28 @@ mod tests {
         // same; the imported profile has 0..99.
         for i in 0..600 {
             let ts = now - 600_000 + i * 1000;
-            state.observe(&record(ts, (50 + i % 50) as f64), Some(p), &settings, now);
+            state.observe(
+                &record(ts, (50 + i % 50) as f64),
+                Some(p),
+                &settings,
+                now,
+                &crate::window::NoStoredBuckets,
+            );
         }
         let eval = EvaluationSettings::default();
-        let run = |rolling: Option<i64>| {
-            let b = window_bucket(&state, &profiles, "m", Some("v"), 300_000, rolling, now);
+        let mut run = |rolling: Option<i64>| {
+            let b = window_bucket(
+                &mut state,
+                &profiles,
+                "m",
+                Some("v"),
+                300_000,
+                rolling,
+                now,
+                &WindowMemory::default(),
+                &crate::window::NoStoredBuckets,
+            )
+            .unwrap();
             window_report(&b, &profiles, "m", Some("v"), ("5m", 300_000), now, &eval)
         };
         let against_profile = run(None);

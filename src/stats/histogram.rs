@@ -314,6 +314,17 @@ impl NumericCounts {
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
     }
+
+    /// Takes away counts [`NumericCounts::merge`] added. `min` and `max` cannot be
+    /// taken away and are left as they are: whoever subtracts keeps them apart.
+    pub fn subtract(&mut self, other: &NumericCounts) {
+        for (a, b) in self.bins.iter_mut().zip(&other.bins) {
+            *a -= b;
+        }
+        self.missing -= other.missing;
+        self.type_mismatch -= other.type_mismatch;
+        self.out_of_range -= other.out_of_range;
+    }
 }
 
 /// Name of the bin for categories outside the reference vocabulary.
@@ -408,6 +419,15 @@ impl CategoryCounts {
         }
         self.missing += other.missing;
         self.type_mismatch += other.type_mismatch;
+    }
+
+    /// Takes away counts [`CategoryCounts::merge`] added.
+    pub fn subtract(&mut self, other: &CategoryCounts) {
+        for (a, b) in self.bins.iter_mut().zip(&other.bins) {
+            *a -= b;
+        }
+        self.missing -= other.missing;
+        self.type_mismatch -= other.type_mismatch;
     }
 }
 

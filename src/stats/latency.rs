@@ -47,6 +47,26 @@ impl LatencyHistogram {
         }
     }
 
+    /// Takes away counts [`LatencyHistogram::merge`] added; a bucket that reaches zero
+    /// is dropped, as if never added.
+    pub fn subtract(&mut self, other: &LatencyHistogram) {
+        self.zero -= other.zero;
+        for (i, n) in &other.buckets {
+            if let Some(c) = self.buckets.get_mut(i) {
+                *c -= n;
+                if *c == 0 {
+                    self.buckets.remove(i);
+                }
+            }
+        }
+    }
+
+    /// About how many bytes of memory the histogram holds.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        // A B-tree entry of (i32, u64) with its share of node overhead.
+        32 * self.buckets.len()
+    }
+
     /// The q-quantile (0 ≤ q ≤ 1) by the nearest-rank rule; `None` when empty.
     pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
         let n = self.count();

@@ -170,6 +170,85 @@ impl PerformanceCounts {
         }
     }
 
+    /// Takes away the counts [`PerformanceCounts::merge`] added; what reaches zero is
+    /// dropped, as if never added. The float sums (`log_loss_sum`, regression) are
+    /// left as they are: a difference of floats is not exact, so whoever subtracts
+    /// keeps them apart (`window::WindowSum`).
+    pub fn subtract(&mut self, other: &PerformanceCounts) {
+        self.n -= other.n;
+        self.classified -= other.classified;
+        self.correct -= other.correct;
+        if let (Some(b), Some(o)) = (&mut self.binary, &other.binary) {
+            b.tp -= o.tp;
+            b.fp -= o.fp;
+            b.tn -= o.tn;
+            b.fn_ -= o.fn_;
+            for (a, x) in b.positive_scores.iter_mut().zip(&o.positive_scores) {
+                *a -= x;
+            }
+            for (a, x) in b.negative_scores.iter_mut().zip(&o.negative_scores) {
+                *a -= x;
+            }
+            if b.tp + b.fp + b.tn + b.fn_ == 0 {
+                self.binary = None;
+            }
+        }
+        for (class, [tp, fp, fn_]) in &other.classes {
+            let key = if self.classes.contains_key(class) {
+                class.as_str()
+            } else {
+                OTHER_CLASS
+            };
+            if let Some(e) = self.classes.get_mut(key) {
+                e[0] -= tp;
+                e[1] -= fp;
+                e[2] -= fn_;
+                if *e == [0; 3] {
+                    self.classes.remove(key);
+                }
+            }
+        }
+        if let (Some(r), Some(o)) = (&mut self.regression, &other.regression) {
+            r.n -= o.n;
+            if r.n == 0 {
+                self.regression = None;
+            }
+        }
+    }
+
+    /// About how many bytes of memory the counts hold.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let binary = self.binary.as_ref().map_or(0, |b| {
+            8 * (b.positive_scores.len() + b.negative_scores.len())
+        });
+        let classes: usize = self.classes.keys().map(|k| 64 + k.len()).sum();
+        binary + classes
+    }
+
+    /// The float sums, in a fixed order: what [`PerformanceCounts::subtract`] leaves
+    /// alone. `None` where the counts have no binary or regression part.
+    pub(crate) fn float_sums(&self) -> (Option<f64>, Option<[f64; 4]>) {
+        (
+            self.binary.as_ref().map(|b| b.log_loss_sum),
+            self.regression
+                .as_ref()
+                .map(|r| [r.error, r.abs_error, r.sq_error, r.abs_pct_error]),
+        )
+    }
+
+    /// Sets the float sums [`PerformanceCounts::float_sums`] returns.
+    pub(crate) fn set_float_sums(
+        &mut self,
+        (log_loss, regression): (Option<f64>, Option<[f64; 4]>),
+    ) {
+        if let (Some(b), Some(v)) = (&mut self.binary, log_loss) {
+            b.log_loss_sum = v;
+        }
+        if let (Some(r), Some([e, a, s, p])) = (&mut self.regression, regression) {
+            (r.error, r.abs_error, r.sq_error, r.abs_pct_error) = (e, a, s, p);
+        }
+    }
+
     /// The metrics; `None` fields are undefined for this data.
     pub fn metrics(&self) -> PerformanceMetrics {
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };

@@ -157,6 +157,8 @@ pub enum StoreError {
     Decode(#[from] serde_json::Error),
     #[error("store holds a binary entry it cannot decode: {0}")]
     Binary(#[from] postcard::Error),
+    #[error(transparent)]
+    BucketRead(#[from] crate::window::BucketReadError),
 }
 
 /// How the store is opened: its page cache is the part of `[storage] memory_budget`
@@ -317,11 +319,32 @@ impl Store {
         Ok(out)
     }
 
+    /// The keys that start with `prefix`, in key order (values are not copied).
+    fn scan_keys(&self, table: Table, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let t = match txn.open_table(table) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(e)),
+        };
+        let mut out = Vec::new();
+        for kv in t.range(prefix..).map_err(|e| self.io(e))? {
+            let (k, _) = kv.map_err(|e| self.io(e))?;
+            let k = k.value();
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push(k.to_vec());
+        }
+        Ok(out)
+    }
+
     fn scan(&self, table: Table, prefix: &[u8]) -> Result<Vec<Entry>, StoreError> {
         self.scan_while(table, prefix, usize::MAX, |_| true)
     }
 
-    /// Loads the last checkpoint: counts, offsets and buckets (the join stays on disk).
+    /// Loads the last checkpoint: counts, offsets and the index of the buckets (the
+    /// buckets and the join stay on disk).
     pub fn load(&self) -> Result<IngestState, StoreError> {
         let mut events = BTreeMap::new();
         for (k, v) in self.scan(STATE, EVENTS)? {
@@ -347,18 +370,18 @@ impl Store {
             let partition = i32::from_be_bytes(fixed(&partition[1..], &k)?);
             offsets.insert((topic, partition), i64::from_be_bytes(fixed(&v, &k)?));
         }
-        let mut buckets = BTreeMap::new();
-        for (k, v) in self.scan(STATE, BUCKET)? {
-            let key = parse_bucket_key(&k).ok_or_else(|| corrupt(&k))?;
-            buckets.insert(key, postcard::from_bytes(&v)?);
+        let mut keys = Vec::new();
+        for k in self.scan_keys(STATE, BUCKET)? {
+            keys.push(parse_bucket_key(&k).ok_or_else(|| corrupt(&k))?);
         }
+        let windows = crate::window::WindowState::restored(keys, self)?;
         // The join stays on disk: only its size is read.
         let waiting = match self.read(STATE, WAITING_KEY)? {
             Some(v) => u64::from_be_bytes(fixed(&v, WAITING_KEY)?),
             None => 0,
         };
         Ok(IngestState::restored(
-            events, labels, offsets, buckets, waiting,
+            events, labels, offsets, windows, waiting,
         ))
     }
 
@@ -536,6 +559,30 @@ impl Store {
     }
 }
 
+impl crate::window::StoredBuckets for Store {
+    fn bucket(
+        &self,
+        key: &crate::window::BucketKey,
+    ) -> Result<Option<crate::window::Bucket>, crate::window::BucketReadError> {
+        let fail = |e: String| {
+            crate::window::BucketReadError(format!(
+                "{}: bucket of ({}, {}) at {}: {e}",
+                self.path.display(),
+                key.model,
+                key.version,
+                key.start_ms
+            ))
+        };
+        match self.read(STATE, &bucket_key(key)) {
+            Ok(Some(v)) => postcard::from_bytes(&v)
+                .map(Some)
+                .map_err(|e| fail(e.to_string())),
+            Ok(None) => Ok(None),
+            Err(e) => Err(fail(e.to_string())),
+        }
+    }
+}
+
 impl crate::join::StoredJoins for Store {
     fn get(&self, (model, id): &JoinKey) -> Result<Option<Pending>, JoinReadError> {
         match self.read(STATE, &key(JOIN, &[model, id])) {
@@ -596,6 +643,7 @@ mod tests {
             windows: &settings,
             labels: &labels,
             joins: &crate::join::NoStoredJoins,
+            buckets: &crate::window::NoStoredBuckets,
             now_ms: 1_000_000,
         };
         let mut state = IngestState::default();
@@ -620,7 +668,7 @@ mod tests {
             let store = Store::open(dir.path()).unwrap();
             store.write_checkpoint(&state.changes()).unwrap();
         }
-        state.mark_clean();
+        state.mark_clean(&settings, &Default::default(), 1_000_000);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.load().unwrap(), state);
     }
@@ -652,12 +700,13 @@ mod tests {
                 windows: &windows,
                 labels: &labels,
                 joins: &store,
+                buckets: &store,
                 now_ms,
             };
             state.apply(&label(id), &ctx);
         }
         store.write_checkpoint(&state.changes()).unwrap();
-        state.mark_clean();
+        state.mark_clean(&windows, &Default::default(), 1_000_000);
         let key = |id: &str| ("m".to_string(), id.to_string());
         assert!(matches!(
             store.get(&key("a")),
@@ -684,7 +733,7 @@ mod tests {
         assert_eq!(store.expired(1020, 2).unwrap().len(), 2);
         assert_eq!(state.expire_pending(1015, &store), 2);
         store.write_checkpoint(&state.changes()).unwrap();
-        state.mark_clean();
+        state.mark_clean(&windows, &Default::default(), 1_000_000);
         assert_eq!(store.get(&key("a")), Ok(None));
         drop(store);
         let reopened = Store::open(dir.path()).unwrap();
@@ -745,9 +794,16 @@ mod tests {
                     latency_ms: Some(5.0 + 20.0 * rng.uniform()),
                     segment: vec![],
                 };
-                w.observe(&record, Some(&profile), &settings, 1000);
+                w.observe(
+                    &record,
+                    Some(&profile),
+                    &settings,
+                    1000,
+                    &crate::window::NoStoredBuckets,
+                );
             }
-            let bucket = w.buckets().values().next().unwrap();
+            let (changed, _) = w.changes();
+            let bucket = &changed[0].1;
             let (json, binary) = (
                 serde_json::to_vec(bucket).unwrap().len(),
                 postcard::to_stdvec(bucket).unwrap().len(),
