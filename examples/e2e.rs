@@ -81,14 +81,17 @@ fn send(producer: &BaseProducer, topic: &str, key: &str, payload: &str) -> Resul
     Ok(())
 }
 
-/// With `--fill-tiers`: the `round`-th event of a series lands in the next of the
-/// buckets a full state holds — each minute of the last 2 h, each hour back to 7 days,
-/// each day back to 89 — so that a few events per bucket fill every tier.
-fn tier_time(base: i64, round: u64, jitter: f64) -> i64 {
+/// With `--fill-tiers`: the `round`-th of a series' `rounds` events lands in one of the
+/// buckets a full state holds — each day from 89 days back to 7, each hour back to
+/// 2 h, each minute of the last 2 h — oldest first, a few events per bucket, as a
+/// backfill of history replays it.
+fn tier_time(base: i64, round: u64, rounds: u64, jitter: f64) -> i64 {
     const MINUTE: i64 = 60_000;
     const HOUR: i64 = 60 * MINUTE;
     const DAY: i64 = 24 * HOUR;
-    let slot = (round % (120 + 166 + 82)) as i64;
+    const SLOTS: u64 = 120 + 166 + 82;
+    let per_slot = (rounds / SLOTS).max(1);
+    let slot = (SLOTS - 1 - (round / per_slot) % SLOTS) as i64;
     let (start, width) = if slot < 120 {
         (base - (slot + 1) * MINUTE, MINUTE)
     } else if slot < 120 + 166 {
@@ -205,7 +208,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let base = now_ms() - 60_000;
             for seq in 0..count {
                 let ts = if fill_tiers && models > 0 {
-                    tier_time(base, seq / (3 * models), rng.uniform())
+                    tier_time(
+                        base,
+                        seq / (3 * models),
+                        count / (3 * models),
+                        rng.uniform(),
+                    )
                 } else {
                     base - spread_ms + (seq as i64 % 1_000_003) * spread_ms / 1_000_003
                 };

@@ -106,6 +106,10 @@ EOF
   pid=$!
   wait_for driftd_events_total "$n"
   ingest_s=$(echo "$(date +%s.%N) - $start" | bc)
+  rss_ingest=$(hwm "$pid")
+  ( while kill -0 "$pid" 2>/dev/null; do
+      echo "$(date +%s) $(awk '/^VmRSS:/ {printf "%d", $2 / 1024}' "/proc/$pid/status" 2>/dev/null)"; sleep 1
+    done ) > "$work/rss.log" 2>/dev/null &
   hist() { # sum and count of driftd_evaluation_duration_seconds
     curl -sf "http://127.0.0.1:$http_port/metrics" \
       | awk '$1 == "driftd_evaluation_duration_seconds_sum" {s=$2} $1 == "driftd_evaluation_duration_seconds_count" {c=$2} END {print s, c}'
@@ -138,7 +142,7 @@ EOF
   done
   up_s=$(echo "$(date +%s.%N) - $start" | bc)
   eps=$(python3 -c "print(round($n / $ingest_s))")
-  echo "bench: ingest $n in ${ingest_s}s ($eps events/s), peak RSS $rss MB (ingest + 12 ticks), store $store_mb MB, $buckets buckets"
+  echo "bench: ingest $n in ${ingest_s}s ($eps events/s), peak RSS $rss_ingest MB by the end of ingest, $rss MB with 12 ticks after it, store $store_mb MB, $buckets buckets"
   echo "bench: first tick after ingest ${tick_first}s, steady ticks ${tick_steady}s each; running sums $sums_mb MB; /metrics $metrics_kb kB; m042/v1 24h window: $events_24h events; up after SIGKILL in ${up_s}s"
   echo "fleet_series=300 events=$n ingest_eps=$eps rss_mb=$rss store_mb=$store_mb buckets=$buckets sums_mb=$sums_mb tick_first_s=$tick_first tick_steady_s=$tick_steady up_s=$up_s"
   exit 0

@@ -100,6 +100,15 @@ impl Alerting {
         self.last_reload_error.as_deref()
     }
 
+    /// The (window, metric) pairs the rules use: the only samples a tick needs.
+    pub(crate) fn used_samples(&self) -> BTreeSet<(String, String)> {
+        self.rules
+            .rules
+            .iter()
+            .map(|r| (r.window.clone(), r.metric.clone()))
+            .collect()
+    }
+
     /// Windows that rules evaluate over all versions of a model merged.
     pub(crate) fn merged_windows(&self) -> BTreeSet<String> {
         self.rules

@@ -10,6 +10,9 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use crate::event::DecodeReason;
 use crate::report::{FeatureStatistic, FEATURE_STATISTICS};
 use crate::stats::performance::{PerformanceMetric, PERFORMANCE_METRICS};
@@ -133,8 +136,8 @@ struct WindowGauges {
     event_rate: GaugeVec,
     staleness: GaugeVec,
     latency: GaugeVec,
-    /// The gauge of each exported feature statistic.
-    features: Vec<(&'static FeatureStatistic, GaugeVec)>,
+    /// The exported feature statistics (`driftd_feature_*`).
+    features: Arc<FeatureGauges>,
     label_coverage: GaugeVec,
     /// `[models.<name>] reference_metrics`, next to the live values.
     performance_reference: GaugeVec,
@@ -337,18 +340,7 @@ impl Metrics {
                  `percentile` (50, 90, 99), not `quantile`, which Prometheus reserves for summaries.",
                 &["model", "version", "window", "percentile"],
             )?,
-            features: FEATURE_STATISTICS
-                .iter()
-                .filter_map(|s| s.gauge.map(|name| (s, name)))
-                .map(|(s, name)| {
-                    gauge(
-                        &format!("driftd_feature_{name}"),
-                        s.help,
-                        &["model", "version", "window", "feature"],
-                    )
-                    .map(|g| (s, g))
-                })
-                .collect::<Result<_, _>>()?,
+            features: Arc::new(FeatureGauges::default()),
             label_coverage: gauge(
                 "driftd_label_coverage_ratio",
                 "Share of the window's predictions whose labels have arrived.",
@@ -464,13 +456,7 @@ impl Metrics {
                 v.map(|ms| ms / 1000.0),
             );
         }
-        for f in &w.drift.features {
-            let measured = f.status == "ok";
-            for (stat, gauge) in &g.features {
-                let value = (stat.value)(f).filter(|_| measured || !stat.gauge_needs_values);
-                set_or_remove(gauge, &[&w.model, version, &w.window, &f.name], value);
-            }
-        }
+        g.features.record(w, version);
     }
 
     /// Starts the per-model counters at the values restored from the store, so that
@@ -491,7 +477,9 @@ impl Metrics {
         if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
             tracing::error!(error = %e, "cannot encode metrics");
         }
-        String::from_utf8(buf).unwrap_or_default()
+        let mut text = String::from_utf8(buf).unwrap_or_default();
+        self.windows.features.render(&mut text);
+        text
     }
 }
 
@@ -501,5 +489,143 @@ fn set_or_remove(g: &GaugeVec, labels: &[&str], v: Option<f64>) {
         _ => {
             let _ = g.remove_label_values(labels);
         }
+    }
+}
+
+/// The per-feature statistics of each (model, version, window)'s last evaluation,
+/// kept as plain numbers and written out at each scrape in the text format — not one
+/// registry series each: a fleet has hundreds of thousands of them (100 models × 3
+/// versions × 3 windows × 26 features × 9 statistics: 135 MB in a `Registry`, and as
+/// much again for every scrape's `gather`; as numbers, ~2 MB). The output is what the
+/// registry would write: labels in name order, one family per statistic.
+#[derive(Default)]
+struct FeatureGauges {
+    /// (model, version, window) → per feature: its name and each gauge statistic's value.
+    latest: std::sync::Mutex<BTreeMap<(String, String, String), Vec<FeatureValues>>>,
+}
+
+/// One feature's name and the value of each gauge statistic, in [`feature_gauges`] order.
+type FeatureValues = (String, Vec<Option<f64>>);
+
+fn feature_gauges() -> impl Iterator<Item = (&'static FeatureStatistic, &'static str)> {
+    FEATURE_STATISTICS
+        .iter()
+        .filter_map(|s| s.gauge.map(|name| (s, name)))
+}
+
+impl FeatureGauges {
+    fn record(&self, w: &crate::evaluate::WindowReport, version: &str) {
+        let features = w
+            .drift
+            .features
+            .iter()
+            .map(|f| {
+                let measured = f.status == "ok";
+                let values = feature_gauges()
+                    .map(|(stat, _)| {
+                        (stat.value)(f)
+                            .filter(|v| v.is_finite() && (measured || !stat.gauge_needs_values))
+                    })
+                    .collect();
+                (f.name.clone(), values)
+            })
+            .collect();
+        let key = (w.model.clone(), version.to_string(), w.window.clone());
+        crate::base::sync::lock(&self.latest).insert(key, features);
+    }
+
+    fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let latest = crate::base::sync::lock(&self.latest);
+        for (i, (stat, name)) in feature_gauges().enumerate() {
+            let mut header = false;
+            for ((model, version, window), features) in latest.iter() {
+                for (feature, values) in features {
+                    let Some(v) = values.get(i).copied().flatten() else {
+                        continue;
+                    };
+                    if !header {
+                        header = true;
+                        let help = stat.help.replace('\\', "\\\\").replace('\n', "\\n");
+                        let _ = write!(
+                            out,
+                            "# HELP driftd_feature_{name} {help}\n# TYPE driftd_feature_{name} gauge\n"
+                        );
+                    }
+                    let _ = writeln!(
+                        out,
+                        "driftd_feature_{name}{{feature=\"{}\",model=\"{}\",version=\"{}\",window=\"{}\"}} {v}",
+                        escape(feature),
+                        escape(model),
+                        escape(version),
+                        escape(window)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A label value in the text format: backslash, double quote and newline escaped.
+fn escape(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.contains(['\\', '"', '\n']) {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+            .into()
+    } else {
+        v.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The feature table's text is what a registry of gauges with the same values
+    /// writes, line for line.
+    #[test]
+    fn feature_gauges_render_as_the_registry_would() {
+        let registry = Registry::new();
+        let gauges: Vec<GaugeVec> = feature_gauges()
+            .map(|(stat, name)| {
+                let g = GaugeVec::new(
+                    Opts::new(format!("driftd_feature_{name}"), stat.help),
+                    &["model", "version", "window", "feature"],
+                )
+                .unwrap();
+                registry.register(Box::new(g.clone())).unwrap();
+                g
+            })
+            .collect();
+        let table = FeatureGauges::default();
+        let mut latest = BTreeMap::new();
+        for (model, feature) in [("churn", "age"), ("a\"b\\c", "x\ny")] {
+            let values: Vec<Option<f64>> = (0..gauges.len())
+                .map(|i| (i % 3 != 1).then_some(i as f64 * 0.125 + 1e-7))
+                .collect();
+            for (g, v) in gauges.iter().zip(&values) {
+                if let Some(v) = v {
+                    g.with_label_values(&[model, "v1", "5m", feature]).set(*v);
+                }
+            }
+            latest.insert(
+                (model.to_string(), "v1".to_string(), "5m".to_string()),
+                vec![(feature.to_string(), values)],
+            );
+        }
+        *table.latest.lock().unwrap() = latest;
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut buf)
+            .unwrap();
+        let mut ours = String::new();
+        table.render(&mut ours);
+        let lines = |s: &str| {
+            let mut v: Vec<String> = s.lines().map(str::to_string).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(lines(&ours), lines(&String::from_utf8(buf).unwrap()));
     }
 }

@@ -48,20 +48,21 @@ pub(crate) struct ApplyContext<'a> {
     pub now_ms: i64,
 }
 
-/// What changed since the last checkpoint, as absolute values ready to be written.
+/// What changed since the last checkpoint, as absolute values ready to be written
+/// (buckets borrowed from the state: a checkpoint of many buckets does not copy them).
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Changes {
+pub struct Changes<'a> {
     pub events: Vec<(ModelKey, u64)>,
     pub labels: Vec<(String, u64)>,
     pub offsets: Vec<(PartitionKey, i64)>,
-    pub buckets: Vec<(BucketKey, Bucket)>,
+    pub buckets: Vec<(&'a BucketKey, &'a Bucket)>,
     pub removed_buckets: Vec<BucketKey>,
     pub joins: Vec<JoinChange>,
     /// Join entries waiting, when that changed.
     pub waiting: Option<u64>,
 }
 
-impl Changes {
+impl Changes<'_> {
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
             && self.labels.is_empty()
@@ -255,7 +256,7 @@ impl IngestState {
 
     /// The dirty entries; they stay dirty until [`IngestState::mark_clean`] confirms
     /// that the checkpoint holding them is durable.
-    pub fn changes(&self) -> Changes {
+    pub fn changes(&self) -> Changes<'_> {
         let (buckets, removed_buckets) = self.windows.changes();
         let (joins, waiting) = self.join.changes();
         Changes {

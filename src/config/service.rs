@@ -195,8 +195,9 @@ pub struct StorageConfig {
         deserialize_with = "de_checkpoint_interval"
     )]
     pub checkpoint_interval: Duration,
-    /// Memory for the state ("512MiB", "2GiB" or bytes); the store's page cache gets
-    /// [`crate::store::StoreSettings::from_budget`]'s share. State that does not fit stays on disk.
+    /// Memory for the state ("512MiB", "2GiB" or bytes): the store's page cache gets
+    /// [`crate::store::StoreSettings::from_budget`]'s share, the windows
+    /// [`crate::window::WindowMemory::from_budget`]'s. State that does not fit stays on disk.
     #[serde(
         default = "default_memory_budget",
         deserialize_with = "de_memory_budget"

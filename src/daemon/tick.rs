@@ -37,8 +37,11 @@ pub(super) async fn evaluate_every_tick(
             windows.compact(now);
             let profiles = windows.profiles();
             let settings = config.evaluation_settings();
-            let mut samples = SampleSet::default();
-            let merged = lock(&alerting).merged_windows();
+            let (merged, used) = {
+                let a = lock(&alerting);
+                (a.merged_windows(), a.used_samples())
+            };
+            let mut samples = SampleSet::only(used);
             let no_reference = Default::default();
             let series = windows.series();
             let evaluations = plan(&series, &profiles, &config.windows.windows, &merged);

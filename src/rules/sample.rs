@@ -49,15 +49,34 @@ pub struct Sample {
 
 /// Every sample of one evaluation.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct SampleSet(BTreeMap<SeriesKey, Sample>);
+pub(crate) struct SampleSet {
+    samples: BTreeMap<SeriesKey, Sample>,
+    /// `Some`: only these (window, metric) pairs, the ones the rules use — a fleet's
+    /// tick would otherwise build ~250,000 samples no rule reads.
+    wanted: Option<std::collections::BTreeSet<(String, String)>>,
+}
 
 impl SampleSet {
+    /// A set that keeps only the samples of these (window, metric) pairs.
+    pub fn only(wanted: std::collections::BTreeSet<(String, String)>) -> SampleSet {
+        SampleSet {
+            samples: BTreeMap::new(),
+            wanted: Some(wanted),
+        }
+    }
+
+    fn wants(&self, window: &str, metric: &str) -> bool {
+        self.wanted
+            .as_ref()
+            .is_none_or(|w| w.iter().any(|(win, m)| win == window && m == metric))
+    }
+
     pub fn insert(&mut self, key: SeriesKey, sample: Sample) {
-        self.0.insert(key, sample);
+        self.samples.insert(key, sample);
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&SeriesKey, &Sample)> {
-        self.0.iter()
+        self.samples.iter()
     }
 
     /// Adds every metric of a window report. `reference_metrics` are the model's
@@ -68,8 +87,11 @@ impl SampleSet {
         reference_metrics: &BTreeMap<String, f64>,
     ) {
         let mut model = |metric: &str, value: Option<f64>, samples: u64| {
+            if !self.wants(&r.window, metric) {
+                return;
+            }
             if let Some(value) = value.filter(|v| v.is_finite()) {
-                self.0.insert(
+                self.samples.insert(
                     SeriesKey {
                         model: r.model.clone(),
                         version: r.version.clone(),
@@ -108,6 +130,9 @@ impl SampleSet {
                 KindDrift::Unprofiled {} => None,
             };
             for s in FEATURE_STATISTICS.iter().filter(|s| s.rule) {
+                if !self.wants(&r.window, s.field) {
+                    continue;
+                }
                 let Some(value) = (s.value)(f).filter(|v| v.is_finite()) else {
                     continue;
                 };
@@ -120,7 +145,7 @@ impl SampleSet {
                     }),
                     Reference::None => None,
                 };
-                self.0.insert(
+                self.samples.insert(
                     SeriesKey {
                         model: r.model.clone(),
                         version: r.version.clone(),

@@ -955,11 +955,11 @@ impl WindowState {
     }
 
     /// Buckets changed and removed since [`WindowState::mark_clean`].
-    pub fn changes(&self) -> (Vec<(BucketKey, Bucket)>, Vec<BucketKey>) {
+    pub fn changes(&self) -> (Vec<(&BucketKey, &Bucket)>, Vec<BucketKey>) {
         (
             self.dirty
                 .iter()
-                .filter_map(|k| self.resident.get(k).map(|b| (k.clone(), b.clone())))
+                .filter_map(|k| self.resident.get(k).map(|b| (k, b)))
                 .collect(),
             self.removed.iter().cloned().collect(),
         )
@@ -1082,7 +1082,7 @@ mod tests {
             for k in removed {
                 map.remove(&k);
             }
-            map.extend(changed);
+            map.extend(changed.into_iter().map(|(k, b)| (k.clone(), b.clone())));
             drop(map);
             w.mark_clean(s, m, now);
         }
