@@ -173,7 +173,7 @@ impl StoreSettings {
     /// The store's page cache as a share of `[storage] memory_budget`; the windows, the
     /// join's changes between checkpoints and Kafka's buffers need the rest
     /// (docs/resources.md).
-    pub const CACHE_SHARE: f64 = 0.25;
+    pub const CACHE_SHARE: f64 = 0.2;
 
     pub fn from_budget(memory_budget: u64) -> StoreSettings {
         StoreSettings {
