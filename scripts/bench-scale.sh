@@ -70,24 +70,41 @@ wait_for() { # metric value
     if ! kill -0 "$pid" 2>/dev/null; then echo "bench: driftd exited:"; tail -20 "$work/driftd.log"; exit 1; fi
   done
 }
-
-if [ "$scenario" = fleet ]; then
-  preds=fleet-preds-$RANDOM
-  "$e2e" topic --brokers "$brokers" --topic "$preds" --partitions 6
+# The configuration both scenarios share: config_head GROUP WINDOWS (a TOML list).
+config_head() {
   cat > "$work/driftd.toml" <<EOF
 [kafka]
 brokers = ["$brokers"]
-group_id = "fleet-driftd"
-dead_letter_topic = "fleet-dead-letter"
+group_id = "$1-driftd"
+dead_letter_topic = "$1-dead-letter"
 [kafka.client]
+# The broker's minimum: after the SIGKILL the group reassigns the dead member's
+# partitions this soon (the 45 s default would dominate the restart).
 "session.timeout.ms" = "6000"
 [storage]
 path = "$work/store"
 [http]
 bind = "127.0.0.1:$http_port"
 [windows]
-windows = ["5m", "1h", "24h"]
+windows = $2
 tick = "10s"
+EOF
+}
+# Starts driftd again (after a SIGKILL) and returns once /healthz answers.
+restart_until_healthy() {
+  "$bin" run --config "$work/driftd.toml" 2>> "$work/driftd.log" &
+  pid=$!
+  until curl -sf "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1; do
+    sleep 0.05
+    kill -0 "$pid" 2>/dev/null || { echo "bench: driftd exited:"; tail -20 "$work/driftd.log"; exit 1; }
+  done
+}
+
+if [ "$scenario" = fleet ]; then
+  preds=fleet-preds-$RANDOM
+  "$e2e" topic --brokers "$brokers" --topic "$preds" --partitions 6
+  config_head fleet '["5m", "1h", "24h"]'
+  cat >> "$work/driftd.toml" <<EOF
 [[source]]
 topic = "$preds"
 role = "predictions"
@@ -134,12 +151,7 @@ EOF
     | python3 -c "import json,sys; print(json.load(sys.stdin)['events'])")
   kill -KILL "$pid"; wait "$pid" 2>/dev/null || true; pid=""
   start=$(date +%s.%N)
-  "$bin" run --config "$work/driftd.toml" 2>> "$work/driftd.log" &
-  pid=$!
-  until curl -sf "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1; do
-    sleep 0.05
-    kill -0 "$pid" 2>/dev/null || { echo "bench: driftd exited:"; tail -20 "$work/driftd.log"; exit 1; }
-  done
+  restart_until_healthy
   up_s=$(echo "$(date +%s.%N) - $start" | bc)
   eps=$(python3 -c "print(round($n / $ingest_s))")
   echo "bench: ingest $n in ${ingest_s}s ($eps events/s), peak RSS $rss_ingest MB by the end of ingest, $rss MB with 12 ticks after it, store $store_mb MB, $buckets buckets"
@@ -157,22 +169,8 @@ t0=$(date +%s.%N)
 "$e2e" scale-predictions --brokers "$brokers" --topic "$preds" --count "$n" --spread-hours 48
 echo "bench: produced in $(echo "$(date +%s.%N) - $t0" | bc) s"
 
-cat > "$work/driftd.toml" <<EOF
-[kafka]
-brokers = ["$brokers"]
-group_id = "scale-driftd"
-dead_letter_topic = "scale-dead-letter"
-[kafka.client]
-# The broker's minimum: after the SIGKILL the group reassigns the dead member's
-# partitions this soon (the 45 s default would dominate the restart).
-"session.timeout.ms" = "6000"
-[storage]
-path = "$work/store"
-[http]
-bind = "127.0.0.1:$http_port"
-[windows]
-windows = ["7d"]
-tick = "10s"
+config_head scale '["7d"]'
+cat >> "$work/driftd.toml" <<EOF
 [labels]
 ttl = "30d"
 [[source]]
@@ -198,12 +196,7 @@ kill -KILL "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 
 echo "bench: restart after SIGKILL"
 start=$(date +%s.%N)
-"$bin" run --config "$work/driftd.toml" 2>> "$work/driftd.log" &
-pid=$!
-until curl -sf "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1; do
-  sleep 0.05
-  kill -0 "$pid" 2>/dev/null || { echo "bench: driftd exited:"; tail -20 "$work/driftd.log"; exit 1; }
-done
+restart_until_healthy
 # Store opened, state restored, HTTP up: driftd's own start-up.
 up_s=$(echo "$(date +%s.%N) - $start" | bc)
 until curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1; do
