@@ -313,12 +313,19 @@ impl WindowSums {
         self.bytes = 0;
     }
 
+    /// The sums `key` can be a member of: its model's (contiguous in `SumKey` order),
+    /// of its version or of every version.
     fn of_key<'a>(&'a mut self, key: &'a BucketKey) -> impl Iterator<Item = &'a mut WindowSum> {
+        let first = SumKey {
+            model: key.model.clone(),
+            version: None,
+            from_ms: i64::MIN,
+            to_ms: i64::MIN,
+        };
         self.sums
-            .iter_mut()
-            .filter(move |(k, _)| {
-                k.model == key.model && k.version.as_ref().is_none_or(|v| *v == key.version)
-            })
+            .range_mut(first..)
+            .take_while(move |(k, _)| k.model == key.model)
+            .filter(move |(k, _)| k.version.as_ref().is_none_or(|v| *v == key.version))
             .map(|(_, s)| s)
     }
 
