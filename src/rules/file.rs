@@ -122,7 +122,9 @@ impl Condition {
                     shift: 0.0,
                 }
             } else {
-                let (sym, num) = tail.split_at(1);
+                // The first character, not byte: `reference − 0.05` has a 3-byte minus.
+                let first = tail.chars().next().map_or(0, char::len_utf8);
+                let (sym, num) = tail.split_at(first);
                 let k: f64 = num.trim().parse().map_err(|_| {
                     format!("`{rest}`: expected `reference`, `reference * <number>` or `reference ± <number>`")
                 })?;
@@ -687,7 +689,16 @@ condition = "< reference * 0.95"
         let r = Condition::parse("< reference - 0.05").unwrap();
         assert!((r.threshold(&s).unwrap() - 0.85).abs() < 1e-12);
         assert_eq!(Condition::parse("> critical").unwrap().threshold(&s), None);
-        for bad in ["0.2", "> abc", "> reference / 2", "=> 1", "> inf"] {
+        // A non-ASCII operator (the typographic minus) is refused, not a panic (found by
+        // the rules fuzzer).
+        for bad in [
+            "0.2",
+            "> abc",
+            "> reference / 2",
+            "=> 1",
+            "> inf",
+            "< reference − 0.05",
+        ] {
             assert!(Condition::parse(bad).is_err(), "{bad}");
         }
     }
