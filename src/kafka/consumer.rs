@@ -308,6 +308,16 @@ fn commit(
     }
 }
 
+/// The share of `[storage] memory_budget` librdkafka may hold as prefetched records.
+pub const PREFETCH_SHARE: f64 = 0.05;
+const PREFETCH_KEY: &str = "queued.max.messages.kbytes";
+
+/// librdkafka's `queued.max.messages.kbytes` for a budget: [`PREFETCH_SHARE`] of it,
+/// at least 1 MiB (below that one fetch of a busy partition no longer fits).
+fn prefetch_kbytes(memory_budget: u64) -> u64 {
+    ((memory_budget as f64 * PREFETCH_SHARE) as u64 / 1024).max(1024)
+}
+
 /// Consumes until `shutdown` is set, checkpointing every `checkpoint_interval`;
 /// ends with a final checkpoint and commit.
 pub(crate) fn consume(
@@ -324,7 +334,17 @@ pub(crate) fn consume(
         readiness: readiness.clone(),
         fatal: Mutex::new(None),
     };
-    let consumer: BaseConsumer<ConsumerCallbacks> = client_config(config)?
+    let mut client = client_config(config)?;
+    // librdkafka prefetches up to 64 MiB by default whatever the budget; records
+    // waiting in its queue are memory like any other (docs/resources.md). The user's
+    // `[kafka.client]` value, if any, wins.
+    if client.get(PREFETCH_KEY).is_none() {
+        client.set(
+            PREFETCH_KEY,
+            prefetch_kbytes(config.storage.memory_budget).to_string(),
+        );
+    }
+    let consumer: BaseConsumer<ConsumerCallbacks> = client
         .set("group.id", &config.kafka.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -430,5 +450,18 @@ fn checkpoint_and_commit(
             readiness.set_checkpoint_ok(false);
             Err(e.into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefetch_kbytes;
+
+    #[test]
+    fn prefetch_is_a_share_of_the_budget_with_a_floor() {
+        // 5 % of the default 512 MiB, in kB.
+        assert_eq!(prefetch_kbytes(512 << 20), 26_214);
+        assert_eq!(prefetch_kbytes(2 << 30), 104_857);
+        assert_eq!(prefetch_kbytes(0), 1024);
     }
 }
