@@ -2,9 +2,10 @@
 # The demo: a local Kafka broker and a local SMTP server, reference profiles for two
 # models, a generator streaming their prediction logs and ground-truth labels (with
 # some malformed records; after a minute every distribution shifts and model churn's
-# labels stop agreeing with its scores), and driftd watching it with the shipped
-# rules/: alerts go pending then firing, e-mails are delivered, retraining events
-# are emitted. It prints what happens as it happens.
+# labels stop agreeing with its scores), a Python model service logging a third model
+# through the driftd client (numpy values, NaNs, times without a zone), and driftd
+# watching it all with the shipped rules/: alerts go pending then firing, e-mails are
+# delivered, retraining events are emitted. It prints what happens as it happens.
 #
 #   scripts/demo.sh                  run for DEMO_SECONDS (default 300), then stop cleanly
 #   DEMO_SECONDS=0 scripts/demo.sh   run until Ctrl-C
@@ -31,6 +32,7 @@ echo "demo: building driftd (release; the first build takes a few minutes)"
 cargo build --release --quiet
 bin=target/release/driftd
 smtp_python=$(scripts/smtp-env.sh)
+client_python=$(scripts/client-env.sh)
 
 pids=()
 cleanup() {
@@ -78,6 +80,9 @@ reference_metrics = { accuracy = 0.735 }
 
 [models.fraud]
 reference_metrics = { accuracy = 0.735 }
+
+# Logged by scripts/demo_service.py through the Python client; no reference profile.
+[models.pricing]
 EOF
 "$bin" config check --config "$work/driftd.toml"
 
@@ -90,6 +95,8 @@ done
 "$bin" generate --brokers "127.0.0.1:$KAFKA_PORT" --topic predictions --models churn,fraud \
   --labels-topic labels --degrade-model churn --rate 300 \
   --malformed-every 500 --drift-after 60s --log warn &
+pids+=($!)
+"$client_python" scripts/demo_service.py "127.0.0.1:$KAFKA_PORT" 50 &
 pids+=($!)
 "$bin" --log-format json run --config "$work/driftd.toml" 2> "$work/driftd.log" &
 pids+=($!)
@@ -108,13 +115,14 @@ while [ "$seconds" -eq 0 ] || [ $((SECONDS - start)) -lt "$seconds" ]; do
   sleep 15
   m=$(curl -sf "$api/metrics" || true)
   events=$(echo "$m" | awk '/^driftd_events_total/ {s+=$2} END {print s+0}')
+  pricing=$(echo "$m" | awk '/^driftd_events_total\{.*model="pricing"/ {s+=$2} END {print s+0}')
   errors=$(echo "$m" | awk '/^driftd_decode_errors_total/ {s+=$2} END {print s+0}')
   psi=$(echo "$m" | awk '/^driftd_feature_psi\{feature="plan",model="churn",version="v1",window="5m"\}/ {printf "%.3f", $2}')
   acc=$(echo "$m" | awk '/^driftd_performance_accuracy\{model="churn",version="v1",window="1h"\}/ {printf "%.3f", $2}')
   firing=$(echo "$m" | awk '/^driftd_alerts\{.*alertstate="firing"/ {n++} END {print n+0}')
   pending=$(echo "$m" | awk '/^driftd_alerts\{.*alertstate="pending"/ {n++} END {print n+0}')
-  printf 'demo: t=%3ss events=%s dead-lettered=%s | churn: plan PSI(5m)=%s accuracy(1h)=%s | alerts: %s firing, %s pending\n' \
-    $((SECONDS - start)) "$events" "$errors" "${psi:--}" "${acc:--}" "$firing" "$pending"
+  printf 'demo: t=%3ss events=%s (pricing, Python client: %s) dead-lettered=%s | churn: plan PSI(5m)=%s accuracy(1h)=%s | alerts: %s firing, %s pending\n' \
+    $((SECONDS - start)) "$events" "$pricing" "$errors" "${psi:--}" "${acc:--}" "$firing" "$pending"
 done
 
 echo "demo: alerts now:"
@@ -122,16 +130,17 @@ curl -s "$api/api/v1/alerts" | python3 scripts/demo_events.py --alerts
 if [ "${DEMO_CHECK:-0}" = 1 ]; then
   m=$(curl -sf "$api/metrics")
   events=$(echo "$m" | awk '/^driftd_events_total/ {s+=$2} END {print s+0}')
+  pricing=$(echo "$m" | awk '/^driftd_events_total\{.*model="pricing"/ {s+=$2} END {print s+0}')
   produced=$(echo "$m" | awk '/^driftd_outbox_deliveries_total\{kind="kafka",result="delivered"\}/ {print $2+0}')
   status=$(curl -s -o /dev/null -w '%{http_code}' "$api/api/v1/models/churn/drift?window=5m")
   mails=$(find "$mail_dir" -name '*.eml' | wc -l)
   ok=1
-  [ "$events" -gt 0 ] && [ "$status" = 200 ] || ok=0
+  [ "$events" -gt 0 ] && [ "$pricing" -gt 0 ] && [ "$status" = 200 ] || ok=0
   if [ "$seconds" -ge 240 ] && { [ "$mails" -lt 1 ] || [ "${produced:-0}" -lt 1 ]; }; then ok=0; fi
   if [ "$ok" = 1 ]; then
-    echo "demo check: passed ($events events, window report served, $mails e-mail(s), ${produced:-0} retraining event(s))"
+    echo "demo check: passed ($events events, $pricing from the Python client, window report served, $mails e-mail(s), ${produced:-0} retraining event(s))"
   else
-    echo "demo check: FAILED (events=$events, drift API status $status, e-mails=$mails, retraining events=${produced:-0})"
+    echo "demo check: FAILED (events=$events, pricing=$pricing, drift API status $status, e-mails=$mails, retraining events=${produced:-0})"
     exit 1
   fi
 fi

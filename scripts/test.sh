@@ -8,15 +8,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/ensure-deps.sh
 
-# numpy, scipy and scikit-learn for the golden answers of the statistics tests, and
-# hadolint for the Dockerfile.
+# numpy, scipy and scikit-learn for the golden answers of the statistics tests,
+# jsonschema for the record contract, confluent-kafka and pandas for the Python client,
+# and hadolint for the Dockerfile.
 venv=target/pyenv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import numpy, scipy, sklearn" 2>/dev/null \
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import numpy, scipy, sklearn, jsonschema, confluent_kafka, pandas" 2>/dev/null \
   || [ ! -x "$venv/bin/hadolint" ]; then
-  echo "== installing numpy, scipy, scikit-learn and hadolint into $venv"
+  echo "== installing the test venv ($venv): scripts/requirements-test.txt"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-test.txt
 fi
+# The Python client (clients/python) as a serving process installs it, fresh each run:
+# tests/python_client.rs drives it against the broker.
+"$venv/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall ./clients/python
 export DRIFTD_PYTHON="$PWD/$venv/bin/python"
 export DRIFTD_GOLDEN_DIR="$PWD/target/golden"
 if [ ! -f "$DRIFTD_GOLDEN_DIR/golden.json" ] || [ scripts/golden.py -nt "$DRIFTD_GOLDEN_DIR/golden.json" ]; then

@@ -136,17 +136,19 @@ pub fn generate(opts: &GenerateOptions, stop: impl Fn() -> bool) -> Result<u64, 
     while (opts.count == 0 || sent < opts.count) && !stop() {
         let drifted = opts.drift_after.is_some_and(|d| started.elapsed() >= d);
         let model = &opts.models[(sent % opts.models.len() as u64) as usize];
-        let key = format!("{model}-{sent}");
+        // The partition key of the README's contract: the model, for predictions and
+        // labels alike.
+        let key = model.as_str();
         if opts.malformed_every > 0 && sent.is_multiple_of(opts.malformed_every) {
             let payload = format!("{{\"model\": \"{model}\", \"features\": [broken");
-            send(&producer, &opts.topic, &key, &payload)?;
+            send(&producer, &opts.topic, key, &payload)?;
         } else {
             let (payload, score) = synthetic_record(&mut rng, model, sent, drifted);
-            send(&producer, &opts.topic, &key, &payload)?;
+            send(&producer, &opts.topic, key, &payload)?;
             if let Some(topic) = &opts.labels_topic {
                 let degraded = drifted && opts.degrade_model.as_deref() == Some(model.as_str());
                 let label = synthetic_label(&mut rng, model, sent, score, degraded);
-                send(&producer, topic, &key, &label)?;
+                send(&producer, topic, key, &label)?;
             }
         }
         sent += 1;

@@ -15,7 +15,9 @@ use std::time::Instant;
 use crate::base::sync::lock;
 use crate::base::time::unix_now_ms;
 use crate::config::Config;
-use crate::event::{decode, DecodeError, DecodeReason, FieldPaths, Record, SourceRole};
+use crate::event::{
+    decode, unframe, DecodeError, DecodeReason, Record, RecordFields, SourceRole, WireFormat,
+};
 use crate::join::LabelSettings;
 use crate::metrics::Metrics;
 use crate::state::{ApplyContext, IngestState};
@@ -39,6 +41,8 @@ pub(crate) struct Rejected<'a> {
     pub key: Option<&'a [u8]>,
     pub payload: &'a [u8],
     pub error: &'a DecodeError,
+    /// The Confluent schema id of a `confluent-json` source's message.
+    pub schema_id: Option<u32>,
 }
 
 /// Where rejected records go. `flush` returns only when every record handed over so far
@@ -70,7 +74,7 @@ pub enum CheckpointError {
 /// source decodes a batch on two threads, then applies it in order.
 #[derive(Clone)]
 pub(crate) struct Decoder {
-    sources: Arc<HashMap<String, (SourceRole, FieldPaths)>>,
+    sources: Arc<HashMap<String, (SourceRole, RecordFields, WireFormat)>>,
     max_message_bytes: usize,
 }
 
@@ -79,14 +83,14 @@ impl Decoder {
     pub fn decode(
         &self,
         origin: Origin<'_>,
-        role: Option<(SourceRole, &FieldPaths)>,
+        role: Option<(SourceRole, &RecordFields)>,
         payload: &[u8],
     ) -> Option<Result<crate::event::Record, DecodeError>> {
-        let (role, paths) = match role {
-            Some(r) => r,
+        let (role, paths, format) = match role {
+            Some((role, paths)) => (role, paths, WireFormat::Json),
             None => {
-                let (role, paths) = self.sources.get(origin.topic)?;
-                (*role, paths)
+                let (role, paths, format) = self.sources.get(origin.topic)?;
+                (*role, paths, *format)
             }
         };
         if payload.len() > self.max_message_bytes {
@@ -99,7 +103,16 @@ impl Decoder {
                 ),
             )));
         }
-        Some(decode(payload, role, paths, origin.timestamp_ms))
+        Some(
+            unframe(payload, format)
+                .and_then(|(json, _)| decode(json, role, paths, origin.timestamp_ms)),
+        )
+    }
+
+    /// The Confluent schema id in `payload`'s header, when its topic is `confluent-json`.
+    fn schema_id(&self, topic: &str, payload: &[u8]) -> Option<u32> {
+        let (_, _, format) = self.sources.get(topic)?;
+        unframe(payload, *format).ok()?.1
     }
 }
 
@@ -256,7 +269,10 @@ impl<D: DeadLetterSink> Ingest<D> {
         let sources = config
             .sources
             .iter()
-            .map(|s| (s.topic.get_ref().clone(), (s.role, s.fields.clone())))
+            .map(|s| {
+                let source = (s.role, s.fields.clone(), s.format);
+                (s.topic.get_ref().clone(), source)
+            })
             .collect();
         Ok(Ingest {
             state,
@@ -356,7 +372,7 @@ impl<D: DeadLetterSink> Ingest<D> {
     pub fn handle(
         &mut self,
         origin: Origin<'_>,
-        role: Option<(SourceRole, &FieldPaths)>,
+        role: Option<(SourceRole, &RecordFields)>,
         key: Option<&[u8]>,
         payload: &[u8],
     ) {
@@ -429,6 +445,7 @@ impl<D: DeadLetterSink> Ingest<D> {
                     key,
                     payload,
                     error: &error,
+                    schema_id: self.decoder.schema_id(origin.topic, payload),
                 });
             }
         }

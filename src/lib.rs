@@ -30,7 +30,8 @@
 //! What arrives: the record types and their field paths, decoding bytes into records
 //! with a reason for every refusal, and tabular files for offline work. Pure.
 //!
-//! - [`event`]: record types, field paths (JSON pointers), raw decoding, decode reasons
+//! - [`event`]: record types, field paths (JSON pointers), timestamps, the Confluent
+//!   header, raw decoding, decode reasons
 //! - [`dataset`]: CSV and JSON-lines columns, streamed
 //!
 //! ## 2. Profiles and reports

@@ -271,7 +271,7 @@ pub mod extra;
         file("dataset.rs", "fn f() { crate::event::decode(); }\n"),
         file(
             "config/mod.rs",
-            "use crate::{event::{FieldPaths, SourceRole}, stats};\n",
+            "use crate::{event::{RecordFields, SourceRole}, stats};\n",
         ),
     ];
     let errors = violations(lib_rs, &files);

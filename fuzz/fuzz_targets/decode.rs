@@ -3,7 +3,7 @@
 #![no_main]
 
 use driftd::event::{
-    decode, FeatureValue, FieldPaths, Record, SourceRole, MAX_CATEGORY_BYTES, MAX_NAME_BYTES,
+    decode, FeatureValue, Record, RecordFields, SourceRole, MAX_CATEGORY_BYTES, MAX_NAME_BYTES,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -13,7 +13,7 @@ fn name_ok(s: &str) -> bool {
 
 fuzz_target!(|data: &[u8]| {
     for role in [SourceRole::Predictions, SourceRole::Labels] {
-        match decode(data, role, &FieldPaths::default(), 0) {
+        match decode(data, role, &RecordFields::default(), 0) {
             Ok(Record::Prediction(p)) => {
                 assert!(name_ok(&p.model) && name_ok(&p.version));
                 assert!(p.id.as_deref().is_none_or(name_ok));

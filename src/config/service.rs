@@ -13,7 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::base::time::parse_duration;
-use crate::event::{FieldPaths, SourceRole};
+use crate::event::{RecordFields, SourceRole, WireFormat};
 
 use super::{de_any_duration, de_nonempty};
 
@@ -240,9 +240,13 @@ impl Default for HttpConfig {
 pub struct SourceConfig {
     pub topic: Spanned<String>,
     pub role: SourceRole,
-    /// Where each field lives in the record (JSON pointers).
+    /// How the JSON is framed in each message.
     #[serde(default)]
-    pub fields: FieldPaths,
+    pub format: WireFormat,
+    /// Where each field lives in the record (JSON pointers), and how its timestamp
+    /// is read.
+    #[serde(default)]
+    pub fields: RecordFields,
 }
 
 fn default_brokers() -> Vec<String> {

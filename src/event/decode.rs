@@ -15,7 +15,7 @@ use super::*;
 pub fn decode(
     bytes: &[u8],
     role: SourceRole,
-    paths: &FieldPaths,
+    paths: &RecordFields,
     fallback_ts_ms: i64,
 ) -> Result<Record, DecodeError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -122,11 +122,15 @@ fn duplicate_key(e: &serde_json::Error) -> Option<DecodeError> {
 fn decode_value(
     text: &str,
     role: SourceRole,
-    paths: &FieldPaths,
+    paths: &RecordFields,
     fallback_ts_ms: i64,
 ) -> Result<Record, DecodeError> {
-    let doc: Value = serde_json::from_str(text)
-        .map_err(|e| err(DecodeReason::InvalidJson, format!("invalid JSON: {e}")))?;
+    let doc: Value = serde_json::from_str(text).map_err(|e| {
+        err(
+            DecodeReason::InvalidJson,
+            format!("invalid JSON: {e}{}", non_json_number(text, &e)),
+        )
+    })?;
     if !doc.is_object() {
         return Err(err(
             DecodeReason::NotAnObject,
@@ -135,6 +139,27 @@ fn decode_value(
     }
     let source = Source::Doc(&doc);
     decode_fields(&Fields { source, paths }, role, fallback_ts_ms)
+}
+
+/// A hint when the syntax error is at `NaN` or `Infinity`: what Python's `json.dumps`
+/// writes for a float that is not finite (JSON has no such number).
+fn non_json_number(text: &str, e: &serde_json::Error) -> &'static str {
+    if !e.is_syntax() {
+        return "";
+    }
+    let at = text
+        .lines()
+        .take(e.line().saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum::<usize>()
+        + e.column().saturating_sub(1);
+    let rest = text.get(at..).unwrap_or_default().trim_start_matches('-');
+    if ["NaN", "Infinity"].iter().any(|t| rest.starts_with(t)) {
+        " (NaN and Infinity are not JSON: send null for a missing value; Python's \
+         json.dumps(…, allow_nan=False) finds them)"
+    } else {
+        ""
+    }
 }
 
 fn decode_fields(
@@ -182,7 +207,7 @@ fn decode_fields(
 
 struct Fields<'a> {
     source: Source<'a>,
-    paths: &'a FieldPaths,
+    paths: &'a RecordFields,
 }
 
 /// An object key, borrowed from the input unless it has escapes. (serde's own
@@ -400,6 +425,11 @@ impl Fields<'_> {
         let s = match &*v {
             Value::String(s) => s.clone(),
             Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            // `1.0` and `1e3` are integers too (as JSON Schema's "integer" says): the
+            // digits of the integer, within the range of the integers above.
+            Value::Number(n) if n.as_f64().is_some_and(integral) => {
+                format!("{}", n.as_f64().unwrap_or_default() as i128)
+            }
             other => {
                 return Err(err(
                     DecodeReason::WrongType,
@@ -416,31 +446,12 @@ impl Fields<'_> {
             return Ok(None);
         };
         match &*v {
-            Value::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
-                // The same range as epoch milliseconds (found by the decode fuzzer).
-                Ok(t) if (0..=MAX_EPOCH_MS).contains(&t.timestamp_millis()) => {
-                    Ok(Some(t.timestamp_millis()))
-                }
-                Ok(_) => Err(err(
-                    DecodeReason::InvalidValue,
-                    format!("ts `{}` is before 1970", truncate(s, 64)),
-                )),
-                Err(e) => Err(err(
-                    DecodeReason::InvalidValue,
-                    format!("ts `{}` is not RFC 3339: {e}", truncate(s, 64)),
-                )),
-            },
-            Value::Number(n) => match n.as_i64() {
-                Some(ms) if (0..=MAX_EPOCH_MS).contains(&ms) => Ok(Some(ms)),
-                _ => Err(err(
-                    DecodeReason::InvalidValue,
-                    format!("ts {n} is not epoch milliseconds between 1970 and 9999"),
-                )),
-            },
+            Value::String(s) => text_timestamp(s, self.paths.naive_timezone).map(Some),
+            Value::Number(n) => epoch_timestamp(n, self.paths.timestamp_unit).map(Some),
             other => Err(err(
                 DecodeReason::WrongType,
                 format!(
-                    "ts must be RFC 3339 or epoch milliseconds, got {}",
+                    "ts must be RFC 3339 or an epoch number, got {}",
                     type_name(other)
                 ),
             )),
@@ -584,10 +595,13 @@ impl Fields<'_> {
         let Value::Object(map) = &*v else {
             return Err(not_an_object("segment", &v));
         };
+        // A key is checked even when its value is null (absent): a bad key is the
+        // producer's mistake either way, and the published schema says so.
         map.iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| {
-                check_name("segment key", k)?;
+            .map(|(k, v)| check_name("segment key", k).map(|()| (k, v)))
+            .filter(|entry| entry.as_ref().map_or(true, |(_, v)| !v.is_null()))
+            .map(|entry| {
+                let (k, v) = entry?;
                 let s = match v {
                     Value::String(s) => s.clone(),
                     Value::Number(n) => n.to_string(),
@@ -664,6 +678,110 @@ fn feature_value(name: &str, value: &Value) -> Result<FeatureValue, DecodeError>
 
 /// 9999-12-31T23:59:59.999Z.
 const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
+/// 1973-03-03T09:46:40Z: an epoch number earlier than this is almost surely in a
+/// coarser unit than the configured one (seconds read as milliseconds land in January
+/// 1970), and no live prediction is that old.
+pub(crate) const MIN_PLAUSIBLE_EPOCH_MS: i64 = 100_000_000_000;
+
+/// An RFC 3339 timestamp (fractional seconds optional), or one without an offset in
+/// `naive` (ISO 8601 `YYYY-MM-DDTHH:MM:SS[.fff]`, `T` or a space), as epoch ms.
+fn text_timestamp(s: &str, naive: Option<NaiveTimezone>) -> Result<i64, DecodeError> {
+    let shown = truncate(s, 64);
+    let ms = match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(t) => t.timestamp_millis(),
+        Err(e) => match chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+        {
+            Ok(local) => match naive {
+                Some(zone) => zone.to_epoch_ms(&local).ok_or_else(|| {
+                    err(
+                        DecodeReason::InvalidValue,
+                        format!("ts `{shown}` does not exist in {zone} (a daylight saving gap)"),
+                    )
+                })?,
+                None => {
+                    return Err(err(
+                        DecodeReason::InvalidValue,
+                        format!(
+                            "ts `{shown}` has no UTC offset: add one (`Z`, `+02:00`) or set \
+                             [source.fields] naive_timezone"
+                        ),
+                    ))
+                }
+            },
+            Err(_) => {
+                return Err(err(
+                    DecodeReason::InvalidValue,
+                    format!("ts `{shown}` is not RFC 3339: {e}"),
+                ))
+            }
+        },
+    };
+    // The same range as epoch milliseconds (found by the decode fuzzer).
+    if !(0..=MAX_EPOCH_MS).contains(&ms) {
+        return Err(err(
+            DecodeReason::InvalidValue,
+            format!("ts `{shown}` is not between 1970 and 9999"),
+        ));
+    }
+    Ok(ms)
+}
+
+/// An epoch number, integer or not, in `unit`, as epoch milliseconds (rounded down).
+fn epoch_timestamp(n: &serde_json::Number, unit: TimestampUnit) -> Result<i64, DecodeError> {
+    let out_of_range = || {
+        err(
+            DecodeReason::InvalidValue,
+            format!(
+                "ts {n} is not epoch {} between 1970 and 9999 ([source.fields] timestamp_unit = \"{}\")",
+                unit.as_str(),
+                unit.as_str()
+            ),
+        )
+    };
+    let ms = match n.as_i64() {
+        // Integers exactly: an f64 has 53 bits, nanoseconds since 1970 need 61.
+        Some(v) => match unit {
+            TimestampUnit::S => v.checked_mul(1000),
+            TimestampUnit::Ms => Some(v),
+            TimestampUnit::Us => Some(v.div_euclid(1_000)),
+            TimestampUnit::Ns => Some(v.div_euclid(1_000_000)),
+        },
+        None => n
+            .as_f64()
+            .map(|v| (v * unit.ms_per_unit()).floor())
+            .filter(|ms| ms.is_finite() && ms.abs() < 1e18)
+            .map(|ms| ms as i64),
+    }
+    .filter(|ms| (0..=MAX_EPOCH_MS).contains(ms))
+    .ok_or_else(out_of_range)?;
+    if ms < MIN_PLAUSIBLE_EPOCH_MS {
+        if let Some(coarser) = unit.coarser() {
+            return Err(err(
+                DecodeReason::InvalidValue,
+                format!(
+                    "ts {n} read as {} is in {}: it looks like {}, set [source.fields] \
+                     timestamp_unit = \"{}\"",
+                    unit.as_str(),
+                    1970 + ms / 31_557_600_000,
+                    match coarser {
+                        TimestampUnit::S => "seconds",
+                        TimestampUnit::Ms => "milliseconds",
+                        TimestampUnit::Us => "microseconds",
+                        TimestampUnit::Ns => "nanoseconds",
+                    },
+                    coarser.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(ms)
+}
+
+/// A float that is an integer in `i64::MIN..=u64::MAX`.
+fn integral(f: f64) -> bool {
+    f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..18_446_744_073_709_551_616.0).contains(&f)
+}
 
 fn finite(v: Option<f64>, field: &str) -> Result<f64, DecodeError> {
     match v {
@@ -737,7 +855,7 @@ mod tests {
         decode(
             json.as_bytes(),
             SourceRole::Predictions,
-            &FieldPaths::default(),
+            &RecordFields::default(),
             42,
         )
     }
@@ -786,7 +904,7 @@ mod tests {
 
     #[test]
     fn nesting_limit_is_serde_json_s_in_unread_fields_too() {
-        let paths = FieldPaths::default();
+        let paths = RecordFields::default();
         for n in [1, 126, 127, 128, 100_000] {
             let nested = format!(
                 "{}1{}",
@@ -870,7 +988,7 @@ mod tests {
     #[test]
     fn rejects_with_reasons() {
         let reason = |b: &[u8]| {
-            decode(b, SourceRole::Predictions, &FieldPaths::default(), 0)
+            decode(b, SourceRole::Predictions, &RecordFields::default(), 0)
                 .unwrap_err()
                 .reason
         };
@@ -922,13 +1040,159 @@ mod tests {
         assert_eq!(reason(long.as_bytes()), DecodeReason::InvalidValue);
     }
 
+    /// The event time of a prediction whose `ts` is `raw` (JSON), read with `fields`.
+    fn ts_with(raw: &str, fields: &RecordFields) -> Result<i64, DecodeError> {
+        let json = format!("{{\"model\":\"m\",\"ts\":{raw}}}");
+        match decode(json.as_bytes(), SourceRole::Predictions, fields, 0)? {
+            Record::Prediction(p) => Ok(p.ts_ms),
+            Record::Label(_) => unreachable!("a prediction source"),
+        }
+    }
+
+    #[test]
+    fn timestamps_as_producers_send_them() {
+        let default = RecordFields::default();
+        let ts = |raw: &str| ts_with(raw, &default);
+        // 2026-12-03T11:00:00.123Z
+        let ms = 1_796_295_600_123;
+        assert_eq!(ts("1796295600123").unwrap(), ms);
+        // Python's `time.time() * 1000`: a float, rounded down.
+        assert_eq!(ts("1796295600123.789").unwrap(), ms);
+        assert_eq!(ts("1.796295600123e12").unwrap(), ms);
+        assert_eq!(ts("\"2026-12-03T11:00:00.123Z\"").unwrap(), ms);
+        assert_eq!(ts("\"2026-12-03T11:00:00.123456+00:00\"").unwrap(), ms);
+        assert_eq!(ts("\"2026-12-03T12:00:00.123+01:00\"").unwrap(), ms);
+        assert_eq!(ts("\"2026-12-03T11:00:00Z\"").unwrap(), ms - 123);
+        // Python's `str(datetime.now(timezone.utc))`: a space, not a `T`.
+        assert_eq!(ts("\"2026-12-03 11:00:00.123+00:00\"").unwrap(), ms);
+
+        // `time.time()` read as milliseconds lands in 1970: refused, with the fix.
+        let e = ts("1796295600.123").unwrap_err();
+        assert_eq!(e.reason, DecodeReason::InvalidValue);
+        assert!(e.detail.contains("looks like seconds"), "{}", e.detail);
+        assert!(e.detail.contains("timestamp_unit = \"s\""), "{}", e.detail);
+        assert!(ts("1796295600")
+            .unwrap_err()
+            .detail
+            .contains("looks like seconds"));
+        // `datetime.now().isoformat()`: no offset, refused unless a zone is configured.
+        let e = ts("\"2026-12-03T11:00:00.123456\"").unwrap_err();
+        assert_eq!(e.reason, DecodeReason::InvalidValue);
+        assert!(e.detail.contains("no UTC offset"), "{}", e.detail);
+        assert!(e.detail.contains("naive_timezone"), "{}", e.detail);
+
+        let unit = |u| RecordFields {
+            timestamp_unit: u,
+            ..RecordFields::default()
+        };
+        let seconds = unit(TimestampUnit::S);
+        assert_eq!(ts_with("1796295600.123", &seconds).unwrap(), ms);
+        assert_eq!(ts_with("1796295600", &seconds).unwrap(), ms - 123);
+        assert_eq!(
+            ts_with("1796295600123", &unit(TimestampUnit::Ms)).unwrap(),
+            ms
+        );
+        assert_eq!(
+            ts_with("1796295600123456", &unit(TimestampUnit::Us)).unwrap(),
+            ms
+        );
+        // Nanoseconds exactly: beyond f64's 53 bits.
+        let ns = unit(TimestampUnit::Ns);
+        assert_eq!(ts_with("1796295600123999999", &ns).unwrap(), ms);
+        assert!(ts_with("1796295600123999", &ns)
+            .unwrap_err()
+            .detail
+            .contains("looks like microseconds"));
+        // Milliseconds read as seconds are past 9999.
+        let e = ts_with("1796295600123", &seconds).unwrap_err();
+        assert!(e.detail.contains("between 1970 and 9999"), "{}", e.detail);
+
+        let zone = |z: &str| RecordFields {
+            naive_timezone: Some(z.parse().unwrap()),
+            ..RecordFields::default()
+        };
+        let naive = "\"2026-12-03T11:00:00.123\"";
+        assert_eq!(ts_with(naive, &zone("UTC")).unwrap(), ms);
+        assert_eq!(ts_with(naive, &zone("-02:00")).unwrap(), ms + 7_200_000);
+        assert_eq!(
+            ts_with(naive, &zone("Europe/Berlin")).unwrap(),
+            ms - 3_600_000
+        );
+        assert_eq!(
+            ts_with("\"2026-07-03 11:00:00.123\"", &zone("Europe/Berlin")).unwrap(),
+            ms - 3_600_000 - 153 * 86_400_000 - 3_600_000,
+            "summer time: UTC+2"
+        );
+        // An offset in the record wins over the configured zone.
+        assert_eq!(
+            ts_with("\"2026-12-03T11:00:00.123Z\"", &zone("+05:00")).unwrap(),
+            ms
+        );
+        // 02:30 on the last Sunday of March does not exist in Berlin.
+        let e = ts_with("\"2026-03-29T02:30:00\"", &zone("Europe/Berlin")).unwrap_err();
+        assert!(e.detail.contains("daylight saving gap"), "{}", e.detail);
+        // The repeated hour in October: the earlier instant.
+        assert_eq!(
+            ts_with("\"2026-10-25T02:30:00\"", &zone("Europe/Berlin")).unwrap(),
+            ts("\"2026-10-25T00:30:00Z\"").unwrap()
+        );
+        for bad in ["Mars/Olympus", "+25:00", "utc+2"] {
+            assert!(bad.parse::<NaiveTimezone>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_accept_integers_written_as_floats() {
+        let model = |raw: &str| {
+            let json = format!("{{\"model\":{raw}}}");
+            decode(
+                json.as_bytes(),
+                SourceRole::Predictions,
+                &RecordFields::default(),
+                0,
+            )
+            .map(|r| r.model().to_string())
+        };
+        assert_eq!(model("7").unwrap(), "7");
+        assert_eq!(model("7.0").unwrap(), "7");
+        assert_eq!(model("1e3").unwrap(), "1000");
+        assert_eq!(
+            model("18446744073709551615").unwrap(),
+            "18446744073709551615"
+        );
+        assert_eq!(model("7.5").unwrap_err().reason, DecodeReason::WrongType);
+        assert_eq!(
+            model("1.8446744073709552e19").unwrap_err().reason,
+            DecodeReason::WrongType
+        );
+    }
+
+    #[test]
+    fn nan_gets_a_hint() {
+        let e = pred("{\"model\":\"m\",\"features\":{\"x\": NaN}}").unwrap_err();
+        assert_eq!(e.reason, DecodeReason::InvalidJson);
+        assert!(
+            e.detail.contains("NaN and Infinity are not JSON"),
+            "{}",
+            e.detail
+        );
+        let e = pred("{\"model\":\"m\",\n\"latency_ms\":-Infinity}").unwrap_err();
+        assert!(
+            e.detail.contains("NaN and Infinity are not JSON"),
+            "{}",
+            e.detail
+        );
+        let e = pred("{\"model\":\"m\",\"x\": nope}").unwrap_err();
+        assert!(!e.detail.contains("NaN"), "{}", e.detail);
+    }
+
     #[test]
     fn custom_field_paths() {
-        let paths = FieldPaths {
+        let paths = RecordFields {
             model: JsonPointer("/meta/name".into()),
             timestamp: JsonPointer("/meta/at".into()),
             features: JsonPointer("/x".into()),
-            ..FieldPaths::default()
+            ..RecordFields::default()
         };
         let r = decode(
             br#"{"meta":{"name":"fraud","at":1700000000000},"x":{"a":1}}"#,
@@ -944,7 +1208,14 @@ mod tests {
 
     #[test]
     fn labels_need_id_and_label() {
-        let dec = |j: &str| decode(j.as_bytes(), SourceRole::Labels, &FieldPaths::default(), 7);
+        let dec = |j: &str| {
+            decode(
+                j.as_bytes(),
+                SourceRole::Labels,
+                &RecordFields::default(),
+                7,
+            )
+        };
         let Record::Label(l) = dec(r#"{"model":"churn","id":"req-1","label":true}"#).unwrap()
         else {
             panic!()
@@ -1038,12 +1309,12 @@ mod tests {
         let inner = [
             "a", "b", "c", "d~1e", "name", "at", "0", "score", "class", "",
         ];
-        let nested = FieldPaths {
+        let nested = RecordFields {
             model: JsonPointer("/meta/name".into()),
             timestamp: JsonPointer("/meta/at".into()),
             features: JsonPointer("/x/0".into()),
             label: JsonPointer("/meta/d~1e".into()),
-            ..FieldPaths::default()
+            ..RecordFields::default()
         };
         let mut rng = crate::base::rng::SplitMix::new(17);
         let (mut ok, mut rejected, mut duplicates) = (0, 0, 0);
@@ -1068,7 +1339,7 @@ mod tests {
             }
             let text = format!("{{{}}}", members.join(","));
             for role in [SourceRole::Predictions, SourceRole::Labels] {
-                for paths in [&FieldPaths::default(), &nested] {
+                for paths in [&RecordFields::default(), &nested] {
                     let fast = decode(text.as_bytes(), role, paths, 7);
                     if matches!(&fast, Err(e) if e.reason == DecodeReason::DuplicateKey) {
                         // The `Value` path keeps the last of equal keys; the fast path

@@ -15,11 +15,12 @@ pub enum SourceRole {
     Labels,
 }
 
-/// JSON pointers (RFC 6901) to each field of a record; the defaults are the record
-/// format of the README ("Record format"), so existing logs fit by changing only the paths that differ.
+/// Where each field of a record lives, as JSON pointers (RFC 6901), and how its
+/// timestamp is read; the defaults are the record format of the README ("Record
+/// format"), so existing logs fit by changing only what differs.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct FieldPaths {
+pub struct RecordFields {
     pub model: JsonPointer,
     pub model_version: JsonPointer,
     pub id: JsonPointer,
@@ -29,12 +30,17 @@ pub struct FieldPaths {
     pub latency_ms: JsonPointer,
     pub segment: JsonPointer,
     pub label: JsonPointer,
+    /// What an epoch-number timestamp counts.
+    pub timestamp_unit: TimestampUnit,
+    /// The zone of timestamps without a UTC offset; `None`: such a timestamp is refused
+    /// (which zone the producer meant is a guess).
+    pub naive_timezone: Option<NaiveTimezone>,
 }
 
-impl Default for FieldPaths {
+impl Default for RecordFields {
     fn default() -> Self {
         let p = |s: &str| JsonPointer(s.to_string());
-        FieldPaths {
+        RecordFields {
             model: p("/model"),
             model_version: p("/model_version"),
             id: p("/id"),
@@ -44,6 +50,8 @@ impl Default for FieldPaths {
             latency_ms: p("/latency_ms"),
             segment: p("/segment"),
             label: p("/label"),
+            timestamp_unit: TimestampUnit::default(),
+            naive_timezone: None,
         }
     }
 }
@@ -67,5 +75,116 @@ impl<'de> Deserialize<'de> for JsonPointer {
             )));
         }
         Ok(JsonPointer(s))
+    }
+}
+
+/// What an epoch-number timestamp counts since 1970-01-01T00:00:00Z.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimestampUnit {
+    /// Seconds: Python's `time.time()`, Unix `date +%s`.
+    S,
+    /// Milliseconds: Java's `System.currentTimeMillis()`, JavaScript's `Date.now()`.
+    #[default]
+    Ms,
+    /// Microseconds.
+    Us,
+    /// Nanoseconds: Go's `time.Now().UnixNano()`, Python's `time.time_ns()`.
+    Ns,
+}
+
+impl TimestampUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimestampUnit::S => "s",
+            TimestampUnit::Ms => "ms",
+            TimestampUnit::Us => "us",
+            TimestampUnit::Ns => "ns",
+        }
+    }
+
+    /// Milliseconds per unit.
+    pub(crate) fn ms_per_unit(self) -> f64 {
+        match self {
+            TimestampUnit::S => 1e3,
+            TimestampUnit::Ms => 1.0,
+            TimestampUnit::Us => 1e-3,
+            TimestampUnit::Ns => 1e-6,
+        }
+    }
+
+    /// The next coarser unit: what a value that lands before 1973 was probably sent in.
+    pub(crate) fn coarser(self) -> Option<TimestampUnit> {
+        match self {
+            TimestampUnit::S => None,
+            TimestampUnit::Ms => Some(TimestampUnit::S),
+            TimestampUnit::Us => Some(TimestampUnit::Ms),
+            TimestampUnit::Ns => Some(TimestampUnit::Us),
+        }
+    }
+}
+
+/// The zone of timestamps written without a UTC offset (`2026-12-03T11:00:00`, what
+/// Python's `datetime.now().isoformat()` writes): `UTC`, a fixed offset (`+02:00`) or
+/// an IANA zone (`Europe/Berlin`, daylight saving time included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NaiveTimezone {
+    Fixed(chrono::FixedOffset),
+    Zone(chrono_tz::Tz),
+}
+
+impl std::str::FromStr for NaiveTimezone {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("utc") || s == "Z" {
+            return Ok(NaiveTimezone::Fixed(
+                chrono::FixedOffset::east_opt(0).ok_or("UTC")?,
+            ));
+        }
+        if s.starts_with(['+', '-']) {
+            return s
+                .parse::<chrono::FixedOffset>()
+                .map(NaiveTimezone::Fixed)
+                .map_err(|_| {
+                    format!("`{s}` is not an offset: write it as +HH:MM or -HH:MM, e.g. \"+02:00\"")
+                });
+        }
+        s.parse::<chrono_tz::Tz>().map(NaiveTimezone::Zone).map_err(|_| {
+            format!(
+                "`{s}` is not a time zone: use \"UTC\", an offset such as \"+02:00\", or an IANA name such as \"Europe/Berlin\""
+            )
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for NaiveTimezone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
+    }
+}
+
+impl NaiveTimezone {
+    /// `local` read in this zone, as epoch milliseconds; the earlier instant when the
+    /// wall time repeats (daylight saving ends), `None` when it never happens (it
+    /// starts).
+    pub(crate) fn to_epoch_ms(self, local: &chrono::NaiveDateTime) -> Option<i64> {
+        use chrono::TimeZone;
+        match self {
+            NaiveTimezone::Fixed(offset) => offset.from_local_datetime(local).earliest(),
+            NaiveTimezone::Zone(zone) => zone
+                .from_local_datetime(local)
+                .earliest()
+                .map(|t| t.fixed_offset()),
+        }
+        .map(|t| t.timestamp_millis())
+    }
+}
+
+impl std::fmt::Display for NaiveTimezone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NaiveTimezone::Fixed(offset) => write!(f, "{offset}"),
+            NaiveTimezone::Zone(zone) => f.write_str(zone.name()),
+        }
     }
 }

@@ -3,22 +3,25 @@
 //! [`DecodeError`] with a reason out. Pure: no I/O.
 //!
 //! - this file: the record types, the decode reasons and their limits
-//! - [`fields`]: [`FieldPaths`] (JSON pointers per field) and [`SourceRole`], the
-//!   per-topic part of `[[source]]`
+//! - [`fields`]: [`RecordFields`] (JSON pointers per field, the timestamp's unit and
+//!   zone) and [`SourceRole`], the per-topic part of `[[source]]`
+//! - [`framing`]: [`WireFormat`] and [`unframe`], the Confluent header around the JSON
 //! - [`decode`](mod@decode): raw-JSON decoding without a `Value` tree, and its checks
 //!
-//! Field locations come from [`FieldPaths`] (JSON pointers), so logs in another shape
+//! Field locations come from [`RecordFields`] (JSON pointers), so logs in another shape
 //! are read without re-formatting them. The reasons are a small fixed set because they
 //! become a Prometheus label; the detail, which names the field, goes into the
 //! dead-letter header and the log.
 
 mod decode;
 mod fields;
+mod framing;
 
 pub(crate) use decode::check_name;
 pub use decode::decode;
 pub(crate) use fields::JsonPointer;
-pub use fields::{FieldPaths, SourceRole};
+pub use fields::{NaiveTimezone, RecordFields, SourceRole, TimestampUnit};
+pub use framing::{unframe, WireFormat};
 
 /// Longest model, version, id, feature or segment name accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
@@ -116,10 +119,12 @@ pub enum DecodeReason {
     /// A prediction of a version beyond `[limits] max_versions` live versions of its
     /// model.
     TooManyVersions,
+    /// A `confluent-json` source's message without the Confluent header.
+    WireFormat,
 }
 
 impl DecodeReason {
-    pub(crate) const ALL: [DecodeReason; 13] = [
+    pub(crate) const ALL: [DecodeReason; 14] = [
         DecodeReason::Empty,
         DecodeReason::InvalidUtf8,
         DecodeReason::InvalidJson,
@@ -133,6 +138,7 @@ impl DecodeReason {
         DecodeReason::TooLate,
         DecodeReason::FromTheFuture,
         DecodeReason::TooManyVersions,
+        DecodeReason::WireFormat,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -150,6 +156,7 @@ impl DecodeReason {
             DecodeReason::TooLate => "too_late",
             DecodeReason::FromTheFuture => "from_the_future",
             DecodeReason::TooManyVersions => "too_many_versions",
+            DecodeReason::WireFormat => "wire_format",
         }
     }
 }

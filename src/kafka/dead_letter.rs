@@ -142,6 +142,12 @@ impl DeadLetterSink for KafkaDeadLetter {
                 key: "driftd-source-offset",
                 value: Some(offset.as_str()),
             });
+        if let Some(id) = rejected.schema_id {
+            headers = headers.insert(Header {
+                key: "driftd-schema-id",
+                value: Some(id.to_string().as_str()),
+            });
+        }
         let payload = if rejected.payload.len() > MAX_DEAD_LETTER_PAYLOAD {
             headers = headers.insert(Header {
                 key: "driftd-truncated-from",

@@ -391,7 +391,26 @@ pub fn corpus(model: &str, now_ms: i64) -> Vec<Hostile> {
         f("ts", &(now_ms + 86_400_000).to_string()),
         "from_the_future",
     );
-    rec(&mut out, "epoch zero", f("ts", "0"), "too_late");
+    // Before 1973 in milliseconds: seconds sent as milliseconds (`time.time()`).
+    rec(&mut out, "epoch zero", f("ts", "0"), "invalid_value");
+    rec(
+        &mut out,
+        "seconds as milliseconds",
+        f("ts", &(now_ms / 1000).to_string()),
+        "invalid_value",
+    );
+    rec(
+        &mut out,
+        "a timestamp without an offset",
+        f("ts", "\"2026-12-03T11:00:00.123456\""),
+        "invalid_value",
+    );
+    rec(
+        &mut out,
+        "a NaN feature",
+        f("features", "{\"age\":NaN}"),
+        "invalid_json",
+    );
     rec(
         &mut out,
         "1990",
