@@ -342,7 +342,7 @@ impl Alerting {
             let Some(text) = &m.retrain_schedule else {
                 continue;
             };
-            let Ok(cron) = CronSchedule::parse(&text.0) else {
+            let Ok(cron) = CronSchedule::parse(&text.0, m.retrain_timezone) else {
                 continue;
             };
             let Some(&checked) = self.schedules_checked.get(model) else {

@@ -125,12 +125,14 @@ async fn retrain(
     State(s): State<AppState>,
     Path(model): Path<String>,
     headers: HeaderMap,
-    body: Option<Json<RetrainBody>>,
+    // The raw body, parsed only after the token is checked: a JSON extractor would
+    // answer a request without a JSON content type with 415 before authenticating.
+    body: axum::body::Bytes,
 ) -> Response {
     if let Some(denied) = unauthorized(&s, &headers) {
         return denied;
     }
-    let Some(Json(body)) = body else {
+    let Ok(body) = serde_json::from_slice::<RetrainBody>(&body) else {
         return api_error(
             StatusCode::BAD_REQUEST,
             "send a JSON body {\"reason\": \"…\"}".into(),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::base::id::stable_id;
-use crate::base::time::rfc3339;
+use crate::base::time::{rfc3339, Zone};
 
 pub(crate) const EVENT_TYPE: &str = "io.driftd.retrain.requested";
 
@@ -175,117 +175,57 @@ pub(crate) fn cloud_event(
     })
 }
 
-/// A five-field cron expression (minute hour day-of-month month day-of-week), in UTC.
-/// Fields take `*`, numbers, ranges `a-b`, steps `*/n` or `a-b/n`, and lists; when
-/// both day fields are restricted, either matching is enough (as in Vixie cron).
-#[derive(Debug, Clone, PartialEq)]
+/// A cron schedule: five fields (minute hour day-of-month month day-of-week) with
+/// names (`MON`, `JAN`), ranges, steps and lists, or a nickname (`@daily`, `@weekly`,
+/// `@monthly`, `@yearly`, `@hourly`), read in a time zone. Parsed and searched by the
+/// `croner` crate; the day fields combine as in Vixie cron: when either starts with
+/// `*` (`*`, `*/2`) a day must match both, otherwise either is enough.
+#[derive(Debug, Clone)]
 pub(crate) struct CronSchedule {
-    minute: Vec<bool>,
-    hour: Vec<bool>,
-    day: Vec<bool>,
-    month: Vec<bool>,
-    weekday: Vec<bool>,
-    day_any: bool,
-    weekday_any: bool,
+    cron: croner::Cron,
+    zone: Zone,
 }
 
 impl CronSchedule {
-    pub fn parse(s: &str) -> Result<CronSchedule, String> {
+    pub fn parse(s: &str, zone: Zone) -> Result<CronSchedule, String> {
         let fields: Vec<&str> = s.split_whitespace().collect();
-        if fields.len() != 5 {
+        let nickname = matches!(fields.as_slice(), [one] if one.starts_with('@'));
+        if !nickname && fields.len() != 5 {
             return Err(format!(
-                "`{s}` has {} fields; a cron expression has 5: minute hour day-of-month month day-of-week (e.g. \"0 3 * * 1\")",
+                "`{s}` has {} fields; a cron expression has 5: minute hour day-of-month month day-of-week (e.g. \"0 3 * * MON\"), or is a nickname such as \"@daily\"",
                 fields.len()
             ));
         }
-        let field = |i: usize, name: &str, lo: usize, hi: usize| {
-            cron_field(fields[i], lo, hi).map_err(|e| format!("`{s}`: {name}: {e}"))
-        };
-        let mut weekday = field(4, "day of week", 0, 7)?;
-        if weekday[7] {
-            weekday[0] = true;
-        }
-        weekday.truncate(7);
-        Ok(CronSchedule {
-            minute: field(0, "minute", 0, 59)?,
-            hour: field(1, "hour", 0, 23)?,
-            day: field(2, "day of month", 1, 31)?,
-            month: field(3, "month", 1, 12)?,
-            weekday,
-            day_any: fields[2] == "*",
-            weekday_any: fields[4] == "*",
-        })
-    }
-
-    fn matches(&self, t: chrono::DateTime<chrono::Utc>) -> bool {
-        use chrono::{Datelike, Timelike};
-        let day = self.day[t.day() as usize];
-        let weekday = self.weekday[t.weekday().num_days_from_sunday() as usize];
-        let day_ok = match (self.day_any, self.weekday_any) {
-            (true, true) => true,
-            (true, false) => weekday,
-            (false, true) => day,
-            (false, false) => day || weekday,
-        };
-        self.minute[t.minute() as usize]
-            && self.hour[t.hour() as usize]
-            && self.month[t.month() as usize]
-            && day_ok
+        // Vixie cron's rule (croner reads only a bare `*` as unrestricted).
+        let both_days = !nickname && (fields[2].starts_with('*') || fields[4].starts_with('*'));
+        let cron = croner::parser::CronParser::builder()
+            .dom_and_dow(both_days)
+            .build()
+            .parse(s)
+            .map_err(|e| format!("`{s}`: {e}"))?;
+        Ok(CronSchedule { cron, zone })
     }
 
     /// The latest scheduled minute in (`after_ms`, `until_ms`], looking back at most a
     /// year: a daemon that was down over several runs requests one retraining, not many.
     pub(crate) fn latest_between(&self, after_ms: i64, until_ms: i64) -> Option<i64> {
-        const MIN: i64 = 60_000;
-        let mut t = until_ms.div_euclid(MIN) * MIN;
         let floor = after_ms.max(until_ms - 366 * 86_400_000);
-        while t > floor {
-            if let Some(dt) = chrono::DateTime::from_timestamp_millis(t) {
-                if self.matches(dt) {
-                    return Some(t);
-                }
-            }
-            t -= MIN;
-        }
-        None
+        // Runs are whole minutes: search from the minute `until_ms` falls in.
+        let until = chrono::DateTime::from_timestamp_millis(until_ms.div_euclid(60_000) * 60_000)?;
+        let previous = match self.zone {
+            Zone::Fixed(offset) => self
+                .cron
+                .find_previous_occurrence(&until.with_timezone(&offset), true)
+                .ok()?
+                .timestamp_millis(),
+            Zone::Iana(tz) => self
+                .cron
+                .find_previous_occurrence(&until.with_timezone(&tz), true)
+                .ok()?
+                .timestamp_millis(),
+        };
+        (previous > floor).then_some(previous)
     }
-}
-
-fn cron_field(s: &str, lo: usize, hi: usize) -> Result<Vec<bool>, String> {
-    let mut set = vec![false; hi + 1];
-    for part in s.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, st)) => (
-                r,
-                st.parse::<usize>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("step `{st}` must be a positive integer"))?,
-            ),
-            None => (part, 1),
-        };
-        let num = |x: &str| {
-            x.parse::<usize>()
-                .ok()
-                .filter(|n| (lo..=hi).contains(n))
-                .ok_or_else(|| format!("`{x}` is not a number in {lo}..={hi}"))
-        };
-        let (a, b) = if range == "*" {
-            (lo, hi)
-        } else if let Some((a, b)) = range.split_once('-') {
-            (num(a)?, num(b)?)
-        } else {
-            let a = num(range)?;
-            (a, if part.contains('/') { hi } else { a })
-        };
-        if a > b {
-            return Err(format!("range `{range}` is backwards"));
-        }
-        for v in (a..=b).step_by(step) {
-            set[v] = true;
-        }
-    }
-    Ok(set)
 }
 
 #[cfg(test)]
@@ -347,7 +287,9 @@ mod tests {
 
     #[test]
     fn cron() {
-        let c = CronSchedule::parse("30 3 * * 1").unwrap();
+        let utc = Zone::utc();
+        let parse = |s: &str| CronSchedule::parse(s, utc).unwrap();
+        let c = parse("30 3 * * 1");
         // 1970-01-05 was a Monday.
         let monday_0330 = (4 * 86_400 + 3 * 3600 + 1800) * 1000;
         assert_eq!(c.latest_between(0, monday_0330 + 59_000), Some(monday_0330));
@@ -360,26 +302,50 @@ mod tests {
             Some(monday_0330 + 7 * 86_400_000),
             "the latest of two missed runs"
         );
-        let every = CronSchedule::parse("*/15 * * * *").unwrap();
-        assert_eq!(every.latest_between(0, 20 * 60_000), Some(15 * 60_000));
-        let either = CronSchedule::parse("0 0 1 * 0").unwrap();
-        // 1970-01-04 was a Sunday; the 1st of January a Thursday.
         assert_eq!(
-            either.latest_between(0, 4 * 86_400_000),
-            Some(3 * 86_400_000)
+            parse("30 3 * * MON").latest_between(0, monday_0330 + 59_000),
+            Some(monday_0330),
+            "names"
+        );
+        let every = parse("*/15 * * * *");
+        assert_eq!(every.latest_between(0, 20 * 60_000), Some(15 * 60_000));
+        let day = 86_400_000;
+        // Both day fields restricted: either (the 1st, a Thursday, or a Sunday).
+        let either = parse("0 0 1 * 0");
+        assert_eq!(either.latest_between(0, 4 * day), Some(3 * day));
+        assert_eq!(either.latest_between(-1, 2 * day), Some(0), "the 1st");
+        // A day field starting with `*` (crontab(5): "*/2"): both must match. Odd days
+        // of January 1970 that are Sundays: the 11th (day index 10), not the 4th.
+        let both = parse("0 0 */2 * SUN");
+        assert_eq!(both.latest_between(0, 12 * day), Some(10 * day));
+        assert_eq!(both.latest_between(0, 9 * day), None);
+        // Nicknames.
+        assert_eq!(
+            parse("@daily").latest_between(0, 3 * day + 5),
+            Some(3 * day)
+        );
+        assert_eq!(
+            parse("@weekly").latest_between(0, 5 * day),
+            Some(3 * day),
+            "Sunday"
+        );
+        // In a zone: 03:30 in Berlin (UTC+1 in January) is 02:30 UTC.
+        let berlin = CronSchedule::parse("30 3 * * *", "Europe/Berlin".parse().unwrap()).unwrap();
+        assert_eq!(
+            berlin.latest_between(0, 2 * day),
+            Some(day + (2 * 3600 + 1800) * 1000)
         );
         for bad in [
             "* * * *",
+            "0 * * * * *",
             "60 * * * *",
             "*/0 * * * *",
-            "5-1 * * * *",
             "a * * * *",
+            "@fortnightly",
         ] {
-            assert!(CronSchedule::parse(bad).is_err(), "{bad}");
+            assert!(CronSchedule::parse(bad, utc).is_err(), "{bad}");
         }
-        assert!(
-            CronSchedule::parse("0 0 * * 7").unwrap().weekday[0],
-            "7 is Sunday"
-        );
+        // 7 is Sunday too.
+        assert_eq!(parse("0 0 * * 7").latest_between(0, 4 * day), Some(3 * day));
     }
 }

@@ -537,6 +537,11 @@ fn manual_retraining_and_rule_reload_through_the_api() {
     let (status, _) =
         http_request(port, "POST", "/api/v1/models/churn/retrain", &[json], body).unwrap();
     assert_eq!(status, 401);
+    // The token is checked before the body: without a JSON content type too (a JSON
+    // extractor answered 415 here, before authenticating).
+    let (status, _) =
+        http_request(port, "POST", "/api/v1/models/churn/retrain", &[], body).unwrap();
+    assert_eq!(status, 401);
     let (status, _) = http_request(
         port,
         "POST",

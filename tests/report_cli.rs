@@ -163,7 +163,7 @@ fn empty_current_file() {
 fn ragged_rows_are_an_error_with_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), "a,b\n1,2\n3,4\n", "a,b\n1,2\n3\n", &[]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "an error is 2; drift is 1");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cur.csv:3:"), "{err}");
 }
@@ -189,6 +189,11 @@ fn fail_on_drift_sets_the_exit_code_and_config_sets_thresholds() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // A broken run is told apart from drift: 2, with or without --fail-on-drift.
+    for flags in [&["--fail-on-drift"][..], &[]] {
+        let out = run(dir.path(), &reference, "x\n1\n2,3\n", flags);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+    }
 
     // A per-feature threshold above the PSI turns the verdict off.
     std::fs::write(
@@ -236,4 +241,36 @@ fn jsonl_inputs_in_the_record_format() {
     assert_eq!(feature(&v, "age")["kind"], "numeric");
     assert_eq!(feature(&v, "plan")["kind"], "categorical");
     assert_eq!(feature(&v, "plan")["psi"], 0.0);
+}
+
+#[test]
+fn the_table_sizes_the_feature_column_from_the_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "customer_lifetime_value_in_euros_last_90_days";
+    let data = csv(
+        &format!("{long},x"),
+        (0..200).map(|i| format!("{},{}", i % 50, i % 7)),
+    );
+    let out = run(dir.path(), &data, &data, &[]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{table}"))
+            .to_string()
+    };
+    // The whole name, and the next column starts where the header's does.
+    let header = line("feature");
+    let kind_at = header.find("kind").unwrap();
+    assert_eq!(kind_at, long.len() + 1, "{table}");
+    for name in [long, "x "] {
+        let l = line(name);
+        assert_eq!(
+            l[kind_at..].split_whitespace().next(),
+            Some("numeric"),
+            "{table}"
+        );
+    }
 }

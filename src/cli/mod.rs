@@ -14,6 +14,7 @@
 
 mod config;
 mod generate;
+pub mod logging;
 mod reference;
 mod report;
 mod retrain;
@@ -63,6 +64,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The exit code of a failed run: 2 for `driftd report`, whose 1 means "drift
+    /// found" (as `diff` and `grep` tell "found" from "could not look"); 1 otherwise.
+    pub fn error_exit_code(&self) -> i32 {
+        match self.command {
+            Command::Report(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -85,7 +97,8 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Compare a current dataset with a reference dataset, feature by feature (PSI,
     /// KS, χ², Jensen–Shannon, data quality). With --fail-on-drift the exit code is 1
-    /// when any feature drifted, so the command can gate a CI pipeline.
+    /// when any feature drifted, so the command can gate a CI pipeline; an error (a
+    /// file that cannot be read, a bad config) exits 2.
     Report(ReportArgs),
     /// Reference profiles stored for the daemon: import, show, list.
     #[command(subcommand)]

@@ -36,8 +36,21 @@ pub struct AlertingConfig {
     #[serde(default = "default_true")]
     pub send_resolved: bool,
     /// Grafana's base URL, for links in e-mails (e.g. "http://grafana:3000").
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_base_url")]
     pub dashboard_url: Option<String>,
+}
+
+fn de_base_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    match url::Url::parse(&s) {
+        Ok(u) if u.cannot_be_a_base() => Err(de::Error::custom(format!(
+            "`{s}` cannot be a base URL: use http(s)://host[:port][/path]"
+        ))),
+        Ok(_) => Ok(Some(s)),
+        Err(e) => Err(de::Error::custom(format!(
+            "`{s}` is not a URL ({e}): use http(s)://host[:port][/path]"
+        ))),
+    }
 }
 
 impl Default for AlertingConfig {

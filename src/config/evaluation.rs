@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use crate::base::time::parse_duration;
+use crate::base::time::{parse_duration, Zone};
 use crate::evaluate::EvaluationSettings;
 use crate::reference::{FeatureKindName, ProfileSettings};
 use crate::report::ReportSettings;
@@ -27,9 +27,13 @@ pub struct ModelConfig {
     /// for rule conditions such as `< reference * 0.95`.
     #[serde(default, deserialize_with = "de_reference_metrics")]
     pub reference_metrics: BTreeMap<String, f64>,
-    /// Scheduled retraining, a five-field cron expression in UTC (e.g. "0 3 * * 1").
+    /// Scheduled retraining: a five-field cron expression or a nickname (e.g.
+    /// "0 3 * * MON", "@daily"), read in `retrain_timezone`.
     #[serde(default, deserialize_with = "de_cron")]
     pub retrain_schedule: Option<CronText>,
+    /// The zone of `retrain_schedule`: "UTC" (default), an offset or an IANA zone.
+    #[serde(default = "Zone::utc")]
+    pub retrain_timezone: Zone,
 }
 
 fn de_reference_metrics<'de, D: Deserializer<'de>>(
@@ -56,7 +60,8 @@ pub struct CronText(pub String);
 
 fn de_cron<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CronText>, D::Error> {
     let s = String::deserialize(d)?;
-    crate::retrain::CronSchedule::parse(&s).map_err(de::Error::custom)?;
+    // The zone does not change what parses.
+    crate::retrain::CronSchedule::parse(&s, Zone::utc()).map_err(de::Error::custom)?;
     Ok(Some(CronText(s)))
 }
 

@@ -349,9 +349,25 @@ mod tests {
 
     #[test]
     fn managed_client_keys_are_refused() {
-        let text = format!("[kafka.client]\n\"enable.auto.commit\" = true\n{MINIMAL}");
-        let err = Config::parse(&text).unwrap_err();
-        assert!(err.contains("enable.auto.commit"), "{err}");
+        // Every setting driftd sets itself is refused with its reason, not silently
+        // overridden.
+        for (key, value, why) in [
+            (
+                "enable.auto.commit",
+                "true",
+                "committed only after a checkpoint",
+            ),
+            ("auto.offset.reset", "\"latest\"", "earliest record"),
+            ("statistics.interval.ms", "1000", "consumer lag"),
+            ("enable.idempotence", "false", "never a duplicate"),
+            ("message.timeout.ms", "1000", "retried until delivered"),
+            ("linger.ms", "100", "batching delay"),
+        ] {
+            let text = format!("[kafka.client]\n\"{key}\" = {value}\n{MINIMAL}");
+            let err = Config::parse(&text).unwrap_err();
+            assert!(err.contains(key) && err.contains("line 1"), "{err}");
+            assert!(err.contains(why), "{err}");
+        }
         let text = format!(
             "[kafka.client]\n\"security.protocol\" = \"ssl\"\n\"fetch.min.bytes\" = 1\n{MINIMAL}"
         );

@@ -23,12 +23,48 @@ pub(crate) const DEFAULT_HTTP_BIND: &str = "127.0.0.1:7853";
 
 /// librdkafka settings that driftd sets itself; letting users override them would
 /// break the checkpoint protocol (offsets are stored and committed only after the store).
-const MANAGED_CLIENT_KEYS: &[&str] = &[
-    "bootstrap.servers",
-    "group.id",
-    "enable.auto.commit",
-    "enable.auto.offset.store",
+/// librdkafka settings driftd sets itself, and why: a `[kafka.client]` value would be
+/// silently overridden, so it is refused instead.
+const MANAGED_CLIENT_KEYS: &[(&str, &str)] = &[
+    ("bootstrap.servers", "use kafka.brokers"),
+    ("group.id", "use kafka.group_id"),
+    (
+        "enable.auto.commit",
+        "offsets are committed only after a checkpoint",
+    ),
+    (
+        "enable.auto.offset.store",
+        "offsets are stored only after a checkpoint",
+    ),
+    (
+        "auto.offset.reset",
+        "a partition without a stored or committed offset is read from the earliest record, so none is skipped",
+    ),
+    (
+        "statistics.interval.ms",
+        "driftd reads consumer lag from librdkafka's statistics every 5 s",
+    ),
+    (
+        "enable.idempotence",
+        "the dead-letter and outbox producers are idempotent so that a retry is never a duplicate",
+    ),
+    (
+        "message.timeout.ms",
+        "dead letters are retried until delivered, and outbox sends have their own retry schedule",
+    ),
+    (
+        "linger.ms",
+        "each of driftd's producers sets its own batching delay",
+    ),
 ];
+
+/// Why driftd manages librdkafka setting `key`, if it does.
+fn managed_client_key(key: &str) -> Option<&'static str> {
+    MANAGED_CLIENT_KEYS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, why)| *why)
+}
 
 /// A secret read from an environment variable or a file (never written in the
 /// configuration itself, never logged).
@@ -365,10 +401,9 @@ fn de_client_settings<'de, D: Deserializer<'de>>(
     let raw = BTreeMap::<String, ClientValue>::deserialize(d)?;
     let mut out = BTreeMap::new();
     for (k, v) in raw {
-        if MANAGED_CLIENT_KEYS.contains(&k.as_str()) {
+        if let Some(why) = managed_client_key(&k) {
             return Err(de::Error::custom(format!(
-                "kafka.client.\"{k}\" is managed by driftd (use kafka.brokers / kafka.group_id; \
-                 offsets are committed only after a checkpoint)"
+                "kafka.client.\"{k}\" is managed by driftd: {why}"
             )));
         }
         if SECRET_CLIENT_KEYS.contains(&k.as_str()) {
@@ -388,9 +423,9 @@ fn de_client_secrets<'de, D: Deserializer<'de>>(
 ) -> Result<BTreeMap<String, SecretRef>, D::Error> {
     let map = BTreeMap::<String, SecretRef>::deserialize(d)?;
     for (k, r) in &map {
-        if MANAGED_CLIENT_KEYS.contains(&k.as_str()) {
+        if let Some(why) = managed_client_key(k) {
             return Err(de::Error::custom(format!(
-                "kafka.secrets.\"{k}\" is managed by driftd"
+                "kafka.secrets.\"{k}\" is managed by driftd: {why}"
             )));
         }
         if r.env.is_some() == r.file.is_some() {

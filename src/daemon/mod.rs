@@ -5,6 +5,7 @@
 //! - [`tick`]: the evaluation loop (windows → gauges → alerting)
 //! - [`reload`]: SIGHUP and `POST /-/reload`
 //! - [`signals`]: SIGINT / SIGTERM
+//! - [`notify`]: systemd readiness (`READY=1` once partitions are assigned, `STOPPING=1`)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::outbox::{OutboxError, OutboxSender};
 use crate::store::{Store, StoreError};
 
+mod notify;
 mod reload;
 mod signals;
 mod tick;
@@ -139,6 +141,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
         source,
     })?;
 
+    let notify_ready = tokio::spawn(notify::ready_when_assigned(readiness.clone()));
     let mut consumer = {
         let shutdown = shutdown.clone();
         tokio::task::spawn_blocking(move || {
@@ -149,6 +152,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
     let result = tokio::select! {
         signal = shutdown_signal() => {
             tracing::info!(signal, "stopping: draining the consumer");
+            notify::stopping();
             shutdown.store(true, Ordering::SeqCst);
             consumer.await
         }
@@ -156,6 +160,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
     };
     ticker.abort();
     reloader.abort();
+    notify_ready.abort();
     // Let a delivery in progress finish; what is left stays in the outbox.
     let _ = stop_outbox.send(true);
     if tokio::time::timeout(std::time::Duration::from_secs(15), outbox)

@@ -685,7 +685,7 @@ pub(crate) const MIN_PLAUSIBLE_EPOCH_MS: i64 = 100_000_000_000;
 
 /// An RFC 3339 timestamp (fractional seconds optional), or one without an offset in
 /// `naive` (ISO 8601 `YYYY-MM-DDTHH:MM:SS[.fff]`, `T` or a space), as epoch ms.
-fn text_timestamp(s: &str, naive: Option<NaiveTimezone>) -> Result<i64, DecodeError> {
+fn text_timestamp(s: &str, naive: Option<crate::base::time::Zone>) -> Result<i64, DecodeError> {
     let shown = truncate(s, 64);
     let ms = match chrono::DateTime::parse_from_rfc3339(s) {
         Ok(t) => t.timestamp_millis(),
@@ -1137,7 +1137,7 @@ mod tests {
             ts("\"2026-10-25T00:30:00Z\"").unwrap()
         );
         for bad in ["Mars/Olympus", "+25:00", "utc+2"] {
-            assert!(bad.parse::<NaiveTimezone>().is_err(), "{bad}");
+            assert!(bad.parse::<crate::base::time::Zone>().is_err(), "{bad}");
         }
     }
 

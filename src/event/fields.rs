@@ -5,6 +5,8 @@
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
+use crate::base::time::Zone;
+
 /// What a topic carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -32,9 +34,10 @@ pub struct RecordFields {
     pub label: JsonPointer,
     /// What an epoch-number timestamp counts.
     pub timestamp_unit: TimestampUnit,
-    /// The zone of timestamps without a UTC offset; `None`: such a timestamp is refused
-    /// (which zone the producer meant is a guess).
-    pub naive_timezone: Option<NaiveTimezone>,
+    /// The zone of timestamps written without a UTC offset (`2026-12-03T11:00:00`,
+    /// what Python's `datetime.now().isoformat()` writes); `None`: such a timestamp is
+    /// refused (which zone the producer meant is a guess).
+    pub naive_timezone: Option<Zone>,
 }
 
 impl Default for RecordFields {
@@ -120,71 +123,6 @@ impl TimestampUnit {
             TimestampUnit::Ms => Some(TimestampUnit::S),
             TimestampUnit::Us => Some(TimestampUnit::Ms),
             TimestampUnit::Ns => Some(TimestampUnit::Us),
-        }
-    }
-}
-
-/// The zone of timestamps written without a UTC offset (`2026-12-03T11:00:00`, what
-/// Python's `datetime.now().isoformat()` writes): `UTC`, a fixed offset (`+02:00`) or
-/// an IANA zone (`Europe/Berlin`, daylight saving time included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NaiveTimezone {
-    Fixed(chrono::FixedOffset),
-    Zone(chrono_tz::Tz),
-}
-
-impl std::str::FromStr for NaiveTimezone {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.eq_ignore_ascii_case("utc") || s == "Z" {
-            return Ok(NaiveTimezone::Fixed(
-                chrono::FixedOffset::east_opt(0).ok_or("UTC")?,
-            ));
-        }
-        if s.starts_with(['+', '-']) {
-            return s
-                .parse::<chrono::FixedOffset>()
-                .map(NaiveTimezone::Fixed)
-                .map_err(|_| {
-                    format!("`{s}` is not an offset: write it as +HH:MM or -HH:MM, e.g. \"+02:00\"")
-                });
-        }
-        s.parse::<chrono_tz::Tz>().map(NaiveTimezone::Zone).map_err(|_| {
-            format!(
-                "`{s}` is not a time zone: use \"UTC\", an offset such as \"+02:00\", or an IANA name such as \"Europe/Berlin\""
-            )
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for NaiveTimezone {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(de::Error::custom)
-    }
-}
-
-impl NaiveTimezone {
-    /// `local` read in this zone, as epoch milliseconds; the earlier instant when the
-    /// wall time repeats (daylight saving ends), `None` when it never happens (it
-    /// starts).
-    pub(crate) fn to_epoch_ms(self, local: &chrono::NaiveDateTime) -> Option<i64> {
-        use chrono::TimeZone;
-        match self {
-            NaiveTimezone::Fixed(offset) => offset.from_local_datetime(local).earliest(),
-            NaiveTimezone::Zone(zone) => zone
-                .from_local_datetime(local)
-                .earliest()
-                .map(|t| t.fixed_offset()),
-        }
-        .map(|t| t.timestamp_millis())
-    }
-}
-
-impl std::fmt::Display for NaiveTimezone {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NaiveTimezone::Fixed(offset) => write!(f, "{offset}"),
-            NaiveTimezone::Zone(zone) => f.write_str(zone.name()),
         }
     }
 }

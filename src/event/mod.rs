@@ -20,7 +20,7 @@ mod framing;
 pub(crate) use decode::check_name;
 pub use decode::decode;
 pub(crate) use fields::JsonPointer;
-pub use fields::{NaiveTimezone, RecordFields, SourceRole, TimestampUnit};
+pub use fields::{RecordFields, SourceRole, TimestampUnit};
 pub use framing::{unframe, WireFormat};
 
 /// Longest model, version, id, feature or segment name accepted, in bytes.

@@ -19,6 +19,9 @@ impl Readiness {
     pub(crate) fn set_assigned(&self, v: bool) {
         self.assigned.store(v, Ordering::SeqCst);
     }
+    pub(crate) fn assigned(&self) -> bool {
+        self.assigned.load(Ordering::SeqCst)
+    }
     pub(crate) fn set_checkpoint_ok(&self, v: bool) {
         self.checkpoint_ok.store(v, Ordering::SeqCst);
     }

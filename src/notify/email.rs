@@ -45,6 +45,18 @@ fn row(status: &str, a: &Alert) -> Vec<String> {
     ]
 }
 
+/// The Grafana model dashboard of `model` under `base`, the model name encoded (a
+/// name like `fraud/eu` or `churn v2` stays one query value).
+fn dashboard_link(base: &str, model: &str) -> Option<String> {
+    let mut url = url::Url::parse(base).ok()?;
+    url.path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .extend(["d", "driftd-model", "driftd-model"]);
+    url.query_pairs_mut().append_pair("var-model", model);
+    Some(url.into())
+}
+
 /// Subject, plain text and HTML of a notification. `dashboard_url`: the Grafana base
 /// URL, for a link to the model's dashboard.
 pub(crate) fn render_email(n: &Notification, dashboard_url: Option<&str>) -> EmailContent {
@@ -73,13 +85,7 @@ pub(crate) fn render_email(n: &Notification, dashboard_url: Option<&str>) -> Ema
         .map(|a| row("firing", a))
         .chain(n.resolved.iter().map(|a| row("resolved", a)))
         .collect();
-    let link = dashboard_url.map(|base| {
-        format!(
-            "{}/d/driftd-model/driftd-model?var-model={}",
-            base.trim_end_matches('/'),
-            n.group
-        )
-    });
+    let link = dashboard_url.and_then(|base| dashboard_link(base, &n.group));
     let when = chrono::DateTime::from_timestamp_millis(n.at_ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default();

@@ -45,6 +45,7 @@ mod tests {
             fired_at_ms: Some(0),
             resolved_at_ms: None,
             last_true_ms: 0,
+            keep_firing_since_ms: None,
             metric: "psi".into(),
             value: 0.5,
             threshold: 0.2,
@@ -142,5 +143,15 @@ mod tests {
             .contains("http://grafana:3000/d/driftd-model/driftd-model?var-model=churn"));
         assert!(e.html.contains("&lt;high&gt;"), "escaped");
         assert!(e.html.contains("<td>plan</td>"));
+
+        // A model name with a slash, a space, `&` and `#` stays one query value; a base
+        // with a path prefix keeps it.
+        let n = Notification {
+            group: "fraud/eu v2&x#1".into(),
+            ..n
+        };
+        let e = render_email(&n, Some("https://ops.example.com/grafana/"));
+        let want = "https://ops.example.com/grafana/d/driftd-model/driftd-model?var-model=fraud%2Feu+v2%26x%231";
+        assert!(e.text.contains(want), "{}", e.text);
     }
 }

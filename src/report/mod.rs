@@ -284,8 +284,16 @@ impl DriftReport {
             Some(x) => format!("{x:.prec$}"),
             None => "-".to_string(),
         };
+        // The feature column is as wide as the longest name: names are never cut.
+        let width = self
+            .features
+            .iter()
+            .map(|f| f.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("feature".len());
         let mut out = format!(
-            "reference rows: {}   current rows: {}\n\n{:<24} {:<11} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7}  {}\n",
+            "reference rows: {}   current rows: {}\n\n{:<width$} {:<11} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7}  {}\n",
             self.reference.rows,
             self.current.rows,
             "feature",
@@ -314,10 +322,9 @@ impl DriftReport {
                 ("ok", false) => "ok".to_string(),
                 (s, _) => s.replace('_', " "),
             };
-            let name: String = f.name.chars().take(24).collect();
             out.push_str(&format!(
-                "{:<24} {:<11} {:>9} {:>7.1}% {:>8} {:>8} {:>9} {:>9} {:>7}  {}\n",
-                name,
+                "{:<width$} {:<11} {:>9} {:>7.1}% {:>8} {:>8} {:>9} {:>9} {:>7}  {}\n",
+                f.name,
                 f.kind,
                 f.count,
                 f.missing_rate * 100.0,

@@ -4,8 +4,9 @@
 //! * it turns **firing** once the condition has held for the rule's `for`
 //!   (immediately when `for` is 0);
 //! * a pending alert whose condition stops holding is dropped (back to inactive);
-//! * a firing alert whose condition stops holding stays firing for
-//!   `keep_firing_for` (hysteresis), then becomes **resolved**;
+//! * a firing alert whose condition stops holding stays firing while less than
+//!   `keep_firing_for` has passed since the first evaluation at which it no longer
+//!   held (hysteresis), then becomes **resolved**;
 //! * resolved alerts are kept for a while so that notifications can report them,
 //!   and a resolved alert whose condition holds again starts a new episode.
 //!
@@ -51,6 +52,11 @@ pub struct Alert {
     pub resolved_at_ms: Option<i64>,
     /// Last evaluation at which the condition held.
     pub last_true_ms: i64,
+    /// First evaluation at which a firing alert's condition no longer held; `None`
+    /// while it holds. `keep_firing_for` counts from here, as Prometheus does
+    /// (`KeepFiringSince`): not from the last evaluation at which it held.
+    #[serde(default)]
+    pub keep_firing_since_ms: Option<i64>,
     pub metric: String,
     pub value: f64,
     pub threshold: f64,
@@ -193,6 +199,7 @@ impl AlertTable {
                     fired_at_ms: None,
                     resolved_at_ms: None,
                     last_true_ms: now_ms,
+                    keep_firing_since_ms: None,
                     metric: rule.metric.clone(),
                     value: sample.value,
                     threshold: *threshold,
@@ -203,6 +210,7 @@ impl AlertTable {
                 },
             };
             alert.last_true_ms = now_ms;
+            alert.keep_firing_since_ms = None;
             alert.value = sample.value;
             alert.threshold = *threshold;
             alert.reference = sample.reference;
@@ -237,7 +245,16 @@ impl AlertTable {
                 (_, None) => true,
                 (AlertPhase::Pending, _) => true,
                 (AlertPhase::Firing, Some(rule)) => {
-                    if now_ms - alert.last_true_ms >= rule.keep_firing_for_ms {
+                    let since = match alert.keep_firing_since_ms {
+                        Some(since) => since,
+                        None => {
+                            // Persisted, so a restart keeps counting from here.
+                            alert.keep_firing_since_ms = Some(now_ms);
+                            self.dirty.insert(fp.clone());
+                            now_ms
+                        }
+                    };
+                    if now_ms - since >= rule.keep_firing_for_ms {
                         alert.phase = AlertPhase::Resolved;
                         alert.resolved_at_ms = Some(now_ms);
                         self.dirty.insert(fp.clone());
@@ -393,15 +410,19 @@ mod tests {
         let tr = t.evaluate(&r, &hot, 2 * MIN, 10 * MIN);
         assert_eq!(tr[0].to, Some(AlertPhase::Firing));
         assert_eq!(t.alerts().next().unwrap().fired_at_ms, Some(2 * MIN));
-        // keep_firing_for: still firing 30 s after the condition stopped holding.
+        // keep_firing_for counts from the first evaluation at which the condition
+        // no longer held (2m30s), as Prometheus does: still firing at 3m.
         t.evaluate(&r, &cold, 2 * MIN + 30_000, 10 * MIN);
         assert_eq!(phases(&t)[0].1, AlertPhase::Firing);
         let tr = t.evaluate(&r, &cold, 3 * MIN, 10 * MIN);
+        assert!(tr.is_empty(), "{tr:?}");
+        assert_eq!(phases(&t)[0].1, AlertPhase::Firing);
+        let tr = t.evaluate(&r, &cold, 3 * MIN + 30_000, 10 * MIN);
         assert_eq!(tr[0].to, Some(AlertPhase::Resolved));
         // Kept for notifications, then dropped.
-        t.evaluate(&r, &cold, 12 * MIN, 10 * MIN);
+        t.evaluate(&r, &cold, 13 * MIN, 10 * MIN);
         assert_eq!(phases(&t)[0].1, AlertPhase::Resolved);
-        let tr = t.evaluate(&r, &cold, 13 * MIN, 10 * MIN);
+        let tr = t.evaluate(&r, &cold, 14 * MIN, 10 * MIN);
         assert_eq!(tr[0].to, None);
         assert_eq!(t.alerts().count(), 0);
         assert_eq!(t.changes().1.len(), 1, "removal is persisted");

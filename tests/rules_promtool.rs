@@ -1,0 +1,149 @@
+//! `for` and `keep_firing_for` as Prometheus counts them, differentially: 40 random
+//! series, each with its own rule (random `for` and `keep_firing_for`), go through
+//! `driftd rules test`, whose answer (is the alert firing at each minute?) becomes the
+//! expectation of a `promtool test rules` file for the same rules and series, which
+//! Prometheus's own promtool (Debian's, `DRIFTD_PROMTOOL`) must pass.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::process::Command;
+
+use common::*;
+use driftd::base::rng::SplitMix;
+
+const CASES: usize = 40;
+const STEPS: usize = 20;
+
+struct Case {
+    for_m: u64,
+    keep_m: u64,
+    values: Vec<f64>,
+}
+
+fn cases() -> Vec<Case> {
+    let mut rng = SplitMix::new(17);
+    (0..CASES)
+        .map(|_| {
+            let for_m = rng.next_u64() % 4;
+            let keep_m = [0, 1, 2, 3, 5][(rng.next_u64() % 5) as usize];
+            // Runs above and below the threshold (0.5), flipping with probability 0.3.
+            let mut high = rng.uniform() < 0.5;
+            let values = (0..STEPS)
+                .map(|_| {
+                    if rng.uniform() < 0.3 {
+                        high = !high;
+                    }
+                    if high {
+                        0.6 + 0.3 * rng.uniform()
+                    } else {
+                        0.1 + 0.3 * rng.uniform()
+                    }
+                })
+                .collect();
+            Case {
+                for_m,
+                keep_m,
+                values,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn for_and_keep_firing_for_match_promtool_on_random_series() {
+    let promtool = std::env::var("DRIFTD_PROMTOOL")
+        .expect("DRIFTD_PROMTOOL is not set: run scripts/test.sh (Debian's prometheus package)");
+    let dir = tempfile::tempdir().unwrap();
+    let cases = cases();
+    assert!(cases.iter().filter(|c| c.keep_m > 0).count() >= 20);
+
+    // driftd: one rule per case, and one test per (case, minute) expecting it firing.
+    let (mut rules, mut tests) = (String::new(), String::new());
+    tests.push_str("rule_files = [\"rules.toml\"]\nevaluation_interval = \"1m\"\n");
+    for (i, c) in cases.iter().enumerate() {
+        writeln!(
+            rules,
+            "[[rule]]\nname = \"R{i}\"\nfeatures = [\"f{i}\"]\nmetric = \"psi\"\nwindow = \"1h\"\n\
+             condition = \"> 0.5\"\nfor = \"{}m\"\nkeep_firing_for = \"{}m\"\n",
+            c.for_m, c.keep_m
+        )
+        .unwrap();
+        let values: Vec<String> = c.values.iter().map(|v| format!("{v:.3}")).collect();
+        for t in 0..STEPS {
+            writeln!(
+                tests,
+                "[[test]]\nname = \"case {i} at {t}m\"\n[[test.series]]\nmodel = \"m\"\n\
+                 window = \"1h\"\nfeature = \"f{i}\"\nmetric = \"psi\"\nvalues = \"{}\"\n\
+                 [[test.alerts]]\nat = \"{t}m\"\nalertname = \"R{i}\"\nfiring = [{{ feature = \"f{i}\" }}]\n",
+                values.join(" ")
+            )
+            .unwrap();
+        }
+    }
+    std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
+    let test_file = dir.path().join("tests.toml");
+    std::fs::write(&test_file, tests).unwrap();
+    let out = run_driftd(["rules", "test", test_file.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let firing = |i: usize, t: usize| {
+        let name = format!(": case {i} at {t}m");
+        let line = text
+            .lines()
+            .find(|l| l.ends_with(&name))
+            .unwrap_or_else(|| panic!("no result for{name}:\n{text}"));
+        line.starts_with("ok")
+    };
+
+    // promtool: the same rules and series, expecting what driftd answered.
+    let mut prom_rules = String::from("groups:\n  - name: differential\n    rules:\n");
+    let mut prom_tests =
+        String::from("rule_files: [prom_rules.yml]\nevaluation_interval: 1m\ntests:\n");
+    let mut fired = 0;
+    for (i, c) in cases.iter().enumerate() {
+        writeln!(
+            prom_rules,
+            "      - alert: R{i}\n        expr: psi{{feature=\"f{i}\"}} > 0.5\n        for: {}m\n        keep_firing_for: {}m",
+            c.for_m, c.keep_m
+        )
+        .unwrap();
+        let values: Vec<String> = c.values.iter().map(|v| format!("{v:.3}")).collect();
+        writeln!(
+            prom_tests,
+            "  - name: case {i}\n    interval: 1m\n    input_series:\n      - series: 'psi{{feature=\"f{i}\"}}'\n        values: '{}'\n    alert_rule_test:",
+            values.join(" ")
+        )
+        .unwrap();
+        for t in 0..STEPS {
+            let exp = if firing(i, t) {
+                fired += 1;
+                format!("\n          - exp_labels: {{feature: f{i}}}")
+            } else {
+                " []".to_string()
+            };
+            writeln!(
+                prom_tests,
+                "      - eval_time: {t}m\n        alertname: R{i}\n        exp_alerts:{exp}"
+            )
+            .unwrap();
+        }
+    }
+    // Both answers occur: the comparison is not vacuous.
+    assert!(fired > 100 && fired < CASES * STEPS - 100, "{fired} firing");
+    std::fs::write(dir.path().join("prom_rules.yml"), prom_rules).unwrap();
+    let prom_test_file = dir.path().join("prom_tests.yml");
+    std::fs::write(&prom_test_file, prom_tests).unwrap();
+    let out = Command::new(promtool)
+        .args(["test", "rules"])
+        .arg(&prom_test_file)
+        .output()
+        .unwrap();
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let disagree = report.matches("FAILED").count();
+    assert!(
+        out.status.success(),
+        "promtool disagrees with driftd ({disagree} FAILED in its report):\n{}",
+        &report[..report.len().min(6000)]
+    );
+}
