@@ -31,6 +31,13 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
+# Alertmanager (Debian package) for the Alertmanager tests (scripts/alertmanager.sh).
+if ! command -v prometheus-alertmanager >/dev/null; then
+  echo "ensure-deps: installing prometheus-alertmanager" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null
+fi
 # The fuzz targets (scripts/fuzz.sh): a nightly toolchain and cargo-fuzz.
 rustup toolchain list 2>/dev/null | grep -q '^nightly' \
   || rustup toolchain install nightly --profile minimal >&2

@@ -43,9 +43,15 @@ export KAFKA_PORT=${DRIFTD_TEST_KAFKA_PORT:-19192}
 export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
 export DRIFTD_TEST_BROKERS="127.0.0.1:$KAFKA_PORT"
 
-trap 'scripts/kafka.sh stop || true' EXIT
+# One Alertmanager for every Alertmanager test (tests/alertmanager.rs), on a port of its own.
+export ALERTMANAGER_PORT=${DRIFTD_TEST_ALERTMANAGER_PORT:-19394}
+export DRIFTD_TEST_ALERTMANAGER="http://127.0.0.1:$ALERTMANAGER_PORT"
+
+trap 'scripts/kafka.sh stop || true; scripts/alertmanager.sh stop || true' EXIT
 scripts/kafka.sh stop >/dev/null 2>&1 || true
 scripts/kafka.sh start
+scripts/alertmanager.sh stop >/dev/null 2>&1 || true
+scripts/alertmanager.sh start
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -54,6 +60,7 @@ cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --all-targets 2>&1
 scripts/kafka.sh stop
+scripts/alertmanager.sh stop
 
 # The fuzz targets, a bounded time each (the decoder and rule-file parsing).
 echo "== fuzzing"

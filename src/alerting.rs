@@ -17,6 +17,7 @@ use crate::base::id::stable_id;
 use crate::base::time::rfc3339;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::notify::alertmanager::{needs_sending, push_body, PushSettings};
 use crate::notify::{render_email, Groups};
 use crate::notify::{Action, OutboxEntry};
 use crate::retrain::{Cooldowns, CronSchedule, Decision, Evidence, RetrainRequest, Trigger};
@@ -32,6 +33,9 @@ pub struct Alerting {
     cooldowns: Cooldowns,
     schedules_checked: BTreeMap<String, i64>,
     dirty_schedules: BTreeSet<String>,
+    /// When each alert was last pushed to Alertmanager, by fingerprint. In memory: after
+    /// a restart every alert is pushed again at once, as Prometheus does.
+    pushed_ms: BTreeMap<String, i64>,
     /// Created but not yet durable (kept across a failed write).
     new_entries: Vec<OutboxEntry>,
     wake: Arc<tokio::sync::Notify>,
@@ -74,6 +78,7 @@ impl Alerting {
             cooldowns: Cooldowns::restored(state.last_retrain),
             schedules_checked: state.schedules_checked,
             dirty_schedules: BTreeSet::new(),
+            pushed_ms: BTreeMap::new(),
             new_entries: Vec::new(),
             wake,
             last_reload_error: None,
@@ -240,8 +245,54 @@ impl Alerting {
                 ));
             }
         }
+        if let Some(am) = &config.alertmanager {
+            self.push_to_alertmanager(am, config, now_ms);
+        }
         self.update_alert_gauges();
         self.persist()
+    }
+
+    /// Queues a push of every firing and resolved alert to each Alertmanager when one
+    /// of them is due (it started firing, resolved, or `resend_delay` passed).
+    fn push_to_alertmanager(
+        &mut self,
+        am: &crate::config::AlertmanagerConfig,
+        config: &Config,
+        now_ms: i64,
+    ) {
+        let settings = PushSettings {
+            resend_delay_ms: am.resend_delay.as_millis() as i64,
+            interval_ms: config.windows.tick.as_millis() as i64,
+            generator_base: am
+                .generator_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", config.http.bind)),
+        };
+        let table = &self.table;
+        self.pushed_ms.retain(|fp, _| table.get(fp).is_some());
+        let due = table.alerts().any(|a| {
+            needs_sending(
+                a,
+                self.pushed_ms.get(&a.fingerprint()).copied(),
+                &settings,
+                now_ms,
+            )
+        });
+        if !due {
+            return;
+        }
+        let payload = push_body(table.alerts(), &settings, now_ms).to_string();
+        for url in &am.urls {
+            let id = stable_id(&["alertmanager", url, &now_ms.to_string()]);
+            let action = Action::Alertmanager {
+                url: url.clone(),
+                payload: payload.clone(),
+            };
+            self.new_entries.push(OutboxEntry::new(id, action, now_ms));
+        }
+        for a in table.alerts().filter(|a| a.phase != AlertPhase::Pending) {
+            self.pushed_ms.insert(a.fingerprint(), now_ms);
+        }
     }
 
     /// A manual retraining request (`POST /api/v1/models/{model}/retrain`).

@@ -63,7 +63,8 @@
 //! samples, state and `now` in; alerts, notifications and events out.
 //!
 //! - [`rules`]: rule files, conditions, samples, the alert state machine, rule tests
-//! - [`notify`]: grouping with Alertmanager's timers, e-mail bodies, outbox entries
+//! - [`notify`]: grouping with Alertmanager's timers, e-mail bodies, Alertmanager
+//!   pushes as Prometheus sends them, outbox entries
 //! - [`retrain`]: triggers, cooldowns, cron schedules, CloudEvents
 //!
 //! ## 5. Configuration
@@ -96,7 +97,8 @@
 //!
 //! - [`kafka`]: client settings, the consumer, dead letters, readiness
 //! - [`replay`]: JSON-lines files and stdin as a source
-//! - [`outbox`]: the sender that delivers outbox entries (SMTP, Kafka, webhook)
+//! - [`outbox`]: the sender that delivers outbox entries (SMTP, Kafka, webhook,
+//!   Alertmanager)
 //! - [`generate`]: the synthetic stream of the demo and load tests
 //! - [`http`]: `/metrics`, health, the JSON API
 //!

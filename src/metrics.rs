@@ -102,7 +102,7 @@ impl AlertMetrics {
                 "1 when the last rule reload succeeded (or none was asked for).",
             )?)?,
             outbox_pending: reg(registry, IntGaugeVec::new(
-                Opts::new("driftd_outbox_pending", "Actions written to the outbox and not yet delivered, by kind (email, kafka, webhook)."),
+                Opts::new("driftd_outbox_pending", "Actions written to the outbox and not yet delivered, by kind (email, kafka, webhook, alertmanager)."),
                 &["kind"],
             )?)?,
             outbox_oldest: reg(registry, prometheus::Gauge::new(
@@ -110,7 +110,7 @@ impl AlertMetrics {
                 "Age of the oldest undelivered outbox entry (0 when empty).",
             )?)?,
             deliveries: reg(registry, IntCounterVec::new(
-                Opts::new("driftd_outbox_deliveries_total", "Delivery attempts from the outbox, by kind and result (delivered, failed)."),
+                Opts::new("driftd_outbox_deliveries_total", "Delivery attempts from the outbox, by kind and result (delivered, failed; superseded: an Alertmanager push replaced by a newer one before it was sent)."),
                 &["kind", "result"],
             )?)?,
             retrain_requests: reg(registry, IntCounterVec::new(
@@ -119,12 +119,14 @@ impl AlertMetrics {
             )?)?,
         };
         m.rules_reload_ok.set(1);
-        for kind in ["email", "kafka", "webhook"] {
+        for kind in crate::notify::Action::KINDS {
             m.outbox_pending.with_label_values(&[kind]).set(0);
             for result in ["delivered", "failed"] {
                 m.deliveries.with_label_values(&[kind, result]);
             }
         }
+        m.deliveries
+            .with_label_values(&["alertmanager", "superseded"]);
         Ok(m)
     }
 }

@@ -11,6 +11,7 @@
 //! restart; e-mails then carry the same `Message-ID` and events the same CloudEvent
 //! `id`, so receivers can drop that duplicate.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +44,8 @@ pub enum OutboxError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("webhook: {0}")]
     Webhook(String),
+    #[error("alertmanager: {0}")]
+    Alertmanager(String),
 }
 
 /// Delivers outbox entries; one per daemon.
@@ -54,6 +57,7 @@ pub(crate) struct OutboxSender {
     producer: FutureProducer,
     http: reqwest::Client,
     webhook_token: Option<String>,
+    alertmanager_token: Option<String>,
     wake: Arc<tokio::sync::Notify>,
 }
 
@@ -110,6 +114,13 @@ impl OutboxSender {
             .map(|s| s.read("retrain.webhook_token"))
             .transpose()
             .map_err(OutboxError::Webhook)?;
+        let alertmanager_token = config
+            .alertmanager
+            .as_ref()
+            .and_then(|a| a.token.as_ref())
+            .map(|s| s.read("alertmanager.token"))
+            .transpose()
+            .map_err(OutboxError::Alertmanager)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -122,6 +133,7 @@ impl OutboxSender {
             producer,
             http,
             webhook_token,
+            alertmanager_token,
             wake,
         })
     }
@@ -146,7 +158,38 @@ impl OutboxSender {
 
     /// One pass over the outbox.
     pub(crate) async fn deliver_due(&self) -> Result<(), crate::store::StoreError> {
-        let entries = self.store.outbox()?;
+        let mut entries = self.store.outbox()?;
+        // Of the pushes to one Alertmanager only the newest is sent: each carries every
+        // alert, so the older ones are superseded (and would undo newer state if sent
+        // after it).
+        let mut newest: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
+        for e in &entries {
+            if let Action::Alertmanager { url, .. } = &e.action {
+                let n = newest.entry(url).or_insert((e.created_ms, &e.id));
+                if (e.created_ms, e.id.as_str()) > *n {
+                    *n = (e.created_ms, &e.id);
+                }
+            }
+        }
+        let superseded: Vec<String> = entries
+            .iter()
+            .filter(|e| match &e.action {
+                Action::Alertmanager { url, .. } => {
+                    newest.get(url.as_str()).map(|n| n.1) != Some(e.id.as_str())
+                }
+                _ => false,
+            })
+            .map(|e| e.id.clone())
+            .collect();
+        for id in &superseded {
+            self.store.remove_outbox(id)?;
+            self.metrics
+                .alerting
+                .deliveries
+                .with_label_values(&["alertmanager", "superseded"])
+                .inc();
+        }
+        entries.retain(|e| !superseded.contains(&e.id));
         let now = unix_now_ms();
         for mut entry in entries.into_iter().filter(|e| e.next_attempt_ms <= now) {
             let kind = entry.action.kind();
@@ -168,6 +211,9 @@ impl OutboxSender {
                         Action::Webhook { url, .. } => tracing::info!(
                             id = %entry.id, url = %url,
                             attempts = entry.attempts + 1, "retraining webhook delivered"),
+                        Action::Alertmanager { url, .. } => tracing::debug!(
+                            id = %entry.id, url = %url,
+                            attempts = entry.attempts + 1, "alerts pushed to Alertmanager"),
                     }
                 }
                 Err(e) => {
@@ -191,7 +237,7 @@ impl OutboxSender {
 
     fn update_gauges(&self) -> Result<(), crate::store::StoreError> {
         let entries = self.store.outbox()?;
-        for kind in ["email", "kafka", "webhook"] {
+        for kind in Action::KINDS {
             let n = entries.iter().filter(|e| e.action.kind() == kind).count();
             self.metrics
                 .alerting
@@ -259,6 +305,30 @@ impl OutboxSender {
                     .map_err(|(e, _)| OutboxError::Kafka(e))?;
                 Ok(())
             }
+            Action::Alertmanager { url, payload } => {
+                let endpoint = alerts_endpoint(url).map_err(OutboxError::Alertmanager)?;
+                let mut req = self
+                    .http
+                    .post(endpoint)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(payload.clone());
+                if let Some(token) = &self.alertmanager_token {
+                    req = req.bearer_auth(token);
+                }
+                let resp = req
+                    .send()
+                    .await
+                    .map_err(|e| OutboxError::Alertmanager(e.to_string()))?;
+                if !resp.status().is_success() {
+                    let status = resp.status();
+                    let body = resp.text().await.unwrap_or_default();
+                    return Err(OutboxError::Alertmanager(format!(
+                        "{url} answered {status}: {}",
+                        body.chars().take(200).collect::<String>()
+                    )));
+                }
+                Ok(())
+            }
             Action::Webhook { url, payload } => {
                 let mut req = self
                     .http
@@ -285,6 +355,16 @@ impl OutboxSender {
             }
         }
     }
+}
+
+/// `{base}/api/v2/alerts`, keeping a path prefix of the base.
+fn alerts_endpoint(base: &str) -> Result<url::Url, String> {
+    let mut url = url::Url::parse(base).map_err(|e| format!("`{base}`: {e}"))?;
+    url.path_segments_mut()
+        .map_err(|()| format!("`{base}` cannot be a base URL"))?
+        .pop_if_empty()
+        .extend(["api", "v2", "alerts"]);
+    Ok(url)
 }
 
 #[cfg(test)]

@@ -7,30 +7,18 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use driftd::{base::rng::SplitMix, generate::synthetic_record};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::Value;
 
 const PASSWORD: &str = "s3cret-for-tests";
 
-const RULES: &str = r#"
-[[rule]]
-name = "PlanDrift"
-features = ["plan"]
-metric = "psi"
-window = "5s"
-condition = "> 0.2"
-for = "2s"
-min_samples = 100
-severity = "critical"
-summary = "plan drifted on {{model}}: PSI {{value}}"
-actions = ["email", "retrain"]
-"#;
+/// [`PLAN_DRIFT_RULE`] with e-mail and retraining.
+fn plan_drift_rules() -> String {
+    format!("{PLAN_DRIFT_RULE}actions = [\"email\", \"retrain\"]\n")
+}
 
 struct Setup {
     config: TestConfig,
@@ -55,7 +43,7 @@ fn setup_with(repeat_interval: &str, retrain_extra: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = dir.path().join("rules");
     std::fs::create_dir(&rules_dir).unwrap();
-    std::fs::write(rules_dir.join("test.toml"), RULES).unwrap();
+    std::fs::write(rules_dir.join("test.toml"), plan_drift_rules()).unwrap();
     let secret = dir.path().join("smtp-password");
     std::fs::write(&secret, format!("{PASSWORD}\n")).unwrap();
     let extra = format!(
@@ -120,61 +108,6 @@ max_backoff = "2s"
     }
 }
 
-/// Produces ~150 records/s of model churn with current timestamps until dropped;
-/// `drift` switches the distribution.
-struct Traffic {
-    drift: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Traffic {
-    fn start(topic: &str) -> Traffic {
-        let drift = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (d, s, topic) = (drift.clone(), stop.clone(), topic.to_string());
-        let handle = std::thread::spawn(move || {
-            let producer: BaseProducer = rdkafka::ClientConfig::new()
-                .set("bootstrap.servers", brokers())
-                .set("linger.ms", "5")
-                .create()
-                .unwrap();
-            let mut rng = SplitMix::new(11);
-            let mut seq = 0u64;
-            while !s.load(Ordering::SeqCst) {
-                for _ in 0..15 {
-                    let (payload, _) =
-                        synthetic_record(&mut rng, "churn", seq, d.load(Ordering::SeqCst));
-                    let key = format!("k{seq}");
-                    let _ = producer.send(BaseRecord::to(&topic).key(&key).payload(&payload));
-                    seq += 1;
-                }
-                producer.poll(Duration::ZERO);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = producer.flush(Duration::from_secs(10));
-        });
-        Traffic {
-            drift,
-            stop,
-            handle: Some(handle),
-        }
-    }
-
-    fn set_drift(&self, on: bool) {
-        self.drift.store(on, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Traffic {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
 fn alerts(daemon: &Daemon) -> Value {
     let (status, body) = http_get(daemon.port, "/api/v1/alerts").unwrap();
     assert_eq!(status, 200, "{body}");
@@ -202,7 +135,7 @@ fn drift_emails_once_per_repeat_interval_resolves_and_retrains_once_per_cooldown
     let s = setup("8s");
     let smtp = SmtpSink::start(s.smtp_port, &s.mail_dir, PASSWORD);
     let daemon = Daemon::start(&s.config, "run.log");
-    let traffic = Traffic::start(&s.predictions);
+    let traffic = Traffic::start(&s.predictions, "churn");
 
     // Undrifted traffic: no alert.
     std::thread::sleep(Duration::from_secs(8));
@@ -396,7 +329,7 @@ fn smtp_outage_delays_the_email_and_a_sigkill_after_the_outbox_write_loses_nothi
     let s = setup("1h");
     // SMTP is down from the start.
     let daemon = Daemon::start(&s.config, "run.log");
-    let traffic = Traffic::start(&s.predictions);
+    let traffic = Traffic::start(&s.predictions, "churn");
     traffic.set_drift(true);
     expect_within(
         "the e-mail in the outbox, failing",
@@ -607,7 +540,11 @@ fn manual_retraining_and_rule_reload_through_the_api() {
     // A broken rule file keeps the running rules and says why (API, metric).
     let rules: Value = serde_json::from_str(&http_get(port, "/api/v1/rules").unwrap().1).unwrap();
     let path = rules["rules"][0]["file"].as_str().unwrap().to_string();
-    std::fs::write(&path, RULES.replace("metric = \"psi\"", "metric = \"psy\"")).unwrap();
+    std::fs::write(
+        &path,
+        plan_drift_rules().replace("metric = \"psi\"", "metric = \"psy\""),
+    )
+    .unwrap();
     let (status, text) = http_request(port, "POST", "/-/reload", &[auth], "").unwrap();
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("unknown metric `psy`"), "{text}");
@@ -622,7 +559,11 @@ fn manual_retraining_and_rule_reload_through_the_api() {
         Some(0.0)
     );
     // Fixed, with a second rule: reloaded.
-    let two = format!("{RULES}\n{}", RULES.replace("PlanDrift", "PlanDrift2"));
+    let two = format!(
+        "{}\n{}",
+        plan_drift_rules(),
+        plan_drift_rules().replace("PlanDrift", "PlanDrift2")
+    );
     std::fs::write(&path, two).unwrap();
     let (status, text) = http_request(port, "POST", "/-/reload", &[auth], "").unwrap();
     assert_eq!(status, 200, "{text}");
@@ -632,7 +573,7 @@ fn manual_retraining_and_rule_reload_through_the_api() {
         Some(1.0)
     );
     // SIGHUP reloads the rules too.
-    std::fs::write(&path, RULES).unwrap();
+    std::fs::write(&path, plan_drift_rules()).unwrap();
     std::process::Command::new("kill")
         .args(["-HUP", &daemon.child.id().to_string()])
         .status()

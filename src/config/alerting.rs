@@ -42,14 +42,20 @@ pub struct AlertingConfig {
 
 fn de_base_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
-    match url::Url::parse(&s) {
-        Ok(u) if u.cannot_be_a_base() => Err(de::Error::custom(format!(
+    base_url(&s).map_err(de::Error::custom)?;
+    Ok(Some(s))
+}
+
+/// `s` is an http(s) URL that paths can be appended to.
+fn base_url(s: &str) -> Result<(), String> {
+    match url::Url::parse(s) {
+        Ok(u) if u.cannot_be_a_base() || !matches!(u.scheme(), "http" | "https") => Err(format!(
             "`{s}` cannot be a base URL: use http(s)://host[:port][/path]"
-        ))),
-        Ok(_) => Ok(Some(s)),
-        Err(e) => Err(de::Error::custom(format!(
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
             "`{s}` is not a URL ({e}): use http(s)://host[:port][/path]"
-        ))),
+        )),
     }
 }
 
@@ -241,4 +247,43 @@ fn default_initial_backoff() -> Duration {
 }
 fn default_max_backoff() -> Duration {
     Duration::from_secs(300)
+}
+
+/// `[alertmanager]`: where and how alerts are pushed (`POST /api/v2/alerts`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Alertmanager base URLs, e.g. "http://alertmanager:9093"; each gets every push,
+    /// as Prometheus sends to every Alertmanager of a cluster.
+    #[serde(deserialize_with = "de_base_urls")]
+    pub urls: Vec<String>,
+    /// How often an alert that is still firing (or recently resolved) is sent again:
+    /// Prometheus's `--rules.alert.resend-delay`.
+    #[serde(default = "default_resend_delay", deserialize_with = "de_any_duration")]
+    pub resend_delay: Duration,
+    /// Bearer token for Alertmanager (behind an authenticating proxy), from an
+    /// environment variable or a file.
+    #[serde(default)]
+    pub token: Option<SecretRef>,
+    /// Base of each alert's `generatorURL` (driftd's API as others reach it); default
+    /// `http://` + `[http] bind`.
+    #[serde(default, deserialize_with = "de_base_url")]
+    pub generator_url: Option<String>,
+}
+
+fn default_resend_delay() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn de_base_urls<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let urls = Vec::<String>::deserialize(d)?;
+    if urls.is_empty() {
+        return Err(de::Error::custom(
+            "list at least one Alertmanager, e.g. [\"http://alertmanager:9093\"]",
+        ));
+    }
+    for u in &urls {
+        base_url(u).map_err(de::Error::custom)?;
+    }
+    Ok(urls)
 }

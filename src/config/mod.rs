@@ -81,6 +81,10 @@ pub struct Config {
     /// Alert e-mails over SMTP; without this table no e-mail is sent.
     #[serde(default)]
     pub email: Option<EmailConfig>,
+    /// Alerts pushed to Alertmanager as Prometheus pushes them; without this table
+    /// nothing is pushed.
+    #[serde(default)]
+    pub alertmanager: Option<AlertmanagerConfig>,
     /// Retraining events (CloudEvents on Kafka, optionally a webhook).
     #[serde(default)]
     pub retrain: RetrainConfig,

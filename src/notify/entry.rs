@@ -32,14 +32,21 @@ pub enum Action {
     },
     /// The same CloudEvent POSTed to a URL.
     Webhook { url: String, payload: String },
+    /// Alerts (JSON, `POST /api/v2/alerts`) for the Alertmanager at `url`; a newer
+    /// push for the same URL supersedes this one.
+    Alertmanager { url: String, payload: String },
 }
 
 impl Action {
+    /// Every kind, for the outbox gauges.
+    pub const KINDS: [&'static str; 4] = ["email", "kafka", "webhook", "alertmanager"];
+
     pub fn kind(&self) -> &'static str {
         match self {
             Action::Email { .. } => "email",
             Action::Kafka { .. } => "kafka",
             Action::Webhook { .. } => "webhook",
+            Action::Alertmanager { .. } => "alertmanager",
         }
     }
 }

@@ -10,9 +10,12 @@
 //!
 //! - [`group`]: alerts → notifications ([`Groups`], [`GroupSettings`])
 //! - [`email`]: a notification → an e-mail body ([`render_email`])
+//! - [`alertmanager`]: alerts → Alertmanager pushes, as Prometheus sends them
+//!   ([`needs_sending`](alertmanager::needs_sending), [`push_body`](alertmanager::push_body))
 //! - [`entry`]: what is written to the durable outbox ([`OutboxEntry`], [`Action`]);
 //!   the store persists entries and the sender delivers them
 
+pub mod alertmanager;
 pub mod email;
 pub mod entry;
 pub mod group;

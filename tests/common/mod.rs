@@ -9,6 +9,7 @@
 //! - [`http`]: requests, free ports, parsed `/metrics`
 //! - [`records`]: generated and malformed records, JSON comparison
 //! - [`smtp`]: the SMTP server of the alerting tests
+//! - [`traffic`]: live synthetic traffic of one model, drifted on demand
 //! - [`wait`]: the one polling loop (`wait_until`, `wait_for`)
 // Every test binary compiles all of these and uses some.
 #![allow(dead_code, unused_imports)]
@@ -20,6 +21,7 @@ pub mod http;
 pub mod process;
 pub mod records;
 pub mod smtp;
+pub mod traffic;
 pub mod wait;
 
 pub use broker::*;
@@ -28,4 +30,5 @@ pub use http::*;
 pub use process::*;
 pub use records::*;
 pub use smtp::*;
+pub use traffic::*;
 pub use wait::*;

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# One local Alertmanager (Debian's prometheus-alertmanager) for the tests, shared by
+# all of them: scripts/test.sh starts it once and stops it at the end.
+#
+#   scripts/alertmanager.sh start    listen on 127.0.0.1:$ALERTMANAGER_PORT (default 19394)
+#   scripts/alertmanager.sh stop
+#
+# No clustering, state in /tmp/driftd-alertmanager-$PORT. Every alert goes to the
+# receiver `tests`, which has no integrations: the tests read Alertmanager's own API
+# (each test's alerts carry a model name of its own).
+set -euo pipefail
+port=${ALERTMANAGER_PORT:-19394}
+dir=/tmp/driftd-alertmanager-$port
+pidfile=$dir/pid
+case "${1:-}" in
+  start)
+    mkdir -p "$dir/data"
+    cat > "$dir/alertmanager.yml" <<EOF
+route:
+  receiver: tests
+  group_by: [alertname, model]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: tests
+EOF
+    prometheus-alertmanager --config.file="$dir/alertmanager.yml" --storage.path="$dir/data" \
+      --web.listen-address="127.0.0.1:$port" --cluster.listen-address= \
+      --log.level=warn > "$dir/alertmanager.log" 2>&1 &
+    echo $! > "$pidfile"
+    for _ in $(seq 1 100); do
+      if curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null; then
+        echo "alertmanager.sh: ready on 127.0.0.1:$port (pid $(cat "$pidfile"))"
+        exit 0
+      fi
+      sleep 0.2
+    done
+    echo "alertmanager.sh: not ready after 20 s; log:" >&2
+    cat "$dir/alertmanager.log" >&2
+    exit 1
+    ;;
+  stop)
+    if [ -f "$pidfile" ]; then
+      kill "$(cat "$pidfile")" 2>/dev/null || true
+      rm -f "$pidfile"
+      echo "alertmanager.sh: stopped"
+    fi
+    ;;
+  *) echo "usage: scripts/alertmanager.sh start|stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,195 @@
+//! Alerts as Prometheus pushes them to Alertmanager (`POST /api/v2/alerts`). Pure: the
+//! alert table, when each alert was last pushed and `now` in; whether to push and the
+//! body out. Delivery is the outbox sender's.
+//!
+//! As in Prometheus (`rules/alerting.go`, `sendAlerts`): pending alerts are not sent;
+//! a firing alert is sent when it starts firing and again every `resend_delay`, with
+//! `endsAt` a lease of 4 × max(resend delay, evaluation interval) ahead, so that
+//! Alertmanager resolves it by itself if driftd stops sending; a resolved alert is
+//! sent with `endsAt` = when it resolved, at once and then every `resend_delay` while
+//! driftd keeps it. Every push carries every firing and resolved alert, so a later
+//! push supersedes an earlier one still waiting in the outbox.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::base::time::rfc3339;
+use crate::rules::{Alert, AlertPhase};
+
+/// What a push needs besides the alerts.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PushSettings {
+    pub resend_delay_ms: i64,
+    /// The evaluation interval (`[windows] tick`).
+    pub interval_ms: i64,
+    /// Base of `generatorURL`, e.g. "http://driftd:7853".
+    pub generator_base: String,
+}
+
+impl PushSettings {
+    /// How long a firing alert stays firing in Alertmanager without a new push.
+    pub fn lease_ms(&self) -> i64 {
+        4 * self.resend_delay_ms.max(self.interval_ms)
+    }
+}
+
+/// Whether `alert` is due, given when it was last pushed (Prometheus's `needsSending`).
+pub(crate) fn needs_sending(
+    alert: &Alert,
+    last_sent_ms: Option<i64>,
+    s: &PushSettings,
+    now_ms: i64,
+) -> bool {
+    match alert.phase {
+        AlertPhase::Pending => false,
+        _ => match last_sent_ms {
+            None => true,
+            Some(sent) => {
+                alert.resolved_at_ms.is_some_and(|r| r > sent) || sent + s.resend_delay_ms <= now_ms
+            }
+        },
+    }
+}
+
+/// The body of a push: every firing and resolved alert of `alerts`.
+pub(crate) fn push_body<'a>(
+    alerts: impl Iterator<Item = &'a Alert>,
+    s: &PushSettings,
+    now_ms: i64,
+) -> Value {
+    let list: Vec<Value> = alerts
+        .filter(|a| a.phase != AlertPhase::Pending)
+        .map(|a| {
+            let ends_at = match (a.phase, a.resolved_at_ms) {
+                (AlertPhase::Resolved, Some(at)) => at,
+                _ => now_ms + s.lease_ms(),
+            };
+            let mut annotations = BTreeMap::new();
+            if !a.summary.is_empty() {
+                annotations.insert("summary", a.summary.clone());
+            }
+            if !a.description.is_empty() {
+                annotations.insert("description", a.description.clone());
+            }
+            json!({
+                "labels": a.labels,
+                "annotations": annotations,
+                "startsAt": rfc3339(a.fired_at_ms.unwrap_or(a.active_at_ms)),
+                "endsAt": rfc3339(ends_at),
+                "generatorURL": generator_url(&s.generator_base, a),
+            })
+        })
+        .collect();
+    Value::Array(list)
+}
+
+/// driftd's API view of the alert's model and window, names encoded.
+fn generator_url(base: &str, a: &Alert) -> String {
+    let Ok(mut url) = url::Url::parse(base) else {
+        return base.to_string();
+    };
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend([
+            "api",
+            "v1",
+            "models",
+            a.label("model").unwrap_or_default(),
+            "drift",
+        ]);
+    }
+    if let Some(w) = a.label("window") {
+        url.query_pairs_mut().append_pair("window", w);
+    }
+    url.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(phase: AlertPhase, resolved_at_ms: Option<i64>) -> Alert {
+        let labels: BTreeMap<String, String> = [
+            ("alertname", "PlanDrift"),
+            ("model", "fraud/eu"),
+            ("window", "5m"),
+            ("severity", "critical"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Alert {
+            rule: "PlanDrift".into(),
+            labels,
+            phase,
+            active_at_ms: 1_000,
+            fired_at_ms: Some(61_000),
+            resolved_at_ms,
+            last_true_ms: 0,
+            keep_firing_since_ms: None,
+            metric: "psi".into(),
+            value: 0.4,
+            threshold: 0.2,
+            reference: None,
+            samples: 10,
+            summary: "plan drifted".into(),
+            description: String::new(),
+        }
+    }
+
+    fn settings() -> PushSettings {
+        PushSettings {
+            resend_delay_ms: 60_000,
+            interval_ms: 10_000,
+            generator_base: "http://driftd:7853/".into(),
+        }
+    }
+
+    #[test]
+    fn sends_as_prometheus_does() {
+        let s = settings();
+        let firing = alert(AlertPhase::Firing, None);
+        assert!(!needs_sending(
+            &alert(AlertPhase::Pending, None),
+            None,
+            &s,
+            0
+        ));
+        assert!(needs_sending(&firing, None, &s, 100_000), "first time");
+        assert!(!needs_sending(&firing, Some(100_000), &s, 159_999));
+        assert!(
+            needs_sending(&firing, Some(100_000), &s, 160_000),
+            "resend delay"
+        );
+        let resolved = alert(AlertPhase::Resolved, Some(120_000));
+        assert!(
+            needs_sending(&resolved, Some(100_000), &s, 120_000),
+            "resolved since"
+        );
+        assert!(!needs_sending(&resolved, Some(120_000), &s, 130_000));
+    }
+
+    #[test]
+    fn body_has_labels_annotations_times_and_a_lease() {
+        let s = settings();
+        let alerts = [
+            alert(AlertPhase::Firing, None),
+            alert(AlertPhase::Pending, None),
+            alert(AlertPhase::Resolved, Some(200_000)),
+        ];
+        let body = push_body(alerts.iter(), &s, 100_000);
+        let list = body.as_array().unwrap();
+        assert_eq!(list.len(), 2, "no pending alert: {body}");
+        assert_eq!(list[0]["labels"]["alertname"], "PlanDrift");
+        assert_eq!(list[0]["annotations"]["summary"], "plan drifted");
+        assert!(list[0]["annotations"].get("description").is_none());
+        assert_eq!(list[0]["startsAt"], rfc3339(61_000));
+        // The lease: 4 × max(1 m, 10 s).
+        assert_eq!(list[0]["endsAt"], rfc3339(100_000 + 240_000));
+        assert_eq!(list[1]["endsAt"], rfc3339(200_000));
+        assert_eq!(
+            list[0]["generatorURL"],
+            "http://driftd:7853/api/v1/models/fraud%2Feu/drift?window=5m"
+        );
+    }
+}
