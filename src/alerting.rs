@@ -18,11 +18,15 @@ use crate::base::time::rfc3339;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::notify::alertmanager::{needs_sending, push_body, PushSettings};
+use crate::notify::silence::Silence;
 use crate::notify::{render_email, Groups};
 use crate::notify::{Action, OutboxEntry};
 use crate::retrain::{Cooldowns, CronSchedule, Decision, Evidence, RetrainRequest, Trigger};
 use crate::rules::{load_rules, Alert, AlertPhase, AlertTable, RuleSet, RulesError, SampleSet};
 use crate::store::{AlertingChanges, Store, StoreError};
+
+/// How long an expired silence stays listed (Alertmanager's default retention).
+const SILENCE_RETENTION_MS: i64 = 5 * 86_400_000;
 
 pub struct Alerting {
     store: Store,
@@ -33,6 +37,8 @@ pub struct Alerting {
     cooldowns: Cooldowns,
     schedules_checked: BTreeMap<String, i64>,
     dirty_schedules: BTreeSet<String>,
+    /// Silences of the built-in e-mail, as stored.
+    silences: Vec<Silence>,
     /// When each alert was last pushed to Alertmanager, by fingerprint. In memory: after
     /// a restart every alert is pushed again at once, as Prometheus does.
     pushed_ms: BTreeMap<String, i64>,
@@ -65,6 +71,7 @@ impl Alerting {
     ) -> Result<Alerting, AlertingError> {
         let rules = configured_rules(config)?;
         let state = store.load_alerting()?;
+        let silences = store.silences()?;
         if config.email.is_none() && rules.rules.iter().any(|r| r.email) {
             tracing::warn!("rules have the `email` action but there is no [email] table: no e-mail will be sent");
         }
@@ -79,6 +86,7 @@ impl Alerting {
             schedules_checked: state.schedules_checked,
             dirty_schedules: BTreeSet::new(),
             pushed_ms: BTreeMap::new(),
+            silences,
             new_entries: Vec::new(),
             wake,
             last_reload_error: None,
@@ -223,10 +231,12 @@ impl Alerting {
                 .filter(|r| r.email)
                 .map(|r| r.name.as_str())
                 .collect();
+            let muted = self.silenced(now_ms);
             let notifications = self.groups.flush(
                 self.table
                     .alerts()
                     .filter(|a| emailing.contains(a.rule.as_str())),
+                &muted,
                 &a.group_settings(),
                 now_ms,
             );
@@ -248,6 +258,7 @@ impl Alerting {
         if let Some(am) = &config.alertmanager {
             self.push_to_alertmanager(am, config, now_ms);
         }
+        self.drop_old_silences(now_ms)?;
         self.update_alert_gauges();
         self.persist()
     }
@@ -475,7 +486,87 @@ impl Alerting {
     }
 
     /// `GET /api/v1/alerts`.
+    /// Fingerprints of the alerts an active silence covers.
+    fn silenced(&self, now_ms: i64) -> BTreeSet<String> {
+        self.table
+            .alerts()
+            .filter(|a| self.silences.iter().any(|s| s.silences(&a.labels, now_ms)))
+            .map(|a| a.fingerprint())
+            .collect()
+    }
+
+    pub fn silences(&self) -> &[Silence] {
+        &self.silences
+    }
+
+    /// Creates a silence (durably); its id.
+    pub(crate) fn add_silence(
+        &mut self,
+        mut s: Silence,
+        now_ms: i64,
+    ) -> Result<String, StoreError> {
+        s.id = stable_id(&[
+            "silence",
+            &now_ms.to_string(),
+            &s.created_by,
+            &self.silences.len().to_string(),
+        ]);
+        self.store.put_silence(&s)?;
+        tracing::info!(id = %s.id, matchers = ?s.matchers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ends_at = %rfc3339(s.ends_at_ms), created_by = %s.created_by, "silence created");
+        let id = s.id.clone();
+        self.silences.push(s);
+        Ok(id)
+    }
+
+    /// Ends a silence now (durably); `false` when there is no such silence.
+    pub(crate) fn expire_silence(&mut self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let Some(s) = self.silences.iter_mut().find(|s| s.id == id) else {
+            return Ok(false);
+        };
+        s.ends_at_ms = s.ends_at_ms.min(now_ms);
+        s.starts_at_ms = s.starts_at_ms.min(s.ends_at_ms);
+        self.store.put_silence(s)?;
+        tracing::info!(id, "silence expired");
+        Ok(true)
+    }
+
+    /// Forgets silences that ended more than [`SILENCE_RETENTION_MS`] ago.
+    fn drop_old_silences(&mut self, now_ms: i64) -> Result<(), StoreError> {
+        let old: Vec<String> = self
+            .silences
+            .iter()
+            .filter(|s| now_ms - s.ends_at_ms > SILENCE_RETENTION_MS)
+            .map(|s| s.id.clone())
+            .collect();
+        for id in &old {
+            self.store.remove_silence(id)?;
+        }
+        self.silences.retain(|s| !old.contains(&s.id));
+        Ok(())
+    }
+
+    pub(crate) fn silences_json(&self, now_ms: i64) -> serde_json::Value {
+        let list: Vec<_> = self
+            .silences
+            .iter()
+            .map(|s| {
+                json!({
+                    "id": s.id,
+                    "matchers": s.matchers,
+                    "starts_at": rfc3339(s.starts_at_ms),
+                    "ends_at": rfc3339(s.ends_at_ms),
+                    "created_by": s.created_by,
+                    "comment": s.comment,
+                    "state": s.state(now_ms),
+                })
+            })
+            .collect();
+        json!({ "silences": list })
+    }
+
     pub(crate) fn alerts_json(&self) -> serde_json::Value {
+        let muted = self.silenced(crate::base::time::unix_now_ms());
         let alerts: Vec<_> = self
             .table
             .alerts()
@@ -483,6 +574,8 @@ impl Alerting {
                 json!({
                     "labels": a.labels,
                     "state": a.phase.as_str(),
+                    // Silenced: no e-mail while an active silence matches it.
+                    "suppressed": muted.contains(&a.fingerprint()),
                     "active_at": rfc3339(a.active_at_ms),
                     "fired_at": a.fired_at_ms.map(rfc3339),
                     "resolved_at": a.resolved_at_ms.map(rfc3339),

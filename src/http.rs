@@ -1,9 +1,10 @@
 //! HTTP at the edge (axum): `/metrics`, `/healthz`, `/readyz`, and the JSON API:
 //! `GET /api/v1/models`, `GET /api/v1/models/{model}/drift?window=1h[&version=v]`
 //! (the report of `driftd report --format json` plus window, rate, staleness and latency), `/performance`, `/history`,
-//! `GET /api/v1/alerts`, `GET /api/v1/rules`.
+//! `GET /api/v1/alerts`, `GET /api/v1/rules`, `GET /api/v1/silences`.
 //!
-//! Mutating endpoints, `POST /-/reload` and `POST /api/v1/models/{model}/retrain`,
+//! Mutating endpoints, `POST /-/reload`, `POST /api/v1/models/{model}/retrain`,
+//! `POST /api/v1/silences` and `DELETE /api/v1/silences/{id}`,
 //! need `Authorization: Bearer <[http] token>`; without a configured token they answer
 //! 403, so nothing can change driftd's state by accident.
 //!
@@ -30,6 +31,7 @@ use crate::config::LiveConfig;
 use crate::evaluate::{window_report, WindowSource};
 use crate::kafka::Readiness;
 use crate::metrics::Metrics;
+use crate::notify::silence::SilenceRequest;
 
 /// Re-reads configuration and rules; `Ok` carries a message for the caller.
 pub(crate) type ReloadFn = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
@@ -61,6 +63,11 @@ pub(crate) fn router(api: Api) -> Router {
         .route("/api/v1/models/{model}/retrain", post(retrain))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/rules", get(rules))
+        .route("/api/v1/silences", get(silences).post(add_silence))
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(expire_silence),
+        )
         .route("/-/reload", post(reload))
         .with_state(api)
 }
@@ -95,6 +102,69 @@ fn unauthorized(s: &Api, headers: &HeaderMap) -> Option<Response> {
 
 async fn alerts(State(s): State<AppState>) -> Response {
     Json(crate::base::sync::lock(&s.alerting).alerts_json()).into_response()
+}
+
+async fn silences(State(s): State<AppState>) -> Response {
+    Json(crate::base::sync::lock(&s.alerting).silences_json(unix_now_ms())).into_response()
+}
+
+/// `POST /api/v1/silences` with a [`SilenceRequest`]: 201 and the silence's id.
+async fn add_silence(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(denied) = unauthorized(&s, &headers) {
+        return denied;
+    }
+    let request = match serde_json::from_slice::<SilenceRequest>(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                format!("send a JSON silence {{\"matchers\": [\"model=churn\"], \"duration\": \"2h\", \"created_by\": \"…\", \"comment\": \"…\"}}: {e}"),
+            )
+        }
+    };
+    let now = unix_now_ms();
+    let silence = match request.into_silence(now) {
+        Ok(silence) => silence,
+        Err(e) => return api_error(StatusCode::BAD_REQUEST, e),
+    };
+    let added = tokio::task::spawn_blocking(move || {
+        crate::base::sync::lock(&s.alerting).add_silence(silence, now)
+    })
+    .await;
+    match added {
+        Ok(Ok(id)) => (
+            StatusCode::CREATED,
+            Json(json!({ "status": "success", "id": id })),
+        )
+            .into_response(),
+        Ok(Err(e)) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `DELETE /api/v1/silences/{id}`: the silence ends now.
+async fn expire_silence(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(denied) = unauthorized(&s, &headers) {
+        return denied;
+    }
+    let expired = tokio::task::spawn_blocking(move || {
+        crate::base::sync::lock(&s.alerting).expire_silence(&id, unix_now_ms())
+    })
+    .await;
+    match expired {
+        Ok(Ok(true)) => Json(json!({ "status": "success" })).into_response(),
+        Ok(Ok(false)) => api_error(StatusCode::NOT_FOUND, "no such silence".into()),
+        Ok(Err(e)) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 async fn rules(State(s): State<AppState>) -> Response {

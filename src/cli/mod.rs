@@ -12,6 +12,7 @@
 //! - [`retrain`]: `driftd retrain`
 //! - [`generate`]: `driftd generate`
 
+mod api;
 mod config;
 mod generate;
 pub mod logging;
@@ -20,6 +21,7 @@ mod report;
 mod retrain;
 mod rules;
 mod run;
+mod silence;
 mod state;
 
 pub use config::ConfigCommand;
@@ -110,6 +112,10 @@ pub enum Command {
     /// /api/v1/models/{model}/retrain with the [http] token); the per-model cooldown
     /// applies.
     Retrain(RetrainArgs),
+    /// Silences of the built-in e-mail: add, list, expire (through the running
+    /// daemon's /api/v1/silences; adding and expiring need the [http] token).
+    #[command(subcommand)]
+    Silence(silence::SilenceCommand),
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +155,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Reference(c) => reference::reference(c),
         Command::Rules(c) => rules::rules(c),
         Command::Retrain(a) => retrain::retrain(a),
+        Command::Silence(c) => silence::silence(c),
         Command::Generate(a) => generate::generate(a),
     }
 }

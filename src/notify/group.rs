@@ -76,6 +76,7 @@ impl Groups {
     pub fn flush<'a>(
         &mut self,
         alerts: impl IntoIterator<Item = &'a Alert>,
+        silenced: &BTreeSet<String>,
         settings: &GroupSettings,
         now_ms: i64,
     ) -> Vec<Notification> {
@@ -92,10 +93,18 @@ impl Groups {
         let mut out = Vec::new();
         for key in keys {
             let alerts = by_group.remove(&key).unwrap_or_default();
+            // Silenced alerts are neither firing nor resolved for the e-mail, as in
+            // Alertmanager's mute stage; the group stays while it has them.
+            let muted: BTreeSet<String> = alerts
+                .iter()
+                .map(|a| a.fingerprint())
+                .filter(|f| silenced.contains(f))
+                .collect();
             let firing: BTreeMap<String, &Alert> = alerts
                 .iter()
                 .filter(|a| a.phase == AlertPhase::Firing)
                 .map(|a| (a.fingerprint(), *a))
+                .filter(|(f, _)| !muted.contains(f))
                 .collect();
             let group = match self.groups.get_mut(&key) {
                 Some(g) => g,
@@ -123,7 +132,7 @@ impl Groups {
             let gone: BTreeSet<&String> = group
                 .notified_firing
                 .iter()
-                .filter(|f| !firing.contains_key(*f))
+                .filter(|f| !firing.contains_key(*f) && !muted.contains(*f))
                 .collect();
             let repeat = !firing.is_empty()
                 && group
@@ -151,8 +160,16 @@ impl Groups {
                 group.last_sent_ms = Some(now_ms);
             }
             group.last_flush_ms = Some(now_ms);
-            group.notified_firing = firing.keys().cloned().collect();
-            if firing.is_empty() {
+            // A silenced alert that was notified stays notified: lifting the silence
+            // does not announce it again before the repeat interval.
+            let still_muted: Vec<String> = group
+                .notified_firing
+                .iter()
+                .filter(|f| muted.contains(*f))
+                .cloned()
+                .collect();
+            group.notified_firing = firing.keys().cloned().chain(still_muted).collect();
+            if firing.is_empty() && muted.is_empty() {
                 self.groups.remove(&key);
                 self.dirty.remove(&key);
                 self.removed.insert(key);

@@ -12,6 +12,7 @@
 //! - [`email`]: a notification → an e-mail body ([`render_email`])
 //! - [`alertmanager`]: alerts → Alertmanager pushes, as Prometheus sends them
 //!   ([`needs_sending`](alertmanager::needs_sending), [`push_body`](alertmanager::push_body))
+//! - [`silence`]: silences (label matchers, start, end) that keep alerts out of e-mails
 //! - [`entry`]: what is written to the durable outbox ([`OutboxEntry`], [`Action`]);
 //!   the store persists entries and the sender delivers them
 
@@ -19,6 +20,7 @@ pub mod alertmanager;
 pub mod email;
 pub mod entry;
 pub mod group;
+pub mod silence;
 
 pub(crate) use email::render_email;
 pub(crate) use email::EmailContent;
@@ -59,6 +61,8 @@ mod tests {
         }
     }
 
+    const NONE: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+
     const S: GroupSettings = GroupSettings {
         group_wait_ms: 30_000,
         group_interval_ms: 60_000,
@@ -70,38 +74,72 @@ mod tests {
     fn wait_interval_repeat_resolve() {
         let mut g = Groups::default();
         let age = alert("age", AlertPhase::Firing);
-        assert!(g.flush([&age], &S, 0).is_empty(), "group_wait");
-        assert!(g.flush([&age], &S, 20_000).is_empty());
-        let n = g.flush([&age], &S, 30_000);
+        assert!(g.flush([&age], &NONE, &S, 0).is_empty(), "group_wait");
+        assert!(g.flush([&age], &NONE, &S, 20_000).is_empty());
+        let n = g.flush([&age], &NONE, &S, 30_000);
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].firing.len(), 1);
         // Same alerts: nothing until repeat_interval.
         for t in [90_000, 150_000, 600_000] {
-            assert!(g.flush([&age], &S, t).is_empty(), "t={t}");
+            assert!(g.flush([&age], &NONE, &S, t).is_empty(), "t={t}");
         }
         // A new alert in the group: sent at the next group_interval boundary.
         let inc = alert("income", AlertPhase::Firing);
         assert!(
-            g.flush([&age, &inc], &S, 630_000).is_empty(),
+            g.flush([&age, &inc], &NONE, &S, 630_000).is_empty(),
             "interval not over"
         );
-        let n = g.flush([&age, &inc], &S, 660_000);
+        let n = g.flush([&age, &inc], &NONE, &S, 660_000);
         assert_eq!(n[0].firing.len(), 2, "{n:?}");
-        assert!(g.flush([&age, &inc], &S, 720_000).is_empty());
-        assert!(g.flush([&age, &inc], &S, 1_200_000).is_empty());
-        let n = g.flush([&age, &inc], &S, 1_260_000);
+        assert!(g.flush([&age, &inc], &NONE, &S, 720_000).is_empty());
+        assert!(g.flush([&age, &inc], &NONE, &S, 1_200_000).is_empty());
+        let n = g.flush([&age, &inc], &NONE, &S, 1_260_000);
         assert_eq!(n.len(), 1, "repeat_interval after the last e-mail");
         // Both resolve: one resolved e-mail, then the group is gone.
         let (ra, ri) = (
             alert("age", AlertPhase::Resolved),
             alert("income", AlertPhase::Resolved),
         );
-        let n = g.flush([&ra, &ri], &S, 1_320_000);
+        let n = g.flush([&ra, &ri], &NONE, &S, 1_320_000);
         assert_eq!((n[0].firing.len(), n[0].resolved.len()), (0, 2));
         assert!(g.is_empty());
-        assert!(g.flush([&ra, &ri], &S, 1_400_000).is_empty());
-        assert!(g.flush([&ra, &ri], &S, 1_500_000).is_empty());
+        assert!(g.flush([&ra, &ri], &NONE, &S, 1_400_000).is_empty());
+        assert!(g.flush([&ra, &ri], &NONE, &S, 1_500_000).is_empty());
         assert_eq!(g.changes().1, vec!["churn".to_string()]);
+    }
+
+    #[test]
+    fn a_silenced_alert_sends_nothing_and_lifting_the_silence_resumes() {
+        let mut g = Groups::default();
+        let (age, inc) = (
+            alert("age", AlertPhase::Firing),
+            alert("income", AlertPhase::Firing),
+        );
+        let muted: std::collections::BTreeSet<String> = [inc.fingerprint()].into();
+        g.flush([&age, &inc], &muted, &S, 0);
+        let n = g.flush([&age, &inc], &muted, &S, 30_000);
+        assert_eq!(n[0].firing.len(), 1, "only the unsilenced alert: {n:?}");
+        // Only silenced alerts left firing: no e-mail, not even at repeat_interval, and
+        // no "resolved" for the silenced one.
+        let ra = alert("age", AlertPhase::Resolved);
+        let all: std::collections::BTreeSet<String> = [inc.fingerprint()].into();
+        let n = g.flush([&ra, &inc], &all, &S, 90_000);
+        assert_eq!(
+            (n[0].firing.len(), n[0].resolved.len()),
+            (0, 1),
+            "age resolved"
+        );
+        for t in [150_000, 700_000, 1_300_000] {
+            assert!(g.flush([&inc], &all, &S, t).is_empty(), "t={t}");
+        }
+        assert!(
+            !g.is_empty(),
+            "the group stays while it has a silenced alert"
+        );
+        // The silence ends: income is new to the e-mail, sent at the next interval.
+        let n = g.flush([&inc], &NONE, &S, 1_360_000);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].firing[0].label("feature"), Some("income"));
     }
 
     #[test]
@@ -115,13 +153,13 @@ mod tests {
             alert("age", AlertPhase::Firing),
             alert("bmi", AlertPhase::Firing),
         );
-        assert_eq!(g.flush([&a, &b], &s, 30_000).len(), 0);
-        assert_eq!(g.flush([&a, &b], &s, 30_000).len(), 0);
+        assert_eq!(g.flush([&a, &b], &NONE, &s, 30_000).len(), 0);
+        assert_eq!(g.flush([&a, &b], &NONE, &s, 30_000).len(), 0);
         let mut g = Groups::default();
-        g.flush([&a, &b], &s, 0);
-        assert_eq!(g.flush([&a, &b], &s, 30_000).len(), 1);
+        g.flush([&a, &b], &NONE, &s, 0);
+        assert_eq!(g.flush([&a, &b], &NONE, &s, 30_000).len(), 1);
         let rb = alert("bmi", AlertPhase::Resolved);
-        assert!(g.flush([&a, &rb], &s, 90_000).is_empty());
+        assert!(g.flush([&a, &rb], &NONE, &s, 90_000).is_empty());
     }
 
     #[test]

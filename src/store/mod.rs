@@ -30,11 +30,14 @@
 //! | `retrain\0{model}`                    | i64 BE ms of the last retraining request |
 //! | `schedule\0{model}`                   | i64 BE ms up to which schedules were checked |
 //! | `outbox\0{id}`                        | JSON [`crate::notify::OutboxEntry`] |
+//! | `silence\0{id}`                       | JSON [`crate::notify::silence::Silence`] |
 //!
 //! The ingest checkpoint writes `meta\0joins` to `expiry`; the alerting stage writes
 //! `alert`, `group`, `retrain`, `schedule` and new `outbox` entries in one transaction
 //! of its own per evaluation, and the outbox sender removes `outbox` entries once they
-//! are delivered. The two writers never touch the same keys.
+//! are delivered; `silence` entries are written when a silence is created or expired
+//! through the API, and removed by the alerting stage once long expired. The writers
+//! never touch the same keys.
 //!
 //! (`start` and `expires` are ms since the epoch, i64 with the sign bit flipped,
 //! big-endian, so keys sort by time.)
@@ -96,6 +99,7 @@ const GROUP: &[u8] = b"group\0";
 const RETRAIN: &[u8] = b"retrain\0";
 const SCHEDULE: &[u8] = b"schedule\0";
 const OUTBOX: &[u8] = b"outbox\0";
+const SILENCE: &[u8] = b"silence\0";
 
 /// The alerting stage's persisted state.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -483,6 +487,31 @@ impl Store {
         for e in &c.outbox {
             batch.insert(raw_key(OUTBOX, &e.id), serde_json::to_vec(e)?);
         }
+        self.apply(STATE, batch)
+    }
+
+    /// Every stored silence (active, pending or expired), by id.
+    pub(crate) fn silences(&self) -> Result<Vec<crate::notify::silence::Silence>, StoreError> {
+        self.scan(STATE, SILENCE)?
+            .into_iter()
+            .map(|(_, v)| serde_json::from_slice(&v).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Creates or updates a silence (durably).
+    pub(crate) fn put_silence(
+        &self,
+        s: &crate::notify::silence::Silence,
+    ) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        batch.insert(raw_key(SILENCE, &s.id), serde_json::to_vec(s)?);
+        self.apply(STATE, batch)
+    }
+
+    /// Deletes a silence (durably).
+    pub(crate) fn remove_silence(&self, id: &str) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        batch.remove(raw_key(SILENCE, id));
         self.apply(STATE, batch)
     }
 
