@@ -17,7 +17,7 @@ use crate::base::id::stable_id;
 use crate::base::time::rfc3339;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::notify::alertmanager::{needs_sending, push_body, PushSettings};
+use crate::notify::alertmanager::{needs_sending, push_body, webhook_body, PushSettings};
 use crate::notify::silence::Silence;
 use crate::notify::{render_email, Groups};
 use crate::notify::{Action, OutboxEntry};
@@ -72,8 +72,9 @@ impl Alerting {
         let rules = configured_rules(config)?;
         let state = store.load_alerting()?;
         let silences = store.silences()?;
-        if config.email.is_none() && rules.rules.iter().any(|r| r.email) {
-            tracing::warn!("rules have the `email` action but there is no [email] table: no e-mail will be sent");
+        if config.email.is_none() && config.webhook.is_none() && rules.rules.iter().any(|r| r.email)
+        {
+            tracing::warn!("rules have the `email` action but there is no [email] or [webhook] table: no notification will be sent");
         }
         metrics.alerting.rules_loaded.set(rules.rules.len() as i64);
         let alerting = Alerting {
@@ -223,7 +224,7 @@ impl Alerting {
             self.request(&req, config);
         }
         self.run_schedules(config, now_ms);
-        if let Some(email) = &config.email {
+        if config.email.is_some() || config.webhook.is_some() {
             let emailing: BTreeSet<&str> = self
                 .rules
                 .rules
@@ -241,18 +242,27 @@ impl Alerting {
                 now_ms,
             );
             for n in notifications {
-                let content = render_email(&n, a.dashboard_url.as_deref());
-                tracing::info!(model = %n.group, firing = n.firing.len(), resolved = n.resolved.len(),
-                    subject = %content.subject, "alert e-mail queued");
-                let id = stable_id(&["email", &n.group, &n.at_ms.to_string()]);
-                self.new_entries.push(OutboxEntry::new(
-                    id,
-                    Action::Email {
+                let at = n.at_ms.to_string();
+                if let Some(email) = &config.email {
+                    let content = render_email(&n, a.dashboard_url.as_deref());
+                    tracing::info!(model = %n.group, firing = n.firing.len(), resolved = n.resolved.len(),
+                        subject = %content.subject, "alert e-mail queued");
+                    let action = Action::Email {
                         to: email.to.clone(),
                         content,
-                    },
-                    now_ms,
-                ));
+                    };
+                    let id = stable_id(&["email", &n.group, &at]);
+                    self.new_entries.push(OutboxEntry::new(id, action, now_ms));
+                }
+                if let Some(hook) = &config.webhook {
+                    let base = format!("http://{}", config.http.bind);
+                    let action = Action::AlertWebhook {
+                        url: hook.url.clone(),
+                        payload: webhook_body(&n, &base).to_string(),
+                    };
+                    let id = stable_id(&["alert_webhook", &n.group, &at]);
+                    self.new_entries.push(OutboxEntry::new(id, action, now_ms));
+                }
             }
         }
         if let Some(am) = &config.alertmanager {

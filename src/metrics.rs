@@ -102,7 +102,7 @@ impl AlertMetrics {
                 "1 when the last rule reload succeeded (or none was asked for).",
             )?)?,
             outbox_pending: reg(registry, IntGaugeVec::new(
-                Opts::new("driftd_outbox_pending", "Actions written to the outbox and not yet delivered, by kind (email, kafka, webhook, alertmanager)."),
+                Opts::new("driftd_outbox_pending", "Actions written to the outbox and not yet delivered, by kind (email, kafka, webhook, alertmanager, alert_webhook)."),
                 &["kind"],
             )?)?,
             outbox_oldest: reg(registry, prometheus::Gauge::new(

@@ -58,6 +58,7 @@ pub(crate) struct OutboxSender {
     http: reqwest::Client,
     webhook_token: Option<String>,
     alertmanager_token: Option<String>,
+    alert_webhook_token: Option<String>,
     wake: Arc<tokio::sync::Notify>,
 }
 
@@ -121,6 +122,13 @@ impl OutboxSender {
             .map(|s| s.read("alertmanager.token"))
             .transpose()
             .map_err(OutboxError::Alertmanager)?;
+        let alert_webhook_token = config
+            .webhook
+            .as_ref()
+            .and_then(|w| w.token.as_ref())
+            .map(|s| s.read("webhook.token"))
+            .transpose()
+            .map_err(OutboxError::Webhook)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -134,6 +142,7 @@ impl OutboxSender {
             http,
             webhook_token,
             alertmanager_token,
+            alert_webhook_token,
             wake,
         })
     }
@@ -211,6 +220,9 @@ impl OutboxSender {
                         Action::Webhook { url, .. } => tracing::info!(
                             id = %entry.id, url = %url,
                             attempts = entry.attempts + 1, "retraining webhook delivered"),
+                        Action::AlertWebhook { url, .. } => tracing::info!(
+                            id = %entry.id, url = %url,
+                            attempts = entry.attempts + 1, "alert webhook delivered"),
                         Action::Alertmanager { url, .. } => tracing::debug!(
                             id = %entry.id, url = %url,
                             attempts = entry.attempts + 1, "alerts pushed to Alertmanager"),
@@ -307,53 +319,65 @@ impl OutboxSender {
             }
             Action::Alertmanager { url, payload } => {
                 let endpoint = alerts_endpoint(url).map_err(OutboxError::Alertmanager)?;
-                let mut req = self
-                    .http
-                    .post(endpoint)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(payload.clone());
-                if let Some(token) = &self.alertmanager_token {
-                    req = req.bearer_auth(token);
-                }
-                let resp = req
-                    .send()
-                    .await
-                    .map_err(|e| OutboxError::Alertmanager(e.to_string()))?;
-                if !resp.status().is_success() {
-                    let status = resp.status();
-                    let body = resp.text().await.unwrap_or_default();
-                    return Err(OutboxError::Alertmanager(format!(
-                        "{url} answered {status}: {}",
-                        body.chars().take(200).collect::<String>()
-                    )));
-                }
-                Ok(())
+                self.post(
+                    endpoint.as_str(),
+                    "application/json",
+                    payload,
+                    self.alertmanager_token.as_deref(),
+                )
+                .await
+                .map_err(OutboxError::Alertmanager)
             }
-            Action::Webhook { url, payload } => {
-                let mut req = self
-                    .http
-                    .post(url)
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/cloudevents+json; charset=UTF-8",
-                    )
-                    .body(payload.clone());
-                if let Some(token) = &self.webhook_token {
-                    req = req.bearer_auth(token);
-                }
-                let resp = req
-                    .send()
-                    .await
-                    .map_err(|e| OutboxError::Webhook(e.to_string()))?;
-                if !resp.status().is_success() {
-                    return Err(OutboxError::Webhook(format!(
-                        "{url} answered {}",
-                        resp.status()
-                    )));
-                }
-                Ok(())
-            }
+            Action::AlertWebhook { url, payload } => self
+                .post(
+                    url,
+                    "application/json",
+                    payload,
+                    self.alert_webhook_token.as_deref(),
+                )
+                .await
+                .map_err(OutboxError::Webhook),
+            Action::Webhook { url, payload } => self
+                .post(
+                    url,
+                    "application/cloudevents+json; charset=UTF-8",
+                    payload,
+                    self.webhook_token.as_deref(),
+                )
+                .await
+                .map_err(OutboxError::Webhook),
         }
+    }
+}
+
+impl OutboxSender {
+    /// POSTs `payload`; a non-2xx answer is an error with its status and the start of
+    /// its body.
+    async fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        payload: &str,
+        token: Option<&str>,
+    ) -> Result<(), String> {
+        let mut req = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(payload.to_string());
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        Err(format!(
+            "{url} answered {status}: {}",
+            body.chars().take(200).collect::<String>()
+        ))
     }
 }
 

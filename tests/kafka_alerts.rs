@@ -589,7 +589,17 @@ fn manual_retraining_and_rule_reload_through_the_api() {
 
 #[test]
 fn a_silence_stops_the_emails_survives_a_restart_and_lifting_it_resumes_them() {
-    let s = setup("4s");
+    // The notifications also go to a webhook in Alertmanager's format.
+    let (hook_port, hook) = webhook_server();
+    let token_file = tempfile::tempdir().unwrap().keep().join("hook-token");
+    std::fs::write(&token_file, "alert-hook-secret\n").unwrap();
+    let s = setup_with(
+        "4s",
+        &format!(
+            "\n[webhook]\nurl = \"http://127.0.0.1:{hook_port}/alerts\"\ntoken = {{ file = \"{}\" }}\n",
+            token_file.display()
+        ),
+    );
     let smtp = SmtpSink::start(s.smtp_port, &s.mail_dir, PASSWORD);
     let mut daemon = Daemon::start(&s.config, "run.log");
     let traffic = Traffic::start(&s.predictions, "churn");
@@ -598,6 +608,21 @@ fn a_silence_stops_the_emails_survives_a_restart_and_lifting_it_resumes_them() {
     let port = daemon.port;
     let auth = ("Authorization", "Bearer test-token");
     let json = ("Content-Type", "application/json");
+    // The webhook: refused once (500), delivered on the retry, in Alertmanager's shape.
+    expect_within(
+        "the alert webhook",
+        Duration::from_secs(20),
+        &daemon,
+        || hook.lock().unwrap().iter().any(|c| c.0 == 200),
+    );
+    let (_, auth_seen, payload) = hook.lock().unwrap()[1].clone();
+    assert_eq!(auth_seen, "Bearer alert-hook-secret");
+    let payload: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(payload["version"], "4");
+    assert_eq!(payload["status"], "firing");
+    assert_eq!(payload["groupLabels"]["model"], "churn");
+    assert_eq!(payload["alerts"][0]["labels"]["alertname"], "PlanDrift");
+    assert_eq!(payload["alerts"][0]["status"], "firing");
 
     // Silence churn's plan alerts: needs the token, names a bad matcher.
     let body = r#"{"matchers": ["model=churn", "feature=~pl.*"], "duration": "1h",
@@ -625,11 +650,17 @@ fn a_silence_stops_the_emails_survives_a_restart_and_lifting_it_resumes_them() {
     // Repeats would come every 4 s: none while silenced.
     std::thread::sleep(Duration::from_secs(3));
     let before = SmtpSink::mails(&s.mail_dir).len();
+    let hooks_before = hook.lock().unwrap().len();
     std::thread::sleep(Duration::from_secs(10));
     assert_eq!(
         SmtpSink::mails(&s.mail_dir).len(),
         before,
         "an e-mail while silenced"
+    );
+    assert_eq!(
+        hook.lock().unwrap().len(),
+        hooks_before,
+        "a webhook while silenced"
     );
 
     // The silence is in the store: after a restart it is listed and still holds.

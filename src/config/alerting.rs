@@ -287,3 +287,21 @@ fn de_base_urls<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error
     }
     Ok(urls)
 }
+
+/// `[webhook]`: where the grouped notifications are POSTed, in Alertmanager's webhook
+/// payload (`version` "4").
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertWebhookConfig {
+    #[serde(deserialize_with = "de_required_base_url")]
+    pub url: String,
+    /// Bearer token, from an environment variable or a file.
+    #[serde(default)]
+    pub token: Option<SecretRef>,
+}
+
+fn de_required_base_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    base_url(&s).map_err(de::Error::custom)?;
+    Ok(s)
+}

@@ -85,6 +85,10 @@ pub struct Config {
     /// nothing is pushed.
     #[serde(default)]
     pub alertmanager: Option<AlertmanagerConfig>,
+    /// The e-mail's notifications also POSTed in Alertmanager's webhook format, for a
+    /// chat tool or an incident system without Alertmanager.
+    #[serde(default)]
+    pub webhook: Option<AlertWebhookConfig>,
     /// Retraining events (CloudEvents on Kafka, optionally a webhook).
     #[serde(default)]
     pub retrain: RetrainConfig,

@@ -84,6 +84,63 @@ pub(crate) fn push_body<'a>(
     Value::Array(list)
 }
 
+/// A grouped notification as Alertmanager's webhook receiver sends it (`version`
+/// "4"): for a chat tool or an incident system that takes Alertmanager webhooks.
+/// The group is the model (`groupLabels` {model}); `status` is `firing` while any
+/// alert of the notification fires.
+pub(crate) fn webhook_body(n: &super::Notification, generator_base: &str) -> Value {
+    let alert = |a: &Alert, status: &str| {
+        let mut annotations = BTreeMap::new();
+        if !a.summary.is_empty() {
+            annotations.insert("summary", a.summary.clone());
+        }
+        if !a.description.is_empty() {
+            annotations.insert("description", a.description.clone());
+        }
+        json!({
+            "status": status,
+            "labels": a.labels,
+            "annotations": annotations,
+            "startsAt": rfc3339(a.fired_at_ms.unwrap_or(a.active_at_ms)),
+            "endsAt": a.resolved_at_ms.map(rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            "generatorURL": generator_url(generator_base, a),
+            "fingerprint": crate::base::id::stable_id(&[&a.fingerprint()]),
+        })
+    };
+    let all: Vec<&Alert> = n.firing.iter().chain(&n.resolved).collect();
+    // Labels and annotations every alert of the notification shares.
+    let common = |pick: &dyn Fn(&Alert) -> BTreeMap<String, String>| -> BTreeMap<String, String> {
+        let mut out = all.first().map(|a| pick(a)).unwrap_or_default();
+        for a in &all[1..] {
+            let theirs = pick(a);
+            out.retain(|k, v| theirs.get(k) == Some(v));
+        }
+        out
+    };
+    let common_labels = common(&|a: &Alert| a.labels.clone());
+    let common_annotations = common(&|a: &Alert| {
+        [("summary", &a.summary), ("description", &a.description)]
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    });
+    json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{model={:?}}}", n.group),
+        "truncatedAlerts": 0,
+        "status": if n.firing.is_empty() { "resolved" } else { "firing" },
+        "receiver": "driftd",
+        "groupLabels": { "model": n.group },
+        "commonLabels": common_labels,
+        "commonAnnotations": common_annotations,
+        "externalURL": generator_base,
+        "alerts": n.firing.iter().map(|a| alert(a, "firing"))
+            .chain(n.resolved.iter().map(|a| alert(a, "resolved")))
+            .collect::<Vec<_>>(),
+    })
+}
+
 /// driftd's API view of the alert's model and window, names encoded.
 fn generator_url(base: &str, a: &Alert) -> String {
     let Ok(mut url) = url::Url::parse(base) else {
@@ -143,6 +200,34 @@ mod tests {
             interval_ms: 10_000,
             generator_base: "http://driftd:7853/".into(),
         }
+    }
+
+    #[test]
+    fn webhook_body_in_alertmanagers_shape() {
+        let mut other = alert(AlertPhase::Resolved, Some(200_000));
+        other.labels.insert("feature".into(), "age".into());
+        other.summary = "age drifted".into();
+        let n = crate::notify::Notification {
+            group: "fraud/eu".into(),
+            at_ms: 300_000,
+            firing: vec![alert(AlertPhase::Firing, None)],
+            resolved: vec![other],
+        };
+        let b = webhook_body(&n, "http://driftd:7853");
+        assert_eq!(b["version"], "4");
+        assert_eq!(b["status"], "firing");
+        assert_eq!(b["groupLabels"]["model"], "fraud/eu");
+        assert_eq!(b["groupKey"], "{}:{model=\"fraud/eu\"}");
+        assert_eq!(b["alerts"][0]["status"], "firing");
+        assert_eq!(b["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+        assert_eq!(b["alerts"][1]["status"], "resolved");
+        assert_eq!(b["alerts"][1]["endsAt"], rfc3339(200_000));
+        assert_eq!(b["commonLabels"]["model"], "fraud/eu");
+        assert!(b["commonLabels"].get("feature").is_none(), "not shared");
+        assert!(
+            b["commonAnnotations"].get("summary").is_none(),
+            "not shared"
+        );
     }
 
     #[test]

@@ -35,11 +35,14 @@ pub enum Action {
     /// Alerts (JSON, `POST /api/v2/alerts`) for the Alertmanager at `url`; a newer
     /// push for the same URL supersedes this one.
     Alertmanager { url: String, payload: String },
+    /// A grouped notification in Alertmanager's webhook format, POSTed to `url`.
+    AlertWebhook { url: String, payload: String },
 }
 
 impl Action {
     /// Every kind, for the outbox gauges.
-    pub const KINDS: [&'static str; 4] = ["email", "kafka", "webhook", "alertmanager"];
+    pub const KINDS: [&'static str; 5] =
+        ["email", "kafka", "webhook", "alertmanager", "alert_webhook"];
 
     pub fn kind(&self) -> &'static str {
         match self {
@@ -47,6 +50,7 @@ impl Action {
             Action::Kafka { .. } => "kafka",
             Action::Webhook { .. } => "webhook",
             Action::Alertmanager { .. } => "alertmanager",
+            Action::AlertWebhook { .. } => "alert_webhook",
         }
     }
 }
