@@ -65,16 +65,9 @@ pub(crate) fn push_body<'a>(
                 (AlertPhase::Resolved, Some(at)) => at,
                 _ => now_ms + s.lease_ms(),
             };
-            let mut annotations = BTreeMap::new();
-            if !a.summary.is_empty() {
-                annotations.insert("summary", a.summary.clone());
-            }
-            if !a.description.is_empty() {
-                annotations.insert("description", a.description.clone());
-            }
             json!({
                 "labels": a.labels,
-                "annotations": annotations,
+                "annotations": annotations(a),
                 "startsAt": rfc3339(a.fired_at_ms.unwrap_or(a.active_at_ms)),
                 "endsAt": rfc3339(ends_at),
                 "generatorURL": generator_url(&s.generator_base, a),
@@ -90,17 +83,10 @@ pub(crate) fn push_body<'a>(
 /// alert of the notification fires.
 pub(crate) fn webhook_body(n: &super::Notification, generator_base: &str) -> Value {
     let alert = |a: &Alert, status: &str| {
-        let mut annotations = BTreeMap::new();
-        if !a.summary.is_empty() {
-            annotations.insert("summary", a.summary.clone());
-        }
-        if !a.description.is_empty() {
-            annotations.insert("description", a.description.clone());
-        }
         json!({
             "status": status,
             "labels": a.labels,
-            "annotations": annotations,
+            "annotations": annotations(a),
             "startsAt": rfc3339(a.fired_at_ms.unwrap_or(a.active_at_ms)),
             "endsAt": a.resolved_at_ms.map(rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
             "generatorURL": generator_url(generator_base, a),
@@ -118,13 +104,7 @@ pub(crate) fn webhook_body(n: &super::Notification, generator_base: &str) -> Val
         out
     };
     let common_labels = common(&|a: &Alert| a.labels.clone());
-    let common_annotations = common(&|a: &Alert| {
-        [("summary", &a.summary), ("description", &a.description)]
-            .into_iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
-    });
+    let common_annotations = common(&annotations);
     json!({
         "version": "4",
         "groupKey": format!("{{}}:{{model={:?}}}", n.group),
@@ -139,6 +119,15 @@ pub(crate) fn webhook_body(n: &super::Notification, generator_base: &str) -> Val
             .chain(n.resolved.iter().map(|a| alert(a, "resolved")))
             .collect::<Vec<_>>(),
     })
+}
+
+/// The rendered `summary` and `description`, those that are set.
+fn annotations(a: &Alert) -> BTreeMap<String, String> {
+    [("summary", &a.summary), ("description", &a.description)]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 /// driftd's API view of the alert's model and window, names encoded.
