@@ -58,7 +58,9 @@ pub enum AlertingError {
 
 /// The configured rule files (`[alerting] rules`), validated against the windows.
 pub(crate) fn configured_rules(config: &Config) -> Result<RuleSet, RulesError> {
-    load_rules(&config.alerting.rules, Some(&config.windows.names()))
+    let mut rules = load_rules(&config.alerting.rules, Some(&config.windows.names()))?;
+    rules.external_url = config.external_url();
+    Ok(rules)
 }
 
 impl Alerting {
@@ -192,7 +194,7 @@ impl Alerting {
                 .inc();
             let l = |k: &str| t.labels.get(k).map(String::as_str).unwrap_or("");
             let (value, threshold, summary) = alert
-                .map(|a| (a.value, a.threshold, a.summary.as_str()))
+                .map(|a| (a.value, a.threshold, a.summary()))
                 .unwrap_or((f64::NAN, f64::NAN, ""));
             tracing::info!(alertname = %name, model = l("model"), version = l("version"),
                 feature = l("feature"), window = l("window"), severity = l("severity"),
@@ -212,7 +214,7 @@ impl Alerting {
                 version: a.label("version").map(str::to_string),
                 trigger: Trigger::for_metric(&a.metric),
                 rule: Some(a.rule.clone()),
-                reason: a.summary.clone(),
+                reason: a.summary().to_string(),
                 identity: vec![
                     a.rule.clone(),
                     a.fingerprint(),
@@ -284,10 +286,7 @@ impl Alerting {
         let settings = PushSettings {
             resend_delay_ms: am.resend_delay.as_millis() as i64,
             interval_ms: config.windows.tick.as_millis() as i64,
-            generator_base: am
-                .generator_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", config.http.bind)),
+            generator_base: config.external_url(),
         };
         let table = &self.table;
         self.pushed_ms.retain(|fp, _| table.get(fp).is_some());
@@ -594,8 +593,8 @@ impl Alerting {
                     "threshold": a.threshold,
                     "reference": a.reference,
                     "samples": a.samples,
-                    "summary": a.summary,
-                    "description": a.description,
+                    "summary": a.summary(),
+                    "annotations": a.annotations,
                 })
             })
             .collect();

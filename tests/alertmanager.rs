@@ -38,7 +38,11 @@ fn a_drift_alert_reaches_alertmanager_with_labels_annotations_and_resolves() {
     let rules = dir.path().join("rules.toml");
     std::fs::write(
         &rules,
-        format!("{PLAN_DRIFT_RULE}description = \"The plan mix moved away from the reference.\"\n"),
+        format!(
+            "{PLAN_DRIFT_RULE}description = \"The plan mix moved away from the reference.\"\n\
+             annotations = {{ runbook_url = '{{{{ $externalURL }}}}/runbooks/{{{{ $labels.feature | toUpper }}}}', \
+             share = '{{{{ $value | humanizePercentage }}}} of {{{{ $samples }}}}' }}\n"
+        ),
     )
     .unwrap();
     let extra = format!(
@@ -87,6 +91,14 @@ fn a_drift_alert_reaches_alertmanager_with_labels_annotations_and_resolves() {
         firing["annotations"]["description"],
         "The plan mix moved away from the reference."
     );
+    // Templates rendered with Prometheus's variables and functions, driftd's too.
+    assert_eq!(
+        firing["annotations"]["runbook_url"],
+        "http://driftd.test:7853/runbooks/PLAN"
+    );
+    let psi: f64 = summary.rsplit(' ').next().unwrap().parse().unwrap();
+    let share = firing["annotations"]["share"].as_str().unwrap();
+    assert!(share.contains("% of ") && psi > 0.2, "{share} / {summary}");
     assert_eq!(
         firing["generatorURL"],
         format!("http://driftd.test:7853/api/v1/models/{model}/drift?window=5s")

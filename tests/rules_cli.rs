@@ -67,7 +67,17 @@ fn broken_rule_files_are_rejected_precisely() {
         (
             "bad_template",
             ":6: rule `J`: `summary`:",
-            "unknown placeholder `{{modle}}`",
+            "`$labels.modle` is not a label of this rule's alerts",
+        ),
+        (
+            "bad_function",
+            ":7: rule `J2`: `annotations.description`:",
+            "function humanise not defined",
+        ),
+        (
+            "bad_variable",
+            ":8: rule `J3`: `annotations.runbook_url`:",
+            "undefined variable $lables",
         ),
         (
             "critical_not_psi",

@@ -181,6 +181,15 @@ impl Config {
 }
 
 impl Config {
+    /// driftd's API as others reach it: `[alertmanager] generator_url`, else `http://`
+    /// + `[http] bind`. Alerts' `generatorURL` and templates' `$externalURL`.
+    pub fn external_url(&self) -> String {
+        self.alertmanager
+            .as_ref()
+            .and_then(|a| a.generator_url.clone())
+            .unwrap_or_else(|| format!("http://{}", self.http.bind))
+    }
+
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

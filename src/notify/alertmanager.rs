@@ -121,12 +121,12 @@ pub(crate) fn webhook_body(n: &super::Notification, generator_base: &str) -> Val
     })
 }
 
-/// The rendered `summary` and `description`, those that are set.
+/// The rendered annotations, those that are not empty.
 fn annotations(a: &Alert) -> BTreeMap<String, String> {
-    [("summary", &a.summary), ("description", &a.description)]
-        .into_iter()
+    a.annotations
+        .iter()
         .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| (k.to_string(), v.clone()))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
 
@@ -178,8 +178,7 @@ mod tests {
             threshold: 0.2,
             reference: None,
             samples: 10,
-            summary: "plan drifted".into(),
-            description: String::new(),
+            annotations: [("summary".to_string(), "plan drifted".to_string())].into(),
         }
     }
 
@@ -195,7 +194,9 @@ mod tests {
     fn webhook_body_in_alertmanagers_shape() {
         let mut other = alert(AlertPhase::Resolved, Some(200_000));
         other.labels.insert("feature".into(), "age".into());
-        other.summary = "age drifted".into();
+        other
+            .annotations
+            .insert("summary".into(), "age drifted".into());
         let n = crate::notify::Notification {
             group: "fraud/eu".into(),
             at_ms: 300_000,

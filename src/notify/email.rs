@@ -96,10 +96,10 @@ pub(crate) fn render_email(n: &Notification, dashboard_url: Option<&str>) -> Ema
             "- {} [{}] {}\n",
             a.rule,
             a.phase.as_str(),
-            a.summary
+            a.summary()
         ));
-        if !a.description.is_empty() {
-            text.push_str(&format!("  {}\n", a.description));
+        if !a.annotation("description").is_empty() {
+            text.push_str(&format!("  {}\n", a.annotation("description")));
         }
     }
     text.push_str("\nEvidence:\n");
@@ -142,7 +142,7 @@ pub(crate) fn render_email(n: &Notification, dashboard_url: Option<&str>) -> Ema
             "<li><b>{}</b> [{}] {}</li>",
             escape(&a.rule),
             a.phase.as_str(),
-            escape(&a.summary)
+            escape(a.summary())
         ));
     }
     html.push_str("</ul><table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr>");

@@ -56,8 +56,7 @@ mod tests {
             threshold: 0.2,
             reference: Some(0.0),
             samples: 10,
-            summary: format!("psi of {feature} <high>"),
-            description: String::new(),
+            annotations: [("summary".to_string(), format!("psi of {feature} <high>"))].into(),
         }
     }
 

@@ -17,9 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::file::{render_template, Rule, RuleSet};
+use super::file::{Rule, RuleSet};
 use super::glob_match;
 use super::sample::{Sample, SampleSet, SeriesKey};
+use super::template::{self, TemplateData};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -62,8 +63,10 @@ pub struct Alert {
     pub threshold: f64,
     pub reference: Option<f64>,
     pub samples: u64,
-    pub summary: String,
-    pub description: String,
+    /// The rule's annotations, rendered at the last evaluation at which the condition
+    /// held (`summary` always; `description`, `runbook_url`, … when the rule has them).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl Alert {
@@ -74,6 +77,15 @@ impl Alert {
 
     pub fn label(&self, name: &str) -> Option<&str> {
         self.labels.get(name).map(String::as_str)
+    }
+
+    /// The rendered `summary` annotation ("" when absent).
+    pub fn summary(&self) -> &str {
+        self.annotation("summary")
+    }
+
+    pub fn annotation(&self, name: &str) -> &str {
+        self.annotations.get(name).map_or("", String::as_str)
     }
 }
 
@@ -205,8 +217,7 @@ impl AlertTable {
                     threshold: *threshold,
                     reference: sample.reference,
                     samples: sample.samples,
-                    summary: String::new(),
-                    description: String::new(),
+                    annotations: BTreeMap::new(),
                 },
             };
             alert.last_true_ms = now_ms;
@@ -219,9 +230,7 @@ impl AlertTable {
                 alert.phase = AlertPhase::Firing;
                 alert.fired_at_ms = Some(now_ms);
             }
-            let fields = template_fields(rule, &alert);
-            alert.summary = render_template(&rule.summary, &fields);
-            alert.description = render_template(&rule.description, &fields);
+            alert.annotations = render_annotations(rule, &alert, &rules.external_url);
             change(&alert, previous, Some(alert.phase));
             self.dirty.insert(fp.clone());
             self.alerts.insert(fp.clone(), alert);
@@ -322,28 +331,21 @@ fn alert_labels(rule: &Rule, key: &SeriesKey) -> BTreeMap<String, String> {
     labels
 }
 
-fn template_fields(rule: &Rule, a: &Alert) -> BTreeMap<String, String> {
-    let mut f: BTreeMap<String, String> = a
-        .labels
+fn render_annotations(rule: &Rule, a: &Alert, external_url: &str) -> BTreeMap<String, String> {
+    let data = TemplateData {
+        labels: &a.labels,
+        value: a.value,
+        threshold: a.threshold,
+        reference: a.reference,
+        samples: a.samples,
+        metric: &rule.metric,
+        rule: &rule.name,
+        external_url,
+    };
+    rule.annotations
         .iter()
-        .filter(|(k, _)| rule.labels.contains_key(*k))
-        .map(|(k, v)| (format!("labels.{k}"), v.clone()))
-        .collect();
-    for k in ["model", "version", "feature", "window", "severity"] {
-        f.insert(k.into(), a.label(k).unwrap_or("").to_string());
-    }
-    f.insert("rule".into(), rule.name.clone());
-    f.insert("metric".into(), rule.metric.clone());
-    f.insert("value".into(), format_value(a.value));
-    f.insert("threshold".into(), format_value(a.threshold));
-    f.insert(
-        "reference".into(),
-        a.reference
-            .map(format_value)
-            .unwrap_or_else(|| "n/a".into()),
-    );
-    f.insert("samples".into(), a.samples.to_string());
-    f
+        .map(|(k, t)| (k.clone(), template::render(t, &data)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -359,6 +361,7 @@ mod tests {
         RuleSet {
             rules: parse_rules(Path::new("t.toml"), &text, None).unwrap(),
             files: vec![],
+            external_url: String::new(),
         }
     }
 
@@ -453,7 +456,7 @@ mod tests {
         t.evaluate(&r, &samples(&[("age", 0.5)]), 0, MIN);
         assert_eq!(phases(&t)[0].1, AlertPhase::Firing, "for = 0 fires at once");
         let a = t.alerts().next().unwrap();
-        assert_eq!(a.summary, "psi of age is 0.5 (1h window; threshold 0.2)");
+        assert_eq!(a.summary(), "psi of age is 0.5 (1h window; threshold 0.2)");
         assert_eq!(a.labels["severity"], "warning");
         assert!(!a.labels.contains_key("version"), "versions merged");
     }

@@ -12,26 +12,12 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::sample::{feature_metrics, is_model_metric, model_metrics, Sample};
+use super::template;
 use crate::base::text::line_of;
 use crate::base::time::parse_duration;
 
 pub(crate) const SEVERITIES: &[&str] = &["critical", "warning", "info"];
 pub(crate) const ACTIONS: &[&str] = &["email", "retrain"];
-/// Placeholders a summary or description may use (and `labels.<name>`).
-pub(crate) const TEMPLATE_FIELDS: &[&str] = &[
-    "rule",
-    "model",
-    "version",
-    "feature",
-    "window",
-    "metric",
-    "value",
-    "threshold",
-    "reference",
-    "severity",
-    "samples",
-];
-
 /// A rule-file problem, located as precisely as the file allows.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub struct RulesError {
@@ -204,8 +190,9 @@ pub struct Rule {
     pub min_samples: u64,
     pub severity: String,
     pub labels: BTreeMap<String, String>,
-    pub summary: String,
-    pub description: String,
+    /// Annotation templates by name (`summary` always present), rendered per alert by
+    /// [`super::template`].
+    pub annotations: BTreeMap<String, String>,
     pub email: bool,
     pub retrain: bool,
 }
@@ -215,6 +202,8 @@ pub struct Rule {
 pub struct RuleSet {
     pub rules: Vec<Rule>,
     pub files: Vec<PathBuf>,
+    /// `$externalURL` in templates: driftd's API as others reach it.
+    pub external_url: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,10 +236,14 @@ struct RuleSpec {
     severity: Option<Spanned<String>>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    /// Shorthand for `annotations.summary`.
     #[serde(default)]
     summary: Option<Spanned<String>>,
+    /// Shorthand for `annotations.description`.
     #[serde(default)]
     description: Option<Spanned<String>>,
+    #[serde(default)]
+    annotations: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     actions: Option<Spanned<Vec<String>>>,
 }
@@ -476,23 +469,49 @@ fn validate(
             ));
         }
     }
-    let template = |t: &Option<Spanned<String>>, key: &str, default: String| match t {
-        None => Ok(default),
-        Some(s) => check_template(s.get_ref(), &r.labels)
-            .map(|()| s.get_ref().clone())
-            .map_err(|e| fail(s.span(), key, e)),
-    };
-    let summary = template(
-        &r.summary,
-        "summary",
-        if is_feature {
-            "{{metric}} of {{feature}} is {{value}} ({{window}} window; threshold {{threshold}})"
-                .into()
+    let mut annotations = BTreeMap::new();
+    let shorthands = [("summary", &r.summary), ("description", &r.description)];
+    for (key, text) in shorthands
+        .iter()
+        .filter_map(|(k, t)| t.as_ref().map(|t| (*k, t)))
+    {
+        if r.annotations.contains_key(key) {
+            return Err(fail(
+                text.span(),
+                key,
+                format!("set either `{key}` or `annotations.{key}`, not both"),
+            ));
+        }
+        annotations.insert(key.to_string(), text);
+    }
+    for (key, text) in &r.annotations {
+        annotations.insert(key.clone(), text);
+    }
+    let mut checked = BTreeMap::new();
+    for (key, text) in annotations {
+        template::check(text.get_ref())
+            .and_then(|()| known_labels(text.get_ref(), &r.labels))
+            .map_err(|e| {
+                let key = if r.annotations.contains_key(&key) {
+                    format!("annotations.{key}")
+                } else {
+                    key.clone()
+                };
+                fail(text.span(), &key, e)
+            })?;
+        checked.insert(key, text.get_ref().clone());
+    }
+    checked.entry("summary".into()).or_insert_with(|| {
+        let subject = if is_feature {
+            "{{ $metric }} of {{ $labels.feature }}"
         } else {
-            "{{metric}} is {{value}} ({{window}} window; threshold {{threshold}})".into()
-        },
-    )?;
-    let description = template(&r.description, "description", String::new())?;
+            "{{ $metric }}"
+        };
+        format!(
+            "{subject} is {{{{ printf \"%.4g\" $value }}}} ({{{{ $labels.window }}}} window; \
+             threshold {{{{ printf \"%.4g\" $threshold }}}})"
+        )
+    });
     let mut actions = BTreeSet::new();
     if let Some(a) = &r.actions {
         for action in a.get_ref() {
@@ -520,8 +539,7 @@ fn validate(
         min_samples: r.min_samples,
         severity,
         labels: r.labels,
-        summary,
-        description,
+        annotations: checked,
         email: actions.contains("email"),
         retrain: actions.contains("retrain"),
     })
@@ -544,51 +562,25 @@ fn globs(
     Ok(list.get_ref().clone())
 }
 
-/// Every `{{name}}` must be a known field or `labels.<a label of the rule>`.
-fn check_template(t: &str, labels: &BTreeMap<String, String>) -> Result<(), String> {
-    let mut rest = t;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("`{{{{` at `{}` is never closed with `}}}}`", &rest[start..]))?;
-        let name = after[..end].trim();
-        let known = TEMPLATE_FIELDS.contains(&name)
-            || name
-                .strip_prefix("labels.")
-                .is_some_and(|l| labels.contains_key(l));
-        if !known {
+/// Every `$labels.<name>` (or `.Labels.<name>`) a template reads is a label the alert
+/// will have: Prometheus would print `<no value>` for a misspelt one, found only when
+/// the alert fires.
+fn known_labels(text: &str, rule_labels: &BTreeMap<String, String>) -> Result<(), String> {
+    static READ: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?:\$labels|\.Labels)\.([A-Za-z_][A-Za-z0-9_]*)")
+            .expect("a valid regex")
+    });
+    for name in READ.captures_iter(text).map(|c| c[1].to_string()) {
+        if !RESERVED_LABELS.contains(&name.as_str()) && !rule_labels.contains_key(&name) {
+            let mut known: Vec<&str> = RESERVED_LABELS.to_vec();
+            known.extend(rule_labels.keys().map(String::as_str));
             return Err(format!(
-                "unknown placeholder `{{{{{name}}}}}`; known: {}, labels.<name>",
-                TEMPLATE_FIELDS.join(", ")
+                "`$labels.{name}` is not a label of this rule's alerts; they have: {}",
+                known.join(", ")
             ));
         }
-        rest = &after[end + 2..];
     }
     Ok(())
-}
-
-/// Fills `{{name}}` placeholders (validated by [`check_template`]).
-pub(crate) fn render_template(t: &str, fields: &BTreeMap<String, String>) -> String {
-    let mut out = String::with_capacity(t.len());
-    let mut rest = t;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match after.find("}}") {
-            Some(end) => {
-                let name = after[..end].trim();
-                out.push_str(fields.get(name).map(String::as_str).unwrap_or(""));
-                rest = &after[end + 2..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The key of the `key = value` line holding byte `offset`, if it is one.
@@ -638,7 +630,8 @@ keep_firing_for = "5m"
 min_samples = 500
 severity = "warning"
 labels = { team = "risk" }
-summary = "PSI of {{feature}} on {{model}} is {{value}} (team {{labels.team}})"
+summary = "PSI of {{ $labels.feature }} on {{ $labels.model }} is {{ $value }} (team {{ $labels.team }})"
+annotations = { runbook_url = "https://runbooks.example/{{ $labels.model }}" }
 actions = ["email", "retrain"]
 
 [[rule]]
@@ -736,13 +729,29 @@ condition = "< reference * 0.95"
     }
 
     #[test]
-    fn templates() {
-        let labels = BTreeMap::from([("team".to_string(), "x".to_string())]);
-        assert!(check_template("{{ model }} {{labels.team}}", &labels).is_ok());
-        assert!(check_template("{{modle}}", &labels).is_err());
-        assert!(check_template("{{labels.owner}}", &labels).is_err());
-        assert!(check_template("{{model", &labels).is_err());
-        let fields = BTreeMap::from([("model".to_string(), "churn".to_string())]);
-        assert_eq!(render_template("m={{ model }}!", &fields), "m=churn!");
+    fn annotations_are_checked_templates() {
+        let rules = parse(GOOD).unwrap();
+        assert_eq!(
+            rules[0].annotations.keys().collect::<Vec<_>>(),
+            ["runbook_url", "summary"]
+        );
+        assert!(rules[1].annotations["summary"].contains("$value"));
+        let base = "[[rule]]\nname = \"R\"\nfeatures = [\"*\"]\nmetric = \"psi\"\nwindow = \"1h\"\ncondition = \"> 0.2\"\nlabels = { team = \"x\" }\n";
+        let err = |extra: &str| parse(&format!("{base}{extra}")).unwrap_err();
+        let e = err("summary = \"{{ $value | humanise }}\"\n");
+        assert_eq!((e.line, e.key.as_deref()), (Some(8), Some("summary")));
+        assert!(e.message.contains("humanise"), "{e}");
+        let e = err("annotations = { description = \"{{ $vaule }}\" }\n");
+        assert_eq!(e.key.as_deref(), Some("annotations.description"));
+        assert!(e.message.contains("vaule"), "{e}");
+        let e = err("annotations = { summary = \"{{ $labels.owner }}\" }\n");
+        assert!(e.message.contains("owner"), "{e}");
+        let e = err("summary = \"a\"\nannotations = { summary = \"b\" }\n");
+        assert!(e.message.contains("not both"), "{e}");
+        let ok = format!(
+            "{base}{}",
+            "summary = \"{{ $labels.team }} {{ $labels.feature }}\"\n"
+        );
+        assert!(parse(&ok).is_ok());
     }
 }

@@ -5,6 +5,7 @@
 //! - [`file`](mod@file): the rule-file format (TOML), its validation (`driftd rules check`) and
 //!   conditions such as `> 0.2`, `< reference * 0.95` or `> critical`
 //! - [`sample`]: the values rules look at, taken from a window report
+//! - [`template`]: annotation templates in Prometheus's syntax (`{{ $labels.x }}`, `humanize`)
 //! - [`alert`]: the state machine inactive → pending → firing → resolved, with `for`
 //!   and `keep_firing_for`, as Prometheus evaluates alerting rules
 //! - [`unit`](mod@unit): rule unit tests (`driftd rules test`), modelled on `promtool test rules`
@@ -12,6 +13,7 @@
 pub mod alert;
 pub mod file;
 pub mod sample;
+pub mod template;
 pub mod unit;
 
 pub(crate) use alert::AlertTable;

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::alert::{AlertPhase, AlertTable};
+use super::alert::{Alert, AlertPhase, AlertTable};
 use super::file::{load_rules, RulesError};
 use super::sample::{Sample, SampleSet, SeriesKey};
 use crate::base::time::parse_duration;
@@ -95,13 +95,50 @@ fn default_samples() -> u64 {
 struct AlertCheck {
     at: String,
     alertname: String,
-    /// Each entry: labels that exactly one firing alert must have. The number of
-    /// firing alerts of `alertname` must equal the number of entries.
+    /// Each entry: labels that exactly one firing alert must have (and, in the long
+    /// form, the rendered annotations it must have). The number of firing alerts of
+    /// `alertname` must equal the number of entries.
     #[serde(default)]
-    firing: Vec<BTreeMap<String, String>>,
+    firing: Vec<ExpectedAlert>,
     /// The same, for pending alerts (unchecked when absent).
     #[serde(default)]
-    pending: Option<Vec<BTreeMap<String, String>>>,
+    pending: Option<Vec<ExpectedAlert>>,
+}
+
+/// `{ feature = "age" }`, or promtool's `{ exp_labels = {…}, exp_annotations = {…} }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ExpectedAlert {
+    Detailed(DetailedAlert),
+    Labels(BTreeMap<String, String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetailedAlert {
+    #[serde(default)]
+    exp_labels: BTreeMap<String, String>,
+    /// Each annotation listed must render to exactly this text.
+    #[serde(default)]
+    exp_annotations: BTreeMap<String, String>,
+}
+
+impl ExpectedAlert {
+    fn parts(&self) -> (&BTreeMap<String, String>, Option<&BTreeMap<String, String>>) {
+        match self {
+            ExpectedAlert::Detailed(d) => (&d.exp_labels, Some(&d.exp_annotations)),
+            ExpectedAlert::Labels(l) => (l, None),
+        }
+    }
+
+    fn matches(&self, a: &Alert) -> bool {
+        let (labels, annotations) = self.parts();
+        labels.iter().all(|(k, v)| a.labels.get(k) == Some(v))
+            && annotations
+                .into_iter()
+                .flatten()
+                .all(|(k, v)| a.annotations.get(k) == Some(v))
+    }
 }
 
 /// The outcome of one test case.
@@ -262,41 +299,48 @@ fn check(
     table: &AlertTable,
     c: &AlertCheck,
     phase: AlertPhase,
-    expected: &[BTreeMap<String, String>],
+    expected: &[ExpectedAlert],
 ) -> Vec<String> {
-    let actual: Vec<&BTreeMap<String, String>> = table
+    let actual: Vec<&Alert> = table
         .alerts()
         .filter(|a| a.rule == c.alertname && a.phase == phase)
-        .map(|a| &a.labels)
         .collect();
-    let mut unmatched: Vec<&BTreeMap<String, String>> = actual.clone();
+    let shown = |a: &&Alert| -> String {
+        if expected.iter().any(|e| e.parts().1.is_some()) {
+            format!("{:?} {:?}", a.labels, a.annotations)
+        } else {
+            format!("{:?}", a.labels)
+        }
+    };
+    let mut unmatched: Vec<&Alert> = actual.clone();
     let mut failures = Vec::new();
     for want in expected {
-        let hit = unmatched
-            .iter()
-            .position(|got| want.iter().all(|(k, v)| got.get(k) == Some(v)));
-        match hit {
+        match unmatched.iter().position(|got| want.matches(got)) {
             Some(i) => {
                 unmatched.remove(i);
             }
-            None => failures.push(format!(
-                "at {}: expected a {} `{}` alert with {:?}; {} are: {:?}",
-                c.at,
-                phase.as_str(),
-                c.alertname,
-                want,
-                phase.as_str(),
-                actual
-            )),
+            None => {
+                let (labels, annotations) = want.parts();
+                failures.push(format!(
+                    "at {}: expected a {} `{}` alert with {:?}{}; {} are: [{}]",
+                    c.at,
+                    phase.as_str(),
+                    c.alertname,
+                    labels,
+                    annotations.map_or(String::new(), |a| format!(" and annotations {a:?}")),
+                    phase.as_str(),
+                    actual.iter().map(shown).collect::<Vec<_>>().join(", ")
+                ))
+            }
         }
     }
     for extra in unmatched {
         failures.push(format!(
-            "at {}: unexpected {} `{}` alert {:?}",
+            "at {}: unexpected {} `{}` alert {}",
             c.at,
             phase.as_str(),
             c.alertname,
-            extra
+            shown(&extra)
         ));
     }
     failures
@@ -350,5 +394,26 @@ mod tests {
         std::fs::write(&path, test("2m")).unwrap();
         let r = run_file(&path).unwrap();
         assert!(!r[0].failures.is_empty(), "pending at 2m, not firing");
+    }
+
+    #[test]
+    fn expected_annotations_are_compared_rendered() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("r.toml"),
+            "[[rule]]\nname = \"Psi\"\nfeatures = [\"*\"]\nmetric = \"psi\"\nwindow = \"1h\"\ncondition = \"> 0.2\"\nsummary = \"{{ $labels.feature }} at {{ $value | humanizePercentage }}\"\n",
+        )
+        .unwrap();
+        let test = |summary: &str| {
+            format!(
+                "rule_files = [\"r.toml\"]\n[[test]]\nname = \"t\"\n[[test.series]]\nmodel = \"m\"\nwindow = \"1h\"\nfeature = \"age\"\nmetric = \"psi\"\nvalues = \"0.5\"\n[[test.alerts]]\nat = \"0m\"\nalertname = \"Psi\"\nfiring = [{{ exp_labels = {{ feature = \"age\" }}, exp_annotations = {{ summary = \"{summary}\" }} }}]\n"
+            )
+        };
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, test("age at 50%")).unwrap();
+        assert_eq!(run_file(&path).unwrap()[0].failures, Vec::<String>::new());
+        std::fs::write(&path, test("age at 0.5")).unwrap();
+        let f = &run_file(&path).unwrap()[0].failures;
+        assert!(f.len() == 2 && f[0].contains("age at 50%"), "{f:?}");
     }
 }

@@ -21,7 +21,7 @@ condition = "> 0.2"
 for = "2s"
 min_samples = 100
 severity = "critical"
-summary = "plan drifted on {{model}}: PSI {{value}}"
+summary = "plan drifted on {{ $labels.model }}: PSI {{ $value }}"
 "#;
 
 /// Produces ~150 records/s of one model with current timestamps until dropped;
