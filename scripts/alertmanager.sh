@@ -5,11 +5,14 @@
 #   scripts/alertmanager.sh start    listen on 127.0.0.1:$ALERTMANAGER_PORT (default 19394)
 #   scripts/alertmanager.sh stop
 #
-# No clustering, state in /tmp/driftd-alertmanager-$PORT. Every alert goes to the
-# receiver `tests`, which has no integrations: the tests read Alertmanager's own API
-# (each test's alerts carry a model name of its own).
+# No clustering, state in /tmp/driftd-alertmanager-$PORT. Alerts go to the receiver
+# `tests`, which has no integrations: the tests read Alertmanager's own API (each
+# test's alerts carry a model name of its own). Alerts labelled receiver="hook" go to
+# a webhook on 127.0.0.1:$ALERTMANAGER_HOOK_PORT (default the port + 1), where a test
+# listens to see what Alertmanager notifies (and what a silence holds back).
 set -euo pipefail
 port=${ALERTMANAGER_PORT:-19394}
+hook_port=${ALERTMANAGER_HOOK_PORT:-$((port + 1))}
 dir=/tmp/driftd-alertmanager-$port
 pidfile=$dir/pid
 case "${1:-}" in
@@ -22,8 +25,19 @@ route:
   group_wait: 1s
   group_interval: 1s
   repeat_interval: 1h
+  routes:
+    - matchers: ['receiver="hook"']
+      receiver: hook
+      group_by: [model]
+      group_wait: 1s
+      group_interval: 1s
+      repeat_interval: 2s
 receivers:
   - name: tests
+  - name: hook
+    webhook_configs:
+      - url: http://127.0.0.1:$hook_port/hook
+        send_resolved: true
 EOF
     prometheus-alertmanager --config.file="$dir/alertmanager.yml" --storage.path="$dir/data" \
       --web.listen-address="127.0.0.1:$port" --cluster.listen-address= \

@@ -46,6 +46,8 @@ export DRIFTD_TEST_BROKERS="127.0.0.1:$KAFKA_PORT"
 # One Alertmanager for every Alertmanager test (tests/alertmanager.rs), on a port of its own.
 export ALERTMANAGER_PORT=${DRIFTD_TEST_ALERTMANAGER_PORT:-19394}
 export DRIFTD_TEST_ALERTMANAGER="http://127.0.0.1:$ALERTMANAGER_PORT"
+# Where Alertmanager sends the notifications of alerts labelled receiver="hook".
+export DRIFTD_TEST_ALERTMANAGER_HOOK="127.0.0.1:$((ALERTMANAGER_PORT + 1))"
 
 trap 'scripts/kafka.sh stop || true; scripts/alertmanager.sh stop || true' EXIT
 scripts/kafka.sh stop >/dev/null 2>&1 || true

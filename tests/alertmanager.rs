@@ -1,7 +1,12 @@
 //! Alerts pushed into a real Alertmanager (Debian's `prometheus-alertmanager`, started
 //! once by scripts/test.sh and shared: `DRIFTD_TEST_ALERTMANAGER`): a drift fires → the
 //! alert is in Alertmanager's API with its labels, rendered annotations, generatorURL
-//! and a lease; the drift stops → the alert resolves in Alertmanager.
+//! and a lease; the drift stops → the alert resolves in Alertmanager. A silence made
+//! through Alertmanager's API stops the notifications of its webhook receiver (a real
+//! HTTP server here) and expiring it resumes them. Alertmanager down 30 s → what fired
+//! meanwhile arrives once it is back; driftd SIGKILLed while firing → the alert expires
+//! in Alertmanager after its lease, and comes back when driftd does. (Those two stop
+//! an Alertmanager, so they run a private one, started through the same script.)
 
 mod common;
 
@@ -146,4 +151,268 @@ fn a_drift_alert_reaches_alertmanager_with_labels_annotations_and_resolves() {
             .unwrap_or(0.0)
             >= 2.0
     );
+}
+
+/// The webhook notifications Alertmanager sent about `model`: (status, alerts' states).
+fn notifications_about(calls: &WebhookCalls, model: &str) -> Vec<String> {
+    calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, _, body)| serde_json::from_str::<Value>(body).ok())
+        .filter(|b| b["groupLabels"]["model"] == model)
+        .map(|b| b["status"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn am_request(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let port = url::Url::parse(base).unwrap().port().unwrap();
+    http_request(
+        port,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        body,
+    )
+    .unwrap_or_else(|| panic!("Alertmanager at {base} did not answer {method} {path}"))
+}
+
+fn hook_rule_config(rules_dir: &std::path::Path, am: &str, predictions: &str) -> TestConfig {
+    let rules = rules_dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!("{PLAN_DRIFT_RULE}labels = {{ receiver = \"hook\" }}\n"),
+    )
+    .unwrap();
+    let extra = format!(
+        "[windows]\nbucket = \"1s\"\nwindows = [\"5s\"]\ntick = \"1s\"\n\n\
+         [alerting]\nrules = [\"{}\"]\n\n\
+         [alertmanager]\nurls = [\"{am}\"]\nresend_delay = \"2s\"\n\n\
+         [outbox]\ninitial_backoff = \"500ms\"\nmax_backoff = \"2s\"\n",
+        rules.display(),
+    );
+    write_config_with(predictions, &unique("am-dlq"), &unique("group"), &extra)
+}
+
+#[test]
+fn a_silence_in_alertmanager_stops_its_webhook_receiver_and_expiring_it_resumes() {
+    let hook_addr = std::env::var("DRIFTD_TEST_ALERTMANAGER_HOOK")
+        .expect("DRIFTD_TEST_ALERTMANAGER_HOOK is not set: run scripts/test.sh");
+    let (_, calls) = webhook_server(&hook_addr, 200);
+    let am = alertmanager();
+    let model = unique("amsil").replace('-', "_");
+    let predictions = unique("amsil-preds");
+    create_topic(&predictions, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let config = hook_rule_config(dir.path(), &am, &predictions);
+    import_synthetic_reference(&config, &model, 5000);
+    let daemon = Daemon::start(&config, "run.log");
+    let traffic = Traffic::start(&predictions, &model);
+    traffic.set_drift(true);
+    let notified = wait_for(Duration::from_secs(40), Duration::from_millis(300), || {
+        notifications_about(&calls, &model)
+            .contains(&"firing".to_string())
+            .then_some(())
+    });
+    assert!(
+        notified.is_some(),
+        "the webhook heard nothing:\n{}",
+        daemon.log_text()
+    );
+
+    // Silenced through Alertmanager's own API.
+    let now = chrono::Utc::now();
+    let silence = serde_json::json!({
+        "matchers": [{"name": "model", "value": model, "isRegex": false, "isEqual": true}],
+        "startsAt": now.to_rfc3339(),
+        "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339(),
+        "createdBy": "driftd tests",
+        "comment": "planned migration",
+    });
+    let (status, body) = am_request(&am, "POST", "/api/v2/silences", &silence.to_string());
+    assert_eq!(status, 200, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["silenceID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let suppressed = wait_for(Duration::from_secs(10), Duration::from_millis(200), || {
+        alerts_of(&model)
+            .iter()
+            .any(|a| {
+                a["status"]["state"] == "suppressed" && a["status"]["silencedBy"][0] == id.as_str()
+            })
+            .then_some(())
+    });
+    assert!(
+        suppressed.is_some(),
+        "not suppressed: {:?}",
+        alerts_of(&model)
+    );
+    // A notification already on its way may still land; then nothing for 3 repeat
+    // intervals (2 s each) although driftd keeps re-sending the alert.
+    std::thread::sleep(Duration::from_secs(2));
+    let before = notifications_about(&calls, &model).len();
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(
+        notifications_about(&calls, &model).len(),
+        before,
+        "notified while silenced"
+    );
+    assert!(
+        alerts_of(&model)
+            .iter()
+            .any(|a| a["status"]["state"] == "suppressed"),
+        "driftd's re-sent alert is still held back"
+    );
+
+    // Expired: the notifications resume.
+    let (status, body) = am_request(&am, "DELETE", &format!("/api/v2/silence/{id}"), "");
+    assert_eq!(status, 200, "{body}");
+    let resumed = wait_for(Duration::from_secs(20), Duration::from_millis(300), || {
+        (notifications_about(&calls, &model).len() > before).then_some(())
+    });
+    assert!(
+        resumed.is_some(),
+        "no notification after the silence expired"
+    );
+    drop(traffic);
+    drop(daemon);
+}
+
+/// A private Alertmanager on free ports (for the tests that stop it), through
+/// scripts/alertmanager.sh; stopped when dropped.
+struct PrivateAlertmanager {
+    port: u16,
+}
+
+impl PrivateAlertmanager {
+    fn script(&self, action: &str) {
+        let status = std::process::Command::new(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/alertmanager.sh"),
+        )
+        .arg(action)
+        .env("ALERTMANAGER_PORT", self.port.to_string())
+        .env("ALERTMANAGER_HOOK_PORT", free_port().to_string())
+        .status()
+        .unwrap();
+        assert!(status.success(), "alertmanager.sh {action} failed");
+    }
+
+    fn start() -> PrivateAlertmanager {
+        let am = PrivateAlertmanager { port: free_port() };
+        am.script("start");
+        am
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn alerts_of(&self, model: &str) -> Vec<Value> {
+        let path = format!(
+            "/api/v2/alerts?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("filter", &format!("model=\"{model}\""))
+                .finish()
+        );
+        match http_get(self.port, &path) {
+            Some((200, body)) => serde_json::from_str(&body).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn active(&self, model: &str) -> bool {
+        self.alerts_of(model)
+            .iter()
+            .any(|a| a["status"]["state"] == "active")
+    }
+}
+
+impl Drop for PrivateAlertmanager {
+    fn drop(&mut self) {
+        self.script("stop");
+    }
+}
+
+#[test]
+fn an_alertmanager_outage_loses_nothing_and_a_dead_driftds_alerts_expire_after_the_lease() {
+    let am = PrivateAlertmanager::start();
+    let (first, second) = (
+        unique("amout").replace('-', "_"),
+        unique("amout2").replace('-', "_"),
+    );
+    let predictions = unique("amout-preds");
+    create_topic(&predictions, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let config = hook_rule_config(dir.path(), &am.url(), &predictions);
+    import_synthetic_reference(&config, &first, 5000);
+    import_synthetic_reference(&config, &second, 5000);
+    let daemon = Daemon::start(&config, "run.log");
+    let one = Traffic::start(&predictions, &first);
+    let two = Traffic::start(&predictions, &second);
+    one.set_drift(true);
+    let up = wait_for(Duration::from_secs(40), Duration::from_millis(300), || {
+        am.active(&first).then_some(())
+    });
+    assert!(
+        up.is_some(),
+        "no alert in Alertmanager:\n{}",
+        daemon.log_text()
+    );
+
+    // Alertmanager down for 30 s (its alerts are in memory: they go with it); the
+    // second model starts drifting meanwhile.
+    am.script("stop");
+    two.set_drift(true);
+    std::thread::sleep(Duration::from_secs(30));
+    am.script("start");
+    let back = wait_for(Duration::from_secs(30), Duration::from_millis(300), || {
+        (am.active(&first) && am.active(&second)).then_some(())
+    });
+    assert!(
+        back.is_some(),
+        "after the outage: {:?} {:?}\n{}",
+        am.alerts_of(&first),
+        am.alerts_of(&second),
+        daemon.log_text()
+    );
+    // The outage was felt: pushes failed and were retried, not dropped.
+    let failed: f64 = daemon
+        .metrics()
+        .0
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with("driftd_outbox_deliveries_total")
+                && k.contains("alertmanager")
+                && k.contains("result=\"failed\"")
+        })
+        .map(|(_, v)| v)
+        .sum();
+    assert!(failed > 0.0, "no failed push during the outage");
+
+    // driftd dies while both fire: Alertmanager keeps them until the lease (endsAt,
+    // 4 × resend_delay = 8 s) runs out, then resolves them by itself.
+    daemon.sigkill();
+    let killed = std::time::Instant::now();
+    assert!(am.active(&first), "expired at once");
+    let expired = wait_for(Duration::from_secs(30), Duration::from_millis(300), || {
+        (!am.active(&first) && !am.active(&second)).then_some(())
+    });
+    assert!(expired.is_some(), "still active 30 s after driftd died");
+    assert!(
+        killed.elapsed() >= Duration::from_secs(4),
+        "expired after {:?}, before the lease",
+        killed.elapsed()
+    );
+    // driftd comes back with its stored alert state and sends them again.
+    let daemon = Daemon::start(&config, "run2.log");
+    let again = wait_for(Duration::from_secs(30), Duration::from_millis(300), || {
+        (am.active(&first) && am.active(&second)).then_some(())
+    });
+    assert!(
+        again.is_some(),
+        "not re-sent after the restart:\n{}",
+        daemon.log_text()
+    );
+    drop((one, two));
 }

@@ -406,52 +406,9 @@ fn smtp_outage_delays_the_email_and_a_sigkill_after_the_outbox_write_loses_nothi
     smtp.stop();
 }
 
-/// A tiny real HTTP server for the webhook: answers 500 to the first request and 200
-/// afterwards, and records every request (authorization header, body).
-/// (status answered, authorization header, body) per request.
-type WebhookCalls = Arc<std::sync::Mutex<Vec<(u16, String, String)>>>;
-
-fn webhook_server() -> (u16, WebhookCalls) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let (mut length, mut auth) = (0usize, String::new());
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                let lower = line.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                if lower.starts_with("authorization:") {
-                    auth = line["authorization:".len()..].trim().to_string();
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let mut seen = log.lock().unwrap();
-            let status = if seen.is_empty() { 500 } else { 200 };
-            seen.push((status, auth, String::from_utf8_lossy(&body).into_owned()));
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-    });
-    (port, seen)
-}
-
 #[test]
 fn manual_retraining_and_rule_reload_through_the_api() {
-    let (hook_port, hook) = webhook_server();
+    let (hook_port, hook) = webhook_server("127.0.0.1:0", 500);
     let s = setup_with(
         "1h",
         &format!("webhook_url = \"http://127.0.0.1:{hook_port}/hooks/retrain\"\nwebhook_token = {{ file = \"{}\" }}", {
@@ -590,7 +547,7 @@ fn manual_retraining_and_rule_reload_through_the_api() {
 #[test]
 fn a_silence_stops_the_emails_survives_a_restart_and_lifting_it_resumes_them() {
     // The notifications also go to a webhook in Alertmanager's format.
-    let (hook_port, hook) = webhook_server();
+    let (hook_port, hook) = webhook_server("127.0.0.1:0", 500);
     let token_file = tempfile::tempdir().unwrap().keep().join("hook-token");
     std::fs::write(&token_file, "alert-hook-secret\n").unwrap();
     let s = setup_with(

@@ -115,3 +115,47 @@ pub fn metric_counts(m: &Metrics) -> BTreeMap<(String, String), u64> {
     }
     out
 }
+
+/// (status answered, authorization header, body) per request.
+pub type WebhookCalls = std::sync::Arc<std::sync::Mutex<Vec<(u16, String, String)>>>;
+
+/// A tiny real HTTP server for webhooks on `addr` (`127.0.0.1:0`: any free port):
+/// answers `first_status` to the first request and 200 afterwards, and records every
+/// request (authorization header, body).
+pub fn webhook_server(addr: &str, first_status: u16) -> (u16, WebhookCalls) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind(addr).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: WebhookCalls = Default::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut length, mut auth) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("authorization:") {
+                    auth = line["authorization:".len()..].trim().to_string();
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let mut seen = log.lock().unwrap();
+            let status = if seen.is_empty() { first_status } else { 200 };
+            seen.push((status, auth, String::from_utf8_lossy(&body).into_owned()));
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (port, seen)
+}
