@@ -10,9 +10,16 @@
 # test's alerts carry a model name of its own). Alerts labelled receiver="hook" go to
 # a webhook on 127.0.0.1:$ALERTMANAGER_HOOK_PORT (default the port + 1), where a test
 # listens to see what Alertmanager notifies (and what a silence holds back).
+# ALERTMANAGER_WEB_CONFIG: a --web.config.file (TLS, basic auth), for the test of
+# driftd's [alertmanager] tls and basic_auth; then ALERTMANAGER_SCHEME=https.
 set -euo pipefail
 port=${ALERTMANAGER_PORT:-19394}
 hook_port=${ALERTMANAGER_HOOK_PORT:-$((port + 1))}
+scheme=${ALERTMANAGER_SCHEME:-http}
+web_config=()
+if [ -n "${ALERTMANAGER_WEB_CONFIG:-}" ]; then
+  web_config=(--web.config.file="$ALERTMANAGER_WEB_CONFIG")
+fi
 dir=/tmp/driftd-alertmanager-$port
 pidfile=$dir/pid
 case "${1:-}" in
@@ -40,11 +47,13 @@ receivers:
         send_resolved: true
 EOF
     prometheus-alertmanager --config.file="$dir/alertmanager.yml" --storage.path="$dir/data" \
-      --web.listen-address="127.0.0.1:$port" --cluster.listen-address= \
+      --web.listen-address="127.0.0.1:$port" --cluster.listen-address= "${web_config[@]}" \
       --log.level=warn > "$dir/alertmanager.log" 2>&1 &
     echo $! > "$pidfile"
     for _ in $(seq 1 100); do
-      if curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null; then
+      # Any HTTP answer (401 behind basic auth) means it is up.
+      code=$(curl -sk -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$port/-/ready" || true)
+      if [ "$code" != "000" ] && [ -n "$code" ]; then
         echo "alertmanager.sh: ready on 127.0.0.1:$port (pid $(cat "$pidfile"))"
         exit 0
       fi

@@ -247,7 +247,7 @@ impl Alerting {
                 let at = n.at_ms.to_string();
                 if let Some(email) = &config.email {
                     let content = render_email(&n, a.dashboard_url.as_deref());
-                    tracing::info!(model = %n.group, firing = n.firing.len(), resolved = n.resolved.len(),
+                    tracing::info!(group = %n.group, firing = n.firing.len(), resolved = n.resolved.len(),
                         subject = %content.subject, "alert e-mail queued");
                     let action = Action::Email {
                         to: email.to.clone(),
@@ -257,7 +257,7 @@ impl Alerting {
                     self.new_entries.push(OutboxEntry::new(id, action, now_ms));
                 }
                 if let Some(hook) = &config.webhook {
-                    let base = format!("http://{}", config.http.bind);
+                    let base = config.external_url();
                     let action = Action::AlertWebhook {
                         url: hook.url.clone(),
                         payload: webhook_body(&n, &base).to_string(),

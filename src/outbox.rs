@@ -56,10 +56,42 @@ pub(crate) struct OutboxSender {
     smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
     producer: FutureProducer,
     http: reqwest::Client,
-    webhook_token: Option<String>,
-    alertmanager_token: Option<String>,
-    alert_webhook_token: Option<String>,
+    /// Alertmanager's own client: its `[alertmanager] tls`.
+    alertmanager_http: reqwest::Client,
+    webhook_token: Option<HttpAuth>,
+    alertmanager_auth: Option<HttpAuth>,
+    alert_webhook_token: Option<HttpAuth>,
     wake: Arc<tokio::sync::Notify>,
+}
+
+/// How a POST authenticates.
+enum HttpAuth {
+    Bearer(String),
+    Basic { username: String, password: String },
+}
+
+/// A client for `[alertmanager] tls`: extra CA, client certificate, or no checks.
+fn tls_client(tls: &crate::config::TlsClientConfig) -> Result<reqwest::Client, String> {
+    let read = |key: &str, p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| format!("alertmanager.tls.{key} `{}`: {e}", p.display()))
+    };
+    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(10));
+    if let Some(ca) = &tls.ca_file {
+        let pem = read("ca_file", ca)?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| format!("alertmanager.tls.ca_file `{}`: {e}", ca.display()))?;
+        b = b.add_root_certificate(cert);
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        let identity =
+            reqwest::Identity::from_pkcs8_pem(&read("cert_file", cert)?, &read("key_file", key)?)
+                .map_err(|e| format!("alertmanager.tls: client certificate and key: {e}"))?;
+        b = b.identity(identity);
+    }
+    if tls.insecure_skip_verify {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    b.build().map_err(|e| e.to_string())
 }
 
 fn smtp_transport(
@@ -108,31 +140,48 @@ impl OutboxSender {
             .set("enable.idempotence", "true")
             .set("message.timeout.ms", "10000")
             .create()?;
+        let bearer = |s: &crate::config::SecretRef, key: &str| s.read(key).map(HttpAuth::Bearer);
         let webhook_token = config
             .retrain
             .webhook_token
             .as_ref()
-            .map(|s| s.read("retrain.webhook_token"))
+            .map(|s| bearer(s, "retrain.webhook_token"))
             .transpose()
             .map_err(OutboxError::Webhook)?;
-        let alertmanager_token = config
-            .alertmanager
-            .as_ref()
-            .and_then(|a| a.token.as_ref())
-            .map(|s| s.read("alertmanager.token"))
-            .transpose()
-            .map_err(OutboxError::Alertmanager)?;
+        let am = config.alertmanager.as_ref();
+        let alertmanager_auth = match (
+            am.and_then(|a| a.token.as_ref()),
+            am.and_then(|a| a.basic_auth.as_ref()),
+        ) {
+            (Some(token), _) => Some(bearer(token, "alertmanager.token")),
+            (None, Some(basic)) => Some(
+                basic
+                    .password
+                    .read("alertmanager.basic_auth.password")
+                    .map(|password| HttpAuth::Basic {
+                        username: basic.username.clone(),
+                        password,
+                    }),
+            ),
+            (None, None) => None,
+        }
+        .transpose()
+        .map_err(OutboxError::Alertmanager)?;
         let alert_webhook_token = config
             .webhook
             .as_ref()
             .and_then(|w| w.token.as_ref())
-            .map(|s| s.read("webhook.token"))
+            .map(|s| bearer(s, "webhook.token"))
             .transpose()
             .map_err(OutboxError::Webhook)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| OutboxError::Webhook(e.to_string()))?;
+        let alertmanager_http = match am.and_then(|a| a.tls.as_ref()) {
+            Some(tls) => tls_client(tls).map_err(OutboxError::Alertmanager)?,
+            None => http.clone(),
+        };
         Ok(OutboxSender {
             store,
             metrics,
@@ -140,8 +189,9 @@ impl OutboxSender {
             smtp,
             producer,
             http,
+            alertmanager_http,
             webhook_token,
-            alertmanager_token,
+            alertmanager_auth,
             alert_webhook_token,
             wake,
         })
@@ -320,29 +370,32 @@ impl OutboxSender {
             Action::Alertmanager { url, payload } => {
                 let endpoint = alerts_endpoint(url).map_err(OutboxError::Alertmanager)?;
                 self.post(
+                    &self.alertmanager_http,
                     endpoint.as_str(),
                     "application/json",
                     payload,
-                    self.alertmanager_token.as_deref(),
+                    self.alertmanager_auth.as_ref(),
                 )
                 .await
                 .map_err(OutboxError::Alertmanager)
             }
             Action::AlertWebhook { url, payload } => self
                 .post(
+                    &self.http,
                     url,
                     "application/json",
                     payload,
-                    self.alert_webhook_token.as_deref(),
+                    self.alert_webhook_token.as_ref(),
                 )
                 .await
                 .map_err(OutboxError::Webhook),
             Action::Webhook { url, payload } => self
                 .post(
+                    &self.http,
                     url,
                     "application/cloudevents+json; charset=UTF-8",
                     payload,
-                    self.webhook_token.as_deref(),
+                    self.webhook_token.as_ref(),
                 )
                 .await
                 .map_err(OutboxError::Webhook),
@@ -355,18 +408,22 @@ impl OutboxSender {
     /// its body.
     async fn post(
         &self,
+        client: &reqwest::Client,
         url: &str,
         content_type: &str,
         payload: &str,
-        token: Option<&str>,
+        auth: Option<&HttpAuth>,
     ) -> Result<(), String> {
-        let mut req = self
-            .http
+        let mut req = client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(payload.to_string());
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
+        match auth {
+            Some(HttpAuth::Bearer(token)) => req = req.bearer_auth(token),
+            Some(HttpAuth::Basic { username, password }) => {
+                req = req.basic_auth(username, Some(password))
+            }
+            None => {}
         }
         let resp = req.send().await.map_err(|e| e.to_string())?;
         if resp.status().is_success() {

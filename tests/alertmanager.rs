@@ -283,6 +283,7 @@ fn a_silence_in_alertmanager_stops_its_webhook_receiver_and_expiring_it_resumes(
 /// scripts/alertmanager.sh; stopped when dropped.
 struct PrivateAlertmanager {
     port: u16,
+    env: Vec<(String, String)>,
 }
 
 impl PrivateAlertmanager {
@@ -293,13 +294,24 @@ impl PrivateAlertmanager {
         .arg(action)
         .env("ALERTMANAGER_PORT", self.port.to_string())
         .env("ALERTMANAGER_HOOK_PORT", free_port().to_string())
+        .envs(self.env.iter().map(|(k, v)| (k, v)))
         .status()
         .unwrap();
         assert!(status.success(), "alertmanager.sh {action} failed");
     }
 
     fn start() -> PrivateAlertmanager {
-        let am = PrivateAlertmanager { port: free_port() };
+        Self::start_with(&[])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> PrivateAlertmanager {
+        let am = PrivateAlertmanager {
+            port: free_port(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
         am.script("start");
         am
     }
@@ -415,4 +427,104 @@ fn an_alertmanager_outage_loses_nothing_and_a_dead_driftds_alerts_expire_after_t
         daemon.log_text()
     );
     drop((one, two));
+}
+
+#[test]
+fn basic_auth_and_tls_reach_an_alertmanager_that_requires_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("am.crt"), dir.path().join("am.key"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    // bcrypt of "am-test-password" (4 rounds): Alertmanager's basic_auth_users.
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  \
+             driftd: $2b$04$wiv85MCJfJxVq7kuPYFGfufzdXxKOwAEDnbLl6Zp.7aU5ZysAsIye\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let am = PrivateAlertmanager::start_with(&[
+        ("ALERTMANAGER_WEB_CONFIG", web.to_str().unwrap()),
+        ("ALERTMANAGER_SCHEME", "https"),
+    ]);
+    let base = format!("https://127.0.0.1:{}", am.port);
+    let curl = |user: Option<&str>| -> (String, String) {
+        let mut c = std::process::Command::new("curl");
+        c.args([
+            "-s",
+            "--cacert",
+            cert.to_str().unwrap(),
+            "-w",
+            "\n%{http_code}",
+        ]);
+        if let Some(u) = user {
+            c.args(["-u", u]);
+        }
+        let out = c.arg(format!("{base}/api/v2/alerts")).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+        (code.to_string(), body.to_string())
+    };
+    assert_eq!(
+        curl(None).0,
+        "401",
+        "Alertmanager must refuse anonymous requests"
+    );
+
+    let model = unique("amtls").replace('-', "_");
+    let predictions = unique("amtls-preds");
+    create_topic(&predictions, 1);
+    let password = dir.path().join("am-password");
+    std::fs::write(&password, "am-test-password\n").unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, PLAN_DRIFT_RULE).unwrap();
+    let extra = format!(
+        "[windows]\nbucket = \"1s\"\nwindows = [\"5s\"]\ntick = \"1s\"\n\n\
+         [alerting]\nrules = [\"{}\"]\n\n\
+         [alertmanager]\nurls = [\"{base}\"]\nresend_delay = \"2s\"\n\
+         basic_auth = {{ username = \"driftd\", password = {{ file = \"{}\" }} }}\n\
+         tls = {{ ca_file = \"{}\" }}\n\n\
+         [outbox]\ninitial_backoff = \"500ms\"\nmax_backoff = \"2s\"\n",
+        rules.display(),
+        password.display(),
+        cert.display()
+    );
+    let config = write_config_with(&predictions, &unique("am-dlq"), &unique("group"), &extra);
+    import_synthetic_reference(&config, &model, 5000);
+    let daemon = Daemon::start(&config, "run.log");
+    let traffic = Traffic::start(&predictions, &model);
+    traffic.set_drift(true);
+    let arrived = wait_for(Duration::from_secs(40), Duration::from_millis(500), || {
+        let (code, body) = curl(Some("driftd:am-test-password"));
+        (code == "200" && body.contains(&model)).then_some(())
+    });
+    assert!(
+        arrived.is_some(),
+        "no alert over TLS with basic auth:\n{}",
+        daemon.log_text()
+    );
+    drop(traffic);
 }

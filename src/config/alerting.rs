@@ -35,6 +35,11 @@ pub struct AlertingConfig {
     /// E-mail when alerts resolve.
     #[serde(default = "default_true")]
     pub send_resolved: bool,
+    /// The labels that make one e-mail (and webhook) group, as Alertmanager's
+    /// `group_by`: default `["model"]`; `[]` one group for everything, `["..."]` one
+    /// per alert.
+    #[serde(default = "default_group_by", deserialize_with = "de_group_by")]
+    pub group_by: Vec<String>,
     /// Grafana's base URL, for links in e-mails (e.g. "http://grafana:3000").
     #[serde(default, deserialize_with = "de_base_url")]
     pub dashboard_url: Option<String>,
@@ -67,6 +72,7 @@ impl Default for AlertingConfig {
             group_interval: default_group_interval(),
             repeat_interval: default_repeat_interval(),
             send_resolved: true,
+            group_by: default_group_by(),
             dashboard_url: None,
         }
     }
@@ -79,8 +85,37 @@ impl AlertingConfig {
             group_interval_ms: self.group_interval.as_millis() as i64,
             repeat_interval_ms: self.repeat_interval.as_millis() as i64,
             send_resolved: self.send_resolved,
+            group_by: if self.group_by.iter().any(|l| l == "...") {
+                crate::notify::GroupBy::All
+            } else {
+                crate::notify::GroupBy::Labels(self.group_by.clone())
+            },
         }
     }
+}
+
+fn default_group_by() -> Vec<String> {
+    vec!["model".into()]
+}
+
+fn de_group_by<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let labels = Vec::<String>::deserialize(d)?;
+    if labels.iter().any(|l| l == "...") && labels.len() > 1 {
+        return Err(de::Error::custom(
+            "`...` (every label) stands alone in group_by",
+        ));
+    }
+    for l in &labels {
+        let valid = l == "..."
+            || (l.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        if !valid {
+            return Err(de::Error::custom(format!(
+                "`{l}` is not a label name ([A-Za-z_][A-Za-z0-9_]*, or `...` for every label)"
+            )));
+        }
+    }
+    Ok(labels)
 }
 
 fn default_true() -> bool {
@@ -269,6 +304,59 @@ pub struct AlertmanagerConfig {
     /// `http://` + `[http] bind`.
     #[serde(default, deserialize_with = "de_base_url")]
     pub generator_url: Option<String>,
+    /// HTTP basic authentication (Alertmanager's `--web.config.file`
+    /// `basic_auth_users`); instead of `token`.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuthConfig>,
+    /// TLS towards `https://` URLs, as Prometheus's `tls_config`.
+    #[serde(default)]
+    pub tls: Option<TlsClientConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    #[serde(deserialize_with = "de_nonempty")]
+    pub username: String,
+    /// From an environment variable or a file, never the configuration itself.
+    pub password: SecretRef,
+}
+
+/// Prometheus's `tls_config` keys.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsClientConfig {
+    /// PEM CA certificate(s) to trust besides the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate and its PKCS#8 PEM key, for mutual TLS.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Accept any server certificate (testing only).
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+impl AlertmanagerConfig {
+    /// What serde cannot say alone: at most one credential, a client key with its
+    /// certificate.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.token.is_some() && self.basic_auth.is_some() {
+            return Err(
+                "set either alertmanager.token or alertmanager.basic_auth, not both".into(),
+            );
+        }
+        if let Some(t) = &self.tls {
+            if t.cert_file.is_some() != t.key_file.is_some() {
+                return Err(
+                    "alertmanager.tls: set cert_file and key_file together (mutual TLS)".into(),
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_resend_delay() -> Duration {

@@ -229,6 +229,12 @@ impl Config {
                 ));
             }
         }
+        if let Some(am) = &self.alertmanager {
+            am.check().map_err(|e| {
+                let line = text.find("[alertmanager").map_or(1, |at| line_of(text, at));
+                format!("line {line}: {e}")
+            })?;
+        }
         Ok(())
     }
 
@@ -309,6 +315,54 @@ mod tests {
             "{err}"
         );
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn group_by_defaults_to_the_model_and_takes_label_names() {
+        use crate::notify::GroupBy;
+        let group_by = |v: &str| {
+            Config::parse(&format!("{MINIMAL}[alerting]\ngroup_by = {v}\n"))
+                .map(|c| c.alerting.group_settings().group_by)
+        };
+        assert_eq!(
+            Config::parse(MINIMAL)
+                .unwrap()
+                .alerting
+                .group_settings()
+                .group_by,
+            GroupBy::Labels(vec!["model".into()])
+        );
+        assert_eq!(group_by("[]").unwrap(), GroupBy::Labels(vec![]));
+        assert_eq!(group_by("[\"...\"]").unwrap(), GroupBy::All);
+        assert_eq!(
+            group_by("[\"model\", \"team\"]").unwrap(),
+            GroupBy::Labels(vec!["model".into(), "team".into()])
+        );
+        let err = group_by("[\"model\", \"tea-m\"]").unwrap_err();
+        assert!(err.contains("tea-m") && err.contains("line 5"), "{err}");
+        assert!(group_by("[\"...\", \"model\"]")
+            .unwrap_err()
+            .contains("stands alone"));
+    }
+
+    #[test]
+    fn alertmanager_takes_one_credential_and_a_whole_client_certificate() {
+        let am = |rest: &str| {
+            Config::parse(&format!(
+                "{MINIMAL}[alertmanager]\nurls = [\"https://am:9093\"]\n{rest}"
+            ))
+        };
+        assert!(am("basic_auth = { username = \"d\", password = { env = \"P\" } }\n").is_ok());
+        let both = am("token = { env = \"T\" }\nbasic_auth = { username = \"d\", password = { env = \"P\" } }\n")
+            .unwrap_err();
+        assert!(
+            both.contains("not both") && both.contains("line 4"),
+            "{both}"
+        );
+        let half = am("tls = { cert_file = \"c.pem\" }\n").unwrap_err();
+        assert!(half.contains("cert_file and key_file"), "{half}");
+        let plain = am("basic_auth = { username = \"d\", password = \"secret\" }\n").unwrap_err();
+        assert!(plain.contains("password"), "{plain}");
     }
 
     #[test]

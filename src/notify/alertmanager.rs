@@ -79,8 +79,8 @@ pub(crate) fn push_body<'a>(
 
 /// A grouped notification as Alertmanager's webhook receiver sends it (`version`
 /// "4"): for a chat tool or an incident system that takes Alertmanager webhooks.
-/// The group is the model (`groupLabels` {model}); `status` is `firing` while any
-/// alert of the notification fires.
+/// The group is `[alerting] group_by`'s (`groupLabels`, default {model}); `status` is
+/// `firing` while any alert of the notification fires.
 pub(crate) fn webhook_body(n: &super::Notification, generator_base: &str) -> Value {
     let alert = |a: &Alert, status: &str| {
         json!({
@@ -107,11 +107,11 @@ pub(crate) fn webhook_body(n: &super::Notification, generator_base: &str) -> Val
     let common_annotations = common(&annotations);
     json!({
         "version": "4",
-        "groupKey": format!("{{}}:{{model={:?}}}", n.group),
+        "groupKey": format!("{{}}:{}", n.group),
         "truncatedAlerts": 0,
         "status": if n.firing.is_empty() { "resolved" } else { "firing" },
         "receiver": "driftd",
-        "groupLabels": { "model": n.group },
+        "groupLabels": n.group_labels,
         "commonLabels": common_labels,
         "commonAnnotations": common_annotations,
         "externalURL": generator_base,
@@ -198,7 +198,8 @@ mod tests {
             .annotations
             .insert("summary".into(), "age drifted".into());
         let n = crate::notify::Notification {
-            group: "fraud/eu".into(),
+            group: "{model=\"fraud/eu\"}".into(),
+            group_labels: [("model".to_string(), "fraud/eu".to_string())].into(),
             at_ms: 300_000,
             firing: vec![alert(AlertPhase::Firing, None)],
             resolved: vec![other],

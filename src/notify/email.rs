@@ -70,12 +70,12 @@ pub(crate) fn render_email(n: &Notification, dashboard_url: Option<&str>) -> Ema
     rules.sort();
     rules.dedup();
     let subject = if n.firing.is_empty() {
-        format!("[RESOLVED] {}: {}", n.group, rules.join(", "))
+        format!("[RESOLVED] {}: {}", n.title(), rules.join(", "))
     } else {
         format!(
             "[FIRING:{}] {}: {}",
             n.firing.len(),
-            n.group,
+            n.title(),
             rules.join(", ")
         )
     };
@@ -85,12 +85,18 @@ pub(crate) fn render_email(n: &Notification, dashboard_url: Option<&str>) -> Ema
         .map(|a| row("firing", a))
         .chain(n.resolved.iter().map(|a| row("resolved", a)))
         .collect();
-    let link = dashboard_url.and_then(|base| dashboard_link(base, &n.group));
+    let link = dashboard_url
+        .zip(n.model())
+        .and_then(|(base, model)| dashboard_link(base, model));
+    let about = match n.model() {
+        Some(m) if n.group_labels.keys().eq(["model"]) => format!("model `{m}`"),
+        _ => format!("`{}`", n.title()),
+    };
     let when = chrono::DateTime::from_timestamp_millis(n.at_ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default();
 
-    let mut text = format!("driftd: model `{}` at {when}\n\n", n.group);
+    let mut text = format!("driftd: {about} at {when}\n\n");
     for a in n.firing.iter().chain(&n.resolved) {
         text.push_str(&format!(
             "- {} [{}] {}\n",
@@ -133,8 +139,10 @@ pub(crate) fn render_email(n: &Notification, dashboard_url: Option<&str>) -> Ema
     }
 
     let mut html = format!(
-        "<html><body><h2>driftd: model <code>{}</code></h2><p>{}</p><ul>",
-        escape(&n.group),
+        "<html><body><h2>driftd: {}</h2><p>{}</p><ul>",
+        escape(&about)
+            .replacen('`', "<code>", 1)
+            .replacen('`', "</code>", 1),
         escape(&when)
     );
     for a in n.firing.iter().chain(&n.resolved) {

@@ -8,12 +8,42 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::alert::{Alert, AlertPhase};
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct GroupSettings {
     pub group_wait_ms: i64,
     pub group_interval_ms: i64,
     pub repeat_interval_ms: i64,
     pub send_resolved: bool,
+    pub group_by: GroupBy,
+}
+
+/// Which labels make a group, as Alertmanager's route `group_by`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum GroupBy {
+    /// These labels (an alert without one has it empty); `[]`: one group for all.
+    Labels(Vec<String>),
+    /// `["..."]`: every label, so each alert is a group of its own.
+    All,
+}
+
+impl GroupBy {
+    /// The group's labels and its key, `{a="x",b="y"}` (Alertmanager's form).
+    pub(crate) fn group_of(&self, a: &Alert) -> (BTreeMap<String, String>, String) {
+        let labels: BTreeMap<String, String> = match self {
+            GroupBy::All => a.labels.clone(),
+            GroupBy::Labels(names) => names
+                .iter()
+                .map(|n| (n.clone(), a.label(n).unwrap_or("").to_string()))
+                .collect(),
+        };
+        let key = group_key(&labels);
+        (labels, key)
+    }
+}
+
+pub(crate) fn group_key(labels: &BTreeMap<String, String>) -> String {
+    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", pairs.join(","))
 }
 
 /// What a group remembers between evaluations (persisted).
@@ -30,10 +60,35 @@ pub(crate) struct GroupState {
 /// One e-mail's worth of alerts.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Notification {
+    /// The group's key, `{model="churn"}`.
     pub group: String,
+    pub group_labels: BTreeMap<String, String>,
     pub at_ms: i64,
     pub firing: Vec<Alert>,
     pub resolved: Vec<Alert>,
+}
+
+impl Notification {
+    /// How the group is named to people: its label values (`churn`; `churn, age`).
+    pub(crate) fn title(&self) -> String {
+        let values: Vec<&str> = self.group_labels.values().map(String::as_str).collect();
+        if values.is_empty() {
+            "all alerts".into()
+        } else {
+            values.join(", ")
+        }
+    }
+
+    /// The model every alert of the notification is about, if they share one.
+    pub(crate) fn model(&self) -> Option<&str> {
+        let mut models = self
+            .firing
+            .iter()
+            .chain(&self.resolved)
+            .filter_map(|a| a.label("model"));
+        let first = models.next()?;
+        models.all(|m| m == first).then_some(first)
+    }
 }
 
 /// Groups' state; changes are tracked for persistence.
@@ -45,11 +100,20 @@ pub(crate) struct Groups {
 }
 
 impl Groups {
+    /// Groups as stored. Before `group_by` a group's key was its model's name: such a
+    /// group becomes `{model="…"}` (the default grouping), rewritten at the next
+    /// persistence, so an upgrade neither forgets nor repeats a notification.
     pub(crate) fn restored(groups: impl IntoIterator<Item = GroupState>) -> Groups {
-        Groups {
-            groups: groups.into_iter().map(|g| (g.key.clone(), g)).collect(),
-            ..Default::default()
+        let mut out = Groups::default();
+        for mut g in groups {
+            if !g.key.starts_with('{') {
+                out.removed.insert(g.key.clone());
+                g.key = group_key(&BTreeMap::from([("model".to_string(), g.key)]));
+                out.dirty.insert(g.key.clone());
+            }
+            out.groups.insert(g.key.clone(), g);
         }
+        out
     }
 
     #[cfg(test)]
@@ -81,12 +145,12 @@ impl Groups {
         now_ms: i64,
     ) -> Vec<Notification> {
         let mut by_group: BTreeMap<String, Vec<&Alert>> = BTreeMap::new();
+        let mut labels_of: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for a in alerts {
             if a.phase != AlertPhase::Pending {
-                by_group
-                    .entry(a.label("model").unwrap_or("").to_string())
-                    .or_default()
-                    .push(a);
+                let (labels, key) = settings.group_by.group_of(a);
+                by_group.entry(key.clone()).or_default().push(a);
+                labels_of.entry(key).or_insert(labels);
             }
         }
         let keys: BTreeSet<String> = by_group.keys().chain(self.groups.keys()).cloned().collect();
@@ -152,6 +216,7 @@ impl Groups {
                     Vec::new()
                 };
                 out.push(Notification {
+                    group_labels: labels_of.remove(&key).unwrap_or_default(),
                     group: key.clone(),
                     at_ms: now_ms,
                     firing: firing.values().map(|a| (*a).clone()).collect(),

@@ -25,7 +25,7 @@ pub mod silence;
 pub(crate) use email::render_email;
 pub(crate) use email::EmailContent;
 pub(crate) use entry::{Action, OutboxEntry};
-pub(crate) use group::{GroupSettings, GroupState, Groups, Notification};
+pub(crate) use group::{GroupBy, GroupSettings, GroupState, Groups, Notification};
 
 #[cfg(test)]
 mod tests {
@@ -67,44 +67,64 @@ mod tests {
         group_interval_ms: 60_000,
         repeat_interval_ms: 600_000,
         send_resolved: true,
+        group_by: GroupBy::Labels(Vec::new()),
     };
+
+    fn by_model() -> GroupSettings {
+        GroupSettings {
+            group_by: GroupBy::Labels(vec!["model".into()]),
+            ..S.clone()
+        }
+    }
 
     #[test]
     fn wait_interval_repeat_resolve() {
         let mut g = Groups::default();
         let age = alert("age", AlertPhase::Firing);
-        assert!(g.flush([&age], &NONE, &S, 0).is_empty(), "group_wait");
-        assert!(g.flush([&age], &NONE, &S, 20_000).is_empty());
-        let n = g.flush([&age], &NONE, &S, 30_000);
+        assert!(
+            g.flush([&age], &NONE, &by_model(), 0).is_empty(),
+            "group_wait"
+        );
+        assert!(g.flush([&age], &NONE, &by_model(), 20_000).is_empty());
+        let n = g.flush([&age], &NONE, &by_model(), 30_000);
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].firing.len(), 1);
         // Same alerts: nothing until repeat_interval.
         for t in [90_000, 150_000, 600_000] {
-            assert!(g.flush([&age], &NONE, &S, t).is_empty(), "t={t}");
+            assert!(g.flush([&age], &NONE, &by_model(), t).is_empty(), "t={t}");
         }
         // A new alert in the group: sent at the next group_interval boundary.
         let inc = alert("income", AlertPhase::Firing);
         assert!(
-            g.flush([&age, &inc], &NONE, &S, 630_000).is_empty(),
+            g.flush([&age, &inc], &NONE, &by_model(), 630_000)
+                .is_empty(),
             "interval not over"
         );
-        let n = g.flush([&age, &inc], &NONE, &S, 660_000);
+        let n = g.flush([&age, &inc], &NONE, &by_model(), 660_000);
         assert_eq!(n[0].firing.len(), 2, "{n:?}");
-        assert!(g.flush([&age, &inc], &NONE, &S, 720_000).is_empty());
-        assert!(g.flush([&age, &inc], &NONE, &S, 1_200_000).is_empty());
-        let n = g.flush([&age, &inc], &NONE, &S, 1_260_000);
+        assert!(g
+            .flush([&age, &inc], &NONE, &by_model(), 720_000)
+            .is_empty());
+        assert!(g
+            .flush([&age, &inc], &NONE, &by_model(), 1_200_000)
+            .is_empty());
+        let n = g.flush([&age, &inc], &NONE, &by_model(), 1_260_000);
         assert_eq!(n.len(), 1, "repeat_interval after the last e-mail");
         // Both resolve: one resolved e-mail, then the group is gone.
         let (ra, ri) = (
             alert("age", AlertPhase::Resolved),
             alert("income", AlertPhase::Resolved),
         );
-        let n = g.flush([&ra, &ri], &NONE, &S, 1_320_000);
+        let n = g.flush([&ra, &ri], &NONE, &by_model(), 1_320_000);
         assert_eq!((n[0].firing.len(), n[0].resolved.len()), (0, 2));
         assert!(g.is_empty());
-        assert!(g.flush([&ra, &ri], &NONE, &S, 1_400_000).is_empty());
-        assert!(g.flush([&ra, &ri], &NONE, &S, 1_500_000).is_empty());
-        assert_eq!(g.changes().1, vec!["churn".to_string()]);
+        assert!(g
+            .flush([&ra, &ri], &NONE, &by_model(), 1_400_000)
+            .is_empty());
+        assert!(g
+            .flush([&ra, &ri], &NONE, &by_model(), 1_500_000)
+            .is_empty());
+        assert_eq!(g.changes().1, vec!["{model=\"churn\"}".to_string()]);
     }
 
     #[test]
@@ -115,37 +135,90 @@ mod tests {
             alert("income", AlertPhase::Firing),
         );
         let muted: std::collections::BTreeSet<String> = [inc.fingerprint()].into();
-        g.flush([&age, &inc], &muted, &S, 0);
-        let n = g.flush([&age, &inc], &muted, &S, 30_000);
+        g.flush([&age, &inc], &muted, &by_model(), 0);
+        let n = g.flush([&age, &inc], &muted, &by_model(), 30_000);
         assert_eq!(n[0].firing.len(), 1, "only the unsilenced alert: {n:?}");
         // Only silenced alerts left firing: no e-mail, not even at repeat_interval, and
         // no "resolved" for the silenced one.
         let ra = alert("age", AlertPhase::Resolved);
         let all: std::collections::BTreeSet<String> = [inc.fingerprint()].into();
-        let n = g.flush([&ra, &inc], &all, &S, 90_000);
+        let n = g.flush([&ra, &inc], &all, &by_model(), 90_000);
         assert_eq!(
             (n[0].firing.len(), n[0].resolved.len()),
             (0, 1),
             "age resolved"
         );
         for t in [150_000, 700_000, 1_300_000] {
-            assert!(g.flush([&inc], &all, &S, t).is_empty(), "t={t}");
+            assert!(g.flush([&inc], &all, &by_model(), t).is_empty(), "t={t}");
         }
         assert!(
             !g.is_empty(),
             "the group stays while it has a silenced alert"
         );
         // The silence ends: income is new to the e-mail, sent at the next interval.
-        let n = g.flush([&inc], &NONE, &S, 1_360_000);
+        let n = g.flush([&inc], &NONE, &by_model(), 1_360_000);
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].firing[0].label("feature"), Some("income"));
+    }
+
+    #[test]
+    fn group_by_chooses_the_groups() {
+        let mut other = alert("age", AlertPhase::Firing);
+        other.labels.insert("model".into(), "fraud".into());
+        let (age, inc) = (
+            alert("age", AlertPhase::Firing),
+            alert("income", AlertPhase::Firing),
+        );
+        let count = |group_by: GroupBy| {
+            let s = GroupSettings {
+                group_by,
+                ..S.clone()
+            };
+            let mut g = Groups::default();
+            assert!(g.flush([&age, &inc, &other], &NONE, &s, 0).is_empty());
+            let n = g.flush([&age, &inc, &other], &NONE, &s, 30_000);
+            n.iter()
+                .map(|n| (n.group.clone(), n.firing.len()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(count(GroupBy::Labels(vec![])), [("{}".to_string(), 3)]);
+        assert_eq!(
+            count(GroupBy::Labels(vec!["model".into()])),
+            [
+                ("{model=\"churn\"}".to_string(), 2),
+                ("{model=\"fraud\"}".to_string(), 1)
+            ]
+        );
+        let by_feature = count(GroupBy::Labels(vec!["feature".into(), "model".into()]));
+        assert_eq!(by_feature.len(), 3);
+        assert!(by_feature.iter().all(|(_, n)| *n == 1));
+        assert_eq!(count(GroupBy::All).len(), 3);
+    }
+
+    #[test]
+    fn groups_stored_under_a_model_name_become_model_groups() {
+        let old = GroupState {
+            key: "churn".into(),
+            created_ms: 0,
+            last_flush_ms: Some(30_000),
+            last_sent_ms: Some(30_000),
+            notified_firing: [alert("age", AlertPhase::Firing).fingerprint()].into(),
+        };
+        let mut g = Groups::restored([old]);
+        let (dirty, removed) = g.changes();
+        assert_eq!(dirty[0].key, "{model=\"churn\"}");
+        assert_eq!(removed, ["churn"]);
+        // Already notified: no e-mail again before the repeat interval.
+        let age = alert("age", AlertPhase::Firing);
+        assert!(g.flush([&age], &NONE, &by_model(), 120_000).is_empty());
+        assert_eq!(g.flush([&age], &NONE, &by_model(), 630_000).len(), 1);
     }
 
     #[test]
     fn resolved_is_silent_without_send_resolved() {
         let s = GroupSettings {
             send_resolved: false,
-            ..S
+            ..by_model()
         };
         let mut g = Groups::default();
         let (a, b) = (
@@ -164,7 +237,8 @@ mod tests {
     #[test]
     fn email_has_evidence_and_link() {
         let n = Notification {
-            group: "churn".into(),
+            group: "{model=\"churn\"}".into(),
+            group_labels: [("model".to_string(), "churn".to_string())].into(),
             at_ms: 0,
             firing: vec![alert("age", AlertPhase::Firing)],
             resolved: vec![alert("plan", AlertPhase::Resolved)],
@@ -186,10 +260,10 @@ mod tests {
 
         // A model name with a slash, a space, `&` and `#` stays one query value; a base
         // with a path prefix keeps it.
-        let n = Notification {
-            group: "fraud/eu v2&x#1".into(),
-            ..n
-        };
+        let mut n = n;
+        for a in n.firing.iter_mut().chain(n.resolved.iter_mut()) {
+            a.labels.insert("model".into(), "fraud/eu v2&x#1".into());
+        }
         let e = render_email(&n, Some("https://ops.example.com/grafana/"));
         let want = "https://ops.example.com/grafana/d/driftd-model/driftd-model?var-model=fraud%2Feu+v2%26x%231";
         assert!(e.text.contains(want), "{}", e.text);

@@ -31,12 +31,24 @@ impl MatchOp {
 }
 
 /// One label matcher; a missing label matches as the empty string (as in Alertmanager).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Matcher {
     pub name: String,
     pub op: MatchOp,
     pub value: String,
+    /// The anchored regex of `=~`/`!~`, compiled at the first match (silences are
+    /// matched against every alert at every evaluation).
+    #[serde(skip)]
+    compiled: std::sync::OnceLock<Option<regex::Regex>>,
 }
+
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Matcher) -> bool {
+        (&self.name, self.op, &self.value) == (&other.name, other.op, &other.value)
+    }
+}
+
+impl Eq for Matcher {}
 
 impl Matcher {
     /// Parses `name=value`, `name!=value`, `name=~regex` or `name!~regex` (the value
@@ -71,15 +83,24 @@ impl Matcher {
             name: name.to_string(),
             op,
             value,
+            compiled: Default::default(),
         };
         if matches!(op, MatchOp::Regex | MatchOp::NotRegex) {
-            m.regex().map_err(|e| format!("`{s}`: {e}"))?;
+            regex::Regex::new(&m.anchored()).map_err(|e| format!("`{s}`: {e}"))?;
         }
         Ok(m)
     }
 
-    fn regex(&self) -> Result<regex::Regex, regex::Error> {
-        regex::Regex::new(&format!("^(?:{})$", self.value))
+    fn anchored(&self) -> String {
+        format!("^(?:{})$", self.value)
+    }
+
+    /// `None` only for a stored matcher whose regex no longer compiles: it matches
+    /// nothing, as a silence that cannot be evaluated must not hide alerts.
+    fn regex(&self) -> Option<&regex::Regex> {
+        self.compiled
+            .get_or_init(|| regex::Regex::new(&self.anchored()).ok())
+            .as_ref()
     }
 
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
@@ -87,8 +108,8 @@ impl Matcher {
         match self.op {
             MatchOp::Equal => v == self.value,
             MatchOp::NotEqual => v != self.value,
-            MatchOp::Regex => self.regex().is_ok_and(|r| r.is_match(v)),
-            MatchOp::NotRegex => self.regex().is_ok_and(|r| !r.is_match(v)),
+            MatchOp::Regex => self.regex().is_some_and(|r| r.is_match(v)),
+            MatchOp::NotRegex => self.regex().is_some_and(|r| !r.is_match(v)),
         }
     }
 }
