@@ -62,7 +62,8 @@
 //! From reports to decisions, as Prometheus and Alertmanager make them. Pure: rules,
 //! samples, state and `now` in; alerts, notifications and events out.
 //!
-//! - [`rules`]: rule files, conditions, samples, the alert state machine, rule tests
+//! - [`rules`]: rule files, conditions, samples, the alert state machine, annotation
+//!   templates (Prometheus's syntax), rule tests
 //! - [`notify`]: grouping with Alertmanager's timers, e-mail bodies, Alertmanager
 //!   pushes as Prometheus sends them, outbox entries
 //! - [`retrain`]: triggers, cooldowns, cron schedules, CloudEvents
