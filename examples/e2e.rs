@@ -4,7 +4,7 @@
 //! e2e topic     --brokers B --topic T --partitions 6
 //! e2e produce   --brokers B --topic T --count N            # 3 models, 20 numeric + 5 categorical
 //! e2e reference --model M --count N > ref.jsonl             # the same distributions, as JSON lines
-//! e2e ceiling   --brokers B --topic T --count N --group G   # the bare consumer
+//! e2e ceiling   --brokers B --topic T --count N --group G [--raw]  # the bare consumer
 //! e2e scale-predictions --brokers B --topic T --count N --models M --spread-hours H [--fill-tiers]
 //! e2e scale-labels --brokers B --topic T --count N --fraction F --pairs FILE
 //! ```
@@ -16,9 +16,11 @@
 //! order, with the (score, label) pairs written to FILE for scikit-learn.
 //!
 //! The ceiling is the best the same consumer can do: a `BaseConsumer` with driftd's
-//! client settings (group, no auto-commit, earliest) that parses each record's JSON and
-//! does nothing else. It prints `ceiling events=… seconds=… rss_mb=… cpu_s=…`, measured
-//! from its own start, like driftd's run is.
+//! client settings (group, no auto-commit, earliest) that parses each record's JSON
+//! into a `serde_json::Value` and does nothing else; with `--raw` it only polls (and
+//! reads each payload's length): the real limit, what Kafka itself costs. It prints
+//! `ceiling events=… seconds=… rss_mb=… cpu_s=…` (`raw …` with `--raw`), measured from
+//! its own start, like driftd's run is.
 
 use std::time::{Duration, Instant};
 
@@ -270,6 +272,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("ceiling") => {
             let started = Instant::now();
             let group = arg(&args, "--group", "bench-ceiling");
+            let raw = args.iter().any(|a| a == "--raw");
             let consumer: BaseConsumer = ClientConfig::new()
                 .set("bootstrap.servers", &brokers)
                 .set("client.id", "driftd-ceiling")
@@ -288,15 +291,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let m = m?;
                     let payload = m.payload().unwrap_or_default();
                     bytes += payload.len();
-                    let v: serde_json::Value = serde_json::from_slice(payload)?;
-                    fields += v.as_object().map(|o| o.len()).unwrap_or(0);
+                    if !raw {
+                        let v: serde_json::Value = serde_json::from_slice(payload)?;
+                        fields += v.as_object().map(|o| o.len()).unwrap_or(0);
+                    }
                     n += 1;
                 }
             }
             let seconds = started.elapsed().as_secs_f64();
             let (rss_mb, cpu_s) = self_usage();
             println!(
-                "ceiling events={n} seconds={seconds:.3} rss_mb={rss_mb:.1} cpu_s={cpu_s:.2} bytes={bytes} fields={fields}"
+                "{} events={n} seconds={seconds:.3} rss_mb={rss_mb:.1} cpu_s={cpu_s:.2} bytes={bytes} fields={fields}",
+                if raw { "raw" } else { "ceiling" }
             );
         }
         _ => {

@@ -5,8 +5,10 @@
 #
 # 1. starts a local broker (port 19292), creates a 6-partition topic, produces N
 #    records (3 models, 20 numeric + 5 categorical features; examples/e2e.rs);
-# 2. the ceiling: a bare rdkafka BaseConsumer with driftd's client settings that only
-#    parses each record's JSON (`e2e ceiling`), from process start to the N-th record;
+# 2. the ceilings: a bare rdkafka BaseConsumer with driftd's client settings that only
+#    polls (`e2e ceiling --raw`: what Kafka itself costs, the real limit), and the same
+#    parsing each record into a serde_json::Value (`e2e ceiling`, a reference point),
+#    from process start to the N-th record;
 # 3. driftd with reference profiles for the 3 models, the shipped rules, checkpoints
 #    every 5 s and windows 5m/1h/24h evaluated every 10 s, from process start until
 #    driftd_events_total reaches N (polling /metrics every 100 ms);
@@ -15,7 +17,8 @@
 #    with that binary (the previous release, built from its tag), each in its own group
 #    and store;
 # 4. prints events/s, the ratio, peak RSS (VmHWM) and CPU seconds per million events
-#    per run, and ends with one line: ratio=<driftd/ceiling> events_per_s=<driftd>
+#    per run, and ends with one line: raw_ratio=<driftd/raw> ratio=<driftd/ceiling>
+#    events_per_s=<driftd>
 #    rss_mb=<peak> labels_events_per_s=… [baseline_events_per_s=…
 #    baseline_labels_events_per_s=…]
 set -euo pipefail
@@ -110,6 +113,9 @@ done
 labels_topic=bench-labels-$RANDOM
 "$e2e" topic --brokers "$brokers" --topic "$labels_topic" --partitions 6
 
+echo "bench: raw (bare consumer, poll only)"
+raw=$("$e2e" ceiling --raw --brokers "$brokers" --topic "$topic" --count "$n" --group "raw-$RANDOM")
+echo "bench: $raw"
 echo "bench: ceiling (bare consumer, JSON parse only)"
 ceiling=$("$e2e" ceiling --brokers "$brokers" --topic "$topic" --count "$n" --group "ceiling-$RANDOM")
 echo "bench: $ceiling"
@@ -122,13 +128,17 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
   run_driftd baseline+labels "$BENCH_BASELINE" 1
 fi
 
-python3 - "$n" "$ceiling" "${runs[@]}" <<'EOF'
+python3 - "$n" "$raw" "$ceiling" "${runs[@]}" <<'EOF'
 import sys
-n, ceiling, runs = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
-c = dict(kv.split("=") for kv in ceiling.split()[1:])
-c_rate = n / float(c["seconds"])
+n, raw, ceiling, runs = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 print(f"{'':16} {'events/s':>12} {'seconds':>9} {'peak RSS MB':>12} {'CPU s / 1M events':>18}")
-print(f"{'ceiling':16} {c_rate:12,.0f} {float(c['seconds']):9.2f} {float(c['rss_mb']):12.1f} {float(c['cpu_s']) / n * 1e6:18.2f}")
+def consumer(name, text):
+    c = dict(kv.split("=") for kv in text.split()[1:])
+    rate = n / float(c["seconds"])
+    print(f"{name:16} {rate:12,.0f} {float(c['seconds']):9.2f} {float(c['rss_mb']):12.1f} {float(c['cpu_s']) / n * 1e6:18.2f}")
+    return rate
+r_rate = consumer("raw (poll only)", raw)
+c_rate = consumer("ceiling (Value)", ceiling)
 rates = {}
 for r in runs:
     name, start, end, rss_kb, ticks = r.split()
@@ -136,7 +146,7 @@ for r in runs:
     rates[name] = (n / d_s, int(rss_kb) / 1024)
     print(f"{name:16} {n / d_s:12,.0f} {d_s:9.2f} {int(rss_kb) / 1024:12.1f} {int(ticks) / 100 / n * 1e6:18.2f}")
 d_rate, d_rss = rates["driftd"]
-line = f"ratio={d_rate / c_rate:.3f} events_per_s={d_rate:.0f} rss_mb={d_rss:.1f}"
+line = f"raw_ratio={d_rate / r_rate:.3f} ratio={d_rate / c_rate:.3f} events_per_s={d_rate:.0f} rss_mb={d_rss:.1f}"
 line += f" labels_events_per_s={rates['driftd+labels'][0]:.0f}"
 if "baseline" in rates:
     line += f" baseline_events_per_s={rates['baseline'][0]:.0f} baseline_labels_events_per_s={rates['baseline+labels'][0]:.0f}"

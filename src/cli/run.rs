@@ -16,7 +16,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// With --input: what the lines are (their field paths come from the first
-    /// [[source]] with this role).
+    /// `[[source]]` with this role).
     #[arg(long, value_enum, default_value = "predictions", requires = "input")]
     pub role: RoleArg,
     /// With --input: write rejected lines, with their reason, to this JSON-lines file.

@@ -65,11 +65,7 @@ const FUNCTIONS: &[(&str, Func)] = &[
 ];
 
 fn template(text: &str) -> Result<Template, String> {
-    // gtmpl 0.7's lexer never returns on an action left open after a token
-    // (`{{ .A `): find those first.
-    if let Some(at) = unclosed_action(text) {
-        return Err(format!("`{{{{` at byte {at} is never closed with `}}}}`"));
-    }
+    safe_for_gtmpl(text)?;
     let mut t = Template::default();
     t.add_funcs(FUNCTIONS);
     t.parse(format!("{PREAMBLE}{text}"))
@@ -104,43 +100,54 @@ fn describe(message: &str) -> String {
     }
 }
 
-/// The byte offset of the first `{{` without its `}}`, skipping quoted strings
-/// (`"…"`, `` `…` ``, `'…'`) and comments inside actions.
-fn unclosed_action(text: &str) -> Option<usize> {
+/// What gtmpl 0.7's lexer (which runs on a thread of its own) cannot take: its
+/// `peek` steps back one byte whatever it read, so at the end of the text inside an
+/// action (`{{ .A `) it loops forever, and after a non-ASCII character inside an
+/// action it slices a `char` in two and panics. Both are refused here first: every
+/// `{{` must have its `}}`, and outside quoted strings an action is ASCII.
+/// Quotes (`"…"`, `` `…` ``, `'…'`) and comments are skipped as gtmpl skips them.
+fn safe_for_gtmpl(text: &str) -> Result<(), String> {
     let b = text.as_bytes();
+    let unclosed = |at: usize| format!("`{{{{` at byte {at} is never closed with `}}}}`");
     let mut i = 0;
     while let Some(open) = text[i..].find("{{").map(|o| o + i) {
         let mut j = open + 2;
-        let closed = loop {
+        loop {
             match b.get(j) {
-                None => break false,
-                Some(b'}') if b.get(j + 1) == Some(&b'}') => break true,
+                None => return Err(unclosed(open)),
+                Some(b'}') if b.get(j + 1) == Some(&b'}') => break,
                 Some(b'/') if b.get(j + 1) == Some(&b'*') => match text[j + 2..].find("*/") {
                     Some(end) => j += 2 + end + 2,
-                    None => break false,
+                    None => return Err(unclosed(open)),
                 },
                 Some(&q) if q == b'"' || q == b'\'' || q == b'`' => {
                     j += 1;
-                    while let Some(&c) = b.get(j) {
-                        if c == b'\\' && q != b'`' {
-                            j += 2;
-                            continue;
-                        }
-                        j += 1;
-                        if c == q {
-                            break;
+                    loop {
+                        match b.get(j) {
+                            None => return Err(unclosed(open)),
+                            Some(b'\\') if q != b'`' => j += 2,
+                            Some(&c) => {
+                                j += 1;
+                                if c == q {
+                                    break;
+                                }
+                            }
                         }
                     }
                 }
+                Some(c) if !c.is_ascii() => {
+                    let ch = text[j..].chars().next().unwrap_or('?');
+                    return Err(format!(
+                        "`{ch}` inside `{{{{ }}}}` (byte {j}): outside a quoted string an action \
+                         is ASCII; put the text outside the action or in quotes"
+                    ));
+                }
                 Some(_) => j += 1,
             }
-        };
-        if !closed {
-            return Some(open);
         }
         i = j + 2;
     }
-    None
+    Ok(())
 }
 
 fn context(d: &TemplateData) -> Value {
@@ -842,6 +849,15 @@ mod tests {
             assert!(check(open).unwrap_err().contains("never closed"), "{open}");
         }
         assert!(check("{{ \"}}\" }} {{/* }} */}}").is_ok());
+        for bad in [
+            "{{ é }}",
+            "{{ $labels.modelé }}",
+            "{{ \"a\"€ }}",
+            "{{\u{a0}}}",
+        ] {
+            assert!(check(bad).unwrap_err().contains("ASCII"), "{bad}");
+        }
+        assert!(check("é {{ \"€ %.2f\" }} ü").is_ok());
         assert!(check("{{ query \"up\" }}").is_err());
         assert!(check("{{ $labels.model }} {{ $value | humanize }}").is_ok());
     }
