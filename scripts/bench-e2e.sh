@@ -21,6 +21,9 @@
 #    events_per_s=<driftd>
 #    rss_mb=<peak> labels_events_per_s=… [baseline_events_per_s=…
 #    baseline_labels_events_per_s=…]
+# BENCH_PERF=1: `perf record` samples the first driftd run (attached to its pid, 999 Hz)
+#    once records flow, and the script prints where its CPU went, by category (decode, bin, state, Kafka,
+#    store/checkpoint, allocation, evaluation, other), from `perf report`'s self time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 n=${1:-2000000}
@@ -84,13 +87,26 @@ EOF
   start=$(date +%s.%N)
   "$run_bin" run --config "$dir/driftd.toml" 2> "$dir/driftd.log" &
   pid=$!
+  local perf_pid="" profile=0
+  if [ "${BENCH_PERF:-0}" = 1 ] && [ "$name" = driftd ]; then profile=1; fi
   while [ "$counted" -lt "$n" ]; do
     sleep 0.1
     if ! kill -0 "$pid" 2>/dev/null; then echo "bench: $name exited:"; tail -20 "$dir/driftd.log"; exit 1; fi
     counted=$(curl -sf "http://127.0.0.1:$port/metrics" 2>/dev/null \
       | awk '/^driftd_events_total/ {s+=$2} END {printf "%d", s+0}' || echo 0)
+    # Sampled once records flow (all of driftd's threads exist then; start-up and the
+    # group join are left out).
+    if [ "$profile" = 1 ] && [ -z "$perf_pid" ] && [ "$counted" -gt 0 ]; then
+      perf record -F 999 -p "$pid" -o "$work/perf.data" >/dev/null 2>&1 &
+      perf_pid=$!
+    fi
   done
   end=$(date +%s.%N)
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid"; wait "$perf_pid" || true
+    perf report -i "$work/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
+      | python3 scripts/perf_breakdown.py
+  fi
   # Where the time went besides records: window evaluation and checkpoints.
   curl -sf "http://127.0.0.1:$port/metrics" | awk -v name="$name" '
     /^driftd_evaluation_duration_seconds_(sum|count)/ {e[$1]=$2}
