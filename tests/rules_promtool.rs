@@ -50,6 +50,27 @@ fn cases() -> Vec<Case> {
         .collect()
 }
 
+/// Writes `prom_rules.yml` and `prom_tests.yml` into `dir` and runs `promtool test
+/// rules`: (passed, its report).
+fn promtool_test(
+    promtool: &str,
+    dir: &std::path::Path,
+    rules: &str,
+    tests: &str,
+) -> (bool, String) {
+    std::fs::write(dir.join("prom_rules.yml"), rules).unwrap();
+    let test_file = dir.join("prom_tests.yml");
+    std::fs::write(&test_file, tests).unwrap();
+    let out = Command::new(promtool)
+        .args(["test", "rules"])
+        .arg(&test_file)
+        .output()
+        .unwrap();
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), report)
+}
+
 #[test]
 fn for_and_keep_firing_for_match_promtool_on_random_series() {
     let promtool = std::env::var("DRIFTD_PROMTOOL")
@@ -130,19 +151,10 @@ fn for_and_keep_firing_for_match_promtool_on_random_series() {
     }
     // Both answers occur: the comparison is not vacuous.
     assert!(fired > 100 && fired < CASES * STEPS - 100, "{fired} firing");
-    std::fs::write(dir.path().join("prom_rules.yml"), prom_rules).unwrap();
-    let prom_test_file = dir.path().join("prom_tests.yml");
-    std::fs::write(&prom_test_file, prom_tests).unwrap();
-    let out = Command::new(promtool)
-        .args(["test", "rules"])
-        .arg(&prom_test_file)
-        .output()
-        .unwrap();
-    let report =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let (passed, report) = promtool_test(&promtool, dir.path(), &prom_rules, &prom_tests);
     let disagree = report.matches("FAILED").count();
     assert!(
-        out.status.success(),
+        passed,
         "promtool disagrees with driftd ({disagree} FAILED in its report):\n{}",
         &report[..report.len().min(6000)]
     );
@@ -282,18 +294,9 @@ fn annotation_templates_render_as_promtool_renders() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    std::fs::write(dir.path().join("prom_rules.yml"), prom_rules).unwrap();
-    let prom_test_file = dir.path().join("prom_tests.yml");
-    std::fs::write(&prom_test_file, prom_tests).unwrap();
-    let out = Command::new(promtool)
-        .args(["test", "rules"])
-        .arg(&prom_test_file)
-        .output()
-        .unwrap();
-    let report =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let (passed, report) = promtool_test(&promtool, dir.path(), &prom_rules, &prom_tests);
     assert!(
-        out.status.success(),
+        passed,
         "promtool renders differently:\n{}",
         &report[..report.len().min(8000)]
     );
