@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One local Alertmanager (Debian's prometheus-alertmanager) for the tests, shared by
-# all of them: scripts/test.sh starts it once and stops it at the end.
+# all of them: scripts/test.sh starts it once and stops it at the end; the demo runs
+# one of its own (port 19095).
 #
 #   scripts/alertmanager.sh start    listen on 127.0.0.1:$ALERTMANAGER_PORT (default 19394)
 #   scripts/alertmanager.sh stop

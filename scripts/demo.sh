@@ -5,16 +5,20 @@
 # labels stop agreeing with its scores), a Python model service logging a third model
 # through the driftd client (numpy values, NaNs, times without a zone), and driftd
 # watching it all with the shipped rules/: alerts go pending then firing, e-mails are
-# delivered, retraining events are emitted. It prints what happens as it happens.
+# delivered, the alerts (their annotations rendered from the rules' Prometheus-style
+# templates) are pushed to a local Alertmanager, retraining events are emitted. It
+# prints what happens as it happens, and at the end what Alertmanager holds.
 #
 #   scripts/demo.sh                  run for DEMO_SECONDS (default 300), then stop cleanly
 #   DEMO_SECONDS=0 scripts/demo.sh   run until Ctrl-C
 #   DEMO_CHECK=1                     exit 1 unless driftd consumed events and served a
 #                                    window report, and (when DEMO_SECONDS >= 240) an
-#                                    alert e-mail arrived and a retraining event was
-#                                    produced (the test command uses this)
+#                                    alert e-mail arrived, an alert with its rendered
+#                                    summary reached Alertmanager and a retraining event
+#                                    was produced (the test command uses this)
 #
-# While it runs: http://127.0.0.1:7853/metrics, /api/v1/alerts, /api/v1/models.
+# While it runs: http://127.0.0.1:7853/metrics, /api/v1/alerts, /api/v1/models, and
+# Alertmanager on http://127.0.0.1:19095 (its UI and /api/v2/alerts).
 # Received e-mails are saved in target/demo-mail/ (kept after the demo).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,6 +27,9 @@ seconds=${DEMO_SECONDS:-300}
 export KAFKA_PORT=${KAFKA_PORT:-19092}
 export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
 smtp_port=${DEMO_SMTP_PORT:-2525}
+# Alertmanager (Debian's prometheus-alertmanager, through scripts/alertmanager.sh).
+export ALERTMANAGER_PORT=${DEMO_ALERTMANAGER_PORT:-19095}
+alertmanager=http://127.0.0.1:$ALERTMANAGER_PORT
 work=$(mktemp -d "${TMPDIR:-/tmp}/driftd-demo.XXXXXX")
 mail_dir=$PWD/target/demo-mail
 api=http://127.0.0.1:7853
@@ -44,6 +51,7 @@ cleanup() {
     "$bin" state show --config "$work/driftd.toml" | head -n 20
   fi
   scripts/kafka.sh stop
+  scripts/alertmanager.sh stop
   rm -rf "$work"
   echo "demo: e-mails received: $(find "$mail_dir" -name '*.eml' | wc -l), in $mail_dir"
 }
@@ -54,6 +62,8 @@ rm -rf "$mail_dir" && mkdir -p "$mail_dir"
 "$smtp_python" scripts/smtp_sink.py --port "$smtp_port" --dir "$mail_dir" &
 pids+=($!)
 scripts/kafka.sh start
+scripts/alertmanager.sh stop >/dev/null 2>&1 || true
+scripts/alertmanager.sh start
 
 # The example config with a store of its own, a 1m window and a 5 s tick to watch,
 # quicker e-mail grouping, an SMTP server, and each model's validation accuracy as
@@ -74,6 +84,10 @@ smtp_host = "127.0.0.1"
 smtp_port = $smtp_port
 # The local demo server speaks plain SMTP; real servers use starttls or tls.
 tls = "none"
+
+[alertmanager]
+urls = ["$alertmanager"]
+resend_delay = "10s"
 
 [models.churn]
 reference_metrics = { accuracy = 0.735 }
@@ -127,6 +141,8 @@ done
 
 echo "demo: alerts now:"
 curl -s "$api/api/v1/alerts" | python3 scripts/demo_events.py --alerts
+echo "demo: alerts in Alertmanager ($alertmanager):"
+curl -s "$alertmanager/api/v2/alerts" | python3 scripts/demo_events.py --alertmanager
 if [ "${DEMO_CHECK:-0}" = 1 ]; then
   m=$(curl -sf "$api/metrics")
   events=$(echo "$m" | awk '/^driftd_events_total/ {s+=$2} END {print s+0}')
@@ -134,13 +150,19 @@ if [ "${DEMO_CHECK:-0}" = 1 ]; then
   produced=$(echo "$m" | awk '/^driftd_outbox_deliveries_total\{kind="kafka",result="delivered"\}/ {print $2+0}')
   status=$(curl -s -o /dev/null -w '%{http_code}' "$api/api/v1/models/churn/drift?window=5m")
   mails=$(find "$mail_dir" -name '*.eml' | wc -l)
+  # Alerts in Alertmanager with a rendered summary (a template left as text would
+  # still contain "{{").
+  in_am=$(curl -s "$alertmanager/api/v2/alerts" | python3 -c '
+import json, sys
+alerts = json.load(sys.stdin)
+print(sum(1 for a in alerts if a["annotations"].get("summary") and "{{" not in a["annotations"]["summary"]))' || echo 0)
   ok=1
   [ "$events" -gt 0 ] && [ "$pricing" -gt 0 ] && [ "$status" = 200 ] || ok=0
-  if [ "$seconds" -ge 240 ] && { [ "$mails" -lt 1 ] || [ "${produced:-0}" -lt 1 ]; }; then ok=0; fi
+  if [ "$seconds" -ge 240 ] && { [ "$mails" -lt 1 ] || [ "${produced:-0}" -lt 1 ] || [ "$in_am" -lt 1 ]; }; then ok=0; fi
   if [ "$ok" = 1 ]; then
-    echo "demo check: passed ($events events, $pricing from the Python client, window report served, $mails e-mail(s), ${produced:-0} retraining event(s))"
+    echo "demo check: passed ($events events, $pricing from the Python client, window report served, $mails e-mail(s), $in_am alert(s) in Alertmanager, ${produced:-0} retraining event(s))"
   else
-    echo "demo check: FAILED (events=$events, pricing=$pricing, drift API status $status, e-mails=$mails, retraining events=${produced:-0})"
+    echo "demo check: FAILED (events=$events, pricing=$pricing, drift API status $status, e-mails=$mails, alerts in Alertmanager=$in_am, retraining events=${produced:-0})"
     exit 1
   fi
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Reads driftd's JSON log on stdin and prints the notable events for people:
 alert transitions, e-mails delivered, retraining events, warnings and errors.
-With --alerts, reads GET /api/v1/alerts instead and prints one line per alert."""
+With --alerts, reads GET /api/v1/alerts instead and prints one line per alert; with
+--alertmanager, Alertmanager's GET /api/v2/alerts (what driftd pushed there)."""
 import json
 import sys
 
@@ -41,5 +42,18 @@ def alerts():
         print(f"  {a['state']:8} {a['labels']['alertname']:24} {a['summary']}")
 
 
+def alertmanager():
+    for a in json.load(sys.stdin):
+        labels, notes = a["labels"], a["annotations"]
+        print(f"  {a['status']['state']:10} {labels.get('alertname', ''):24} {notes.get('summary', '')}")
+        if notes.get("runbook_url"):
+            print(f"  {'':10} {'':24} runbook: {notes['runbook_url']}")
+
+
 if __name__ == "__main__":
-    alerts() if "--alerts" in sys.argv else log_events()
+    if "--alerts" in sys.argv:
+        alerts()
+    elif "--alertmanager" in sys.argv:
+        alertmanager()
+    else:
+        log_events()

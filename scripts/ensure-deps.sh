@@ -31,7 +31,7 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
-# Alertmanager (Debian package) for the Alertmanager tests (scripts/alertmanager.sh).
+# Alertmanager (Debian package) for the demo and the Alertmanager tests (scripts/alertmanager.sh).
 if ! command -v prometheus-alertmanager >/dev/null; then
   echo "ensure-deps: installing prometheus-alertmanager" >&2
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
