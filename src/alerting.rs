@@ -46,7 +46,13 @@ pub struct Alerting {
     new_entries: Vec<OutboxEntry>,
     wake: Arc<tokio::sync::Notify>,
     last_reload_error: Option<String>,
+    /// Cluster mode: whether this instance owns a model (its schedules are run by its
+    /// owner alone). `None`: every model is this instance's.
+    owns: Option<ModelOwnership>,
 }
+
+/// Whether this instance owns a model, asked by the alerting stage in cluster mode.
+pub(crate) type ModelOwnership = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AlertingError {
@@ -93,6 +99,7 @@ impl Alerting {
             new_entries: Vec::new(),
             wake,
             last_reload_error: None,
+            owns: None,
         };
         alerting.update_alert_gauges();
         tracing::info!(
@@ -102,6 +109,29 @@ impl Alerting {
             "alert rules loaded"
         );
         Ok(alerting)
+    }
+
+    /// Cluster mode: only models `owns` says are this instance's have their schedules
+    /// run here.
+    pub(crate) fn own_models(&mut self, owns: ModelOwnership) {
+        self.owns = Some(owns);
+    }
+
+    /// Replaces the alerting state with the store's (cluster mode, after the owned
+    /// partitions changed). Alertmanager pushes start over, as after a restart.
+    pub(crate) fn reload_state(&mut self) -> Result<(), StoreError> {
+        let state = self.store.load_alerting()?;
+        self.table = AlertTable::restored(state.alerts);
+        self.groups = Groups::restored(state.groups);
+        self.cooldowns = Cooldowns::restored(state.last_retrain);
+        self.schedules_checked = state.schedules_checked;
+        self.dirty_schedules.clear();
+        self.pushed_ms.clear();
+        // Decided for partitions that may be another instance's now: their owner
+        // decides again from the restored state.
+        self.new_entries.clear();
+        self.update_alert_gauges();
+        Ok(())
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -254,7 +284,8 @@ impl Alerting {
                         content,
                     };
                     let id = stable_id(&["email", &n.group, &at]);
-                    self.new_entries.push(OutboxEntry::new(id, action, now_ms));
+                    self.new_entries
+                        .push(OutboxEntry::new(id, action, now_ms).about(n.model()));
                 }
                 if let Some(hook) = &config.webhook {
                     let base = config.external_url();
@@ -263,7 +294,8 @@ impl Alerting {
                         payload: webhook_body(&n, &base).to_string(),
                     };
                     let id = stable_id(&["alert_webhook", &n.group, &at]);
-                    self.new_entries.push(OutboxEntry::new(id, action, now_ms));
+                    self.new_entries
+                        .push(OutboxEntry::new(id, action, now_ms).about(n.model()));
                 }
             }
         }
@@ -368,24 +400,30 @@ impl Alerting {
             Decision::Emit(event) => {
                 let id = event["id"].as_str().unwrap_or_default().to_string();
                 let payload = event.to_string();
-                self.new_entries.push(OutboxEntry::new(
-                    format!("{id}-kafka"),
-                    Action::Kafka {
-                        topic: r.topic.clone(),
-                        key: req.model.clone(),
-                        payload: payload.clone(),
-                    },
-                    req.at_ms,
-                ));
-                if let Some(url) = &r.webhook_url {
-                    self.new_entries.push(OutboxEntry::new(
-                        format!("{id}-webhook"),
-                        Action::Webhook {
-                            url: url.clone(),
-                            payload,
+                self.new_entries.push(
+                    OutboxEntry::new(
+                        format!("{id}-kafka"),
+                        Action::Kafka {
+                            topic: r.topic.clone(),
+                            key: req.model.clone(),
+                            payload: payload.clone(),
                         },
                         req.at_ms,
-                    ));
+                    )
+                    .about(Some(&req.model)),
+                );
+                if let Some(url) = &r.webhook_url {
+                    self.new_entries.push(
+                        OutboxEntry::new(
+                            format!("{id}-webhook"),
+                            Action::Webhook {
+                                url: url.clone(),
+                                payload,
+                            },
+                            req.at_ms,
+                        )
+                        .about(Some(&req.model)),
+                    );
                 }
                 self.metrics
                     .alerting
@@ -416,6 +454,9 @@ impl Alerting {
             let Ok(cron) = CronSchedule::parse(&text.0, m.retrain_timezone) else {
                 continue;
             };
+            if self.owns.as_ref().is_some_and(|owns| !owns(model)) {
+                continue;
+            }
             let Some(&checked) = self.schedules_checked.get(model) else {
                 // First sight of the schedule: runs before now are not owed.
                 self.schedules_checked.insert(model.clone(), now_ms);

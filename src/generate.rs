@@ -129,6 +129,9 @@ pub fn generate(opts: &GenerateOptions, stop: impl Fn() -> bool) -> Result<u64, 
     let producer: BaseProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &opts.brokers)
         .set("linger.ms", "10")
+        // Kafka's default (Java's) partitioner: cluster mode expects a model's records
+        // on the partition murmur2 gives its name.
+        .set("partitioner", "murmur2_random")
         .create()?;
     let mut rng = SplitMix::new(opts.seed);
     let started = Instant::now();

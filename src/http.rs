@@ -1,7 +1,8 @@
 //! HTTP at the edge (axum): `/metrics`, `/healthz`, `/readyz`, and the JSON API:
 //! `GET /api/v1/models`, `GET /api/v1/models/{model}/drift?window=1h[&version=v]`
 //! (the report of `driftd report --format json` plus window, rate, staleness and latency), `/performance`, `/history`,
-//! `GET /api/v1/alerts`, `GET /api/v1/rules`, `GET /api/v1/silences`.
+//! `GET /api/v1/alerts`, `GET /api/v1/rules`, `GET /api/v1/silences`, `GET /api/v1/cluster`
+//! (cluster mode: the partitions and models this instance owns).
 //!
 //! Mutating endpoints, `POST /-/reload`, `POST /api/v1/models/{model}/retrain`,
 //! `POST /api/v1/silences` and `DELETE /api/v1/silences/{id}`,
@@ -47,6 +48,8 @@ pub(crate) struct Api {
     pub reload: ReloadFn,
     /// Bearer token of the mutating endpoints; `None` disables them.
     pub token: Option<String>,
+    /// Cluster mode: which partitions and models this instance owns.
+    pub cluster: Option<Arc<crate::kafka::Ownership>>,
 }
 
 type AppState = Api;
@@ -57,6 +60,7 @@ pub(crate) fn router(api: Api) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/models", get(models))
+        .route("/api/v1/cluster", get(cluster))
         .route("/api/v1/models/{model}/drift", get(drift))
         .route("/api/v1/models/{model}/performance", get(performance))
         .route("/api/v1/models/{model}/history", get(history))
@@ -211,6 +215,16 @@ async fn retrain(
     if body.reason.trim().is_empty() {
         return api_error(StatusCode::BAD_REQUEST, "`reason` must not be empty".into());
     }
+    if let Some(ownership) = s.cluster.as_ref().filter(|o| !o.owns_model(&model)) {
+        return api_error(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "model `{model}` is owned by the instance that holds partition {} \
+                 (see GET /api/v1/cluster on each instance)",
+                ownership.partition_of(&model)
+            ),
+        );
+    }
     let config = s.config.get();
     let decided = tokio::task::spawn_blocking(move || {
         crate::base::sync::lock(&s.alerting).request_manual(
@@ -248,6 +262,26 @@ async fn retrain(
 
 fn api_error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
+}
+
+async fn cluster(State(s): State<AppState>) -> Response {
+    let Some(ownership) = &s.cluster else {
+        return Json(json!({ "enabled": false })).into_response();
+    };
+    let config = s.config.get();
+    let mut models: std::collections::BTreeSet<String> =
+        s.windows.series().into_iter().map(|(m, _)| m).collect();
+    models.extend(config.models.keys().cloned());
+    models.retain(|m| ownership.owns_model(m));
+    Json(json!({
+        "enabled": true,
+        "instance": ownership.instance(),
+        "partitions": ownership.partitions(),
+        "owned_partitions": ownership.owned(),
+        "owned_models": models,
+        "generation": ownership.generation(),
+    }))
+    .into_response()
 }
 
 async fn models(State(s): State<AppState>) -> Response {

@@ -57,6 +57,10 @@ pub enum CheckpointError {
     /// Transient: the checkpoint is retried at the next interval, nothing is lost.
     #[error("dead-letter records are not yet delivered: {0}")]
     DeadLetter(String),
+    /// Transient: the changelog transaction failed (cluster mode); nothing was
+    /// written, and the next checkpoint writes it all.
+    #[error("changelog not written: {0}")]
+    Replica(String),
     /// Fatal: the daemon stops rather than run without durable state.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -237,6 +241,9 @@ pub(crate) struct Ingest<D> {
     memory: WindowMemory,
     labels: LabelSettings,
     admission: Admission,
+    /// Cluster mode: the input topics' partition count; a record must be on its
+    /// model's partition ([`crate::base::partition::partition_of`]).
+    partitions: Option<i32>,
 }
 
 impl<D: DeadLetterSink> Ingest<D> {
@@ -284,6 +291,7 @@ impl<D: DeadLetterSink> Ingest<D> {
                 max_message_bytes: config.limits.max_message_bytes,
             },
             admission,
+            partitions: None,
             profiles,
             windows: config.windows.settings(),
             memory: WindowMemory::from_budget(config.storage.memory_budget),
@@ -302,6 +310,34 @@ impl<D: DeadLetterSink> Ingest<D> {
 
     pub fn state(&self) -> &IngestState {
         &self.state
+    }
+
+    /// Cluster mode: records are owned through their partition, of `partitions`.
+    pub(crate) fn own_by_partition(&mut self, partitions: i32) {
+        self.partitions = Some(partitions);
+    }
+
+    /// Replaces the state with the store's (cluster mode, after the owned partitions
+    /// changed and the store was restored or wiped). Counters of the metrics are not
+    /// touched: they count what this instance handled.
+    pub(crate) fn reload(&mut self) -> Result<(), StoreError> {
+        let state = self.store.load()?;
+        self.admission.seen = state.events().keys().map(|(m, _)| m.clone()).collect();
+        self.admission.versions.clear();
+        self.admission.refresh_versions(state.windows());
+        self.state = state;
+        self.metrics
+            .pending_joins
+            .set(self.state.pending_joins() as i64);
+        Ok(())
+    }
+
+    /// The models with state here (cluster mode: the owned ones that have had records).
+    pub(crate) fn models(&self) -> std::collections::BTreeSet<String> {
+        let mut out: std::collections::BTreeSet<String> =
+            self.state.events().keys().map(|(m, _)| m.clone()).collect();
+        out.extend(self.state.labels().keys().cloned());
+        out
     }
 
     /// Continues a partition at `next_offset`, past records another consumer-group
@@ -395,8 +431,12 @@ impl<D: DeadLetterSink> Ingest<D> {
         decoded: Option<Result<crate::event::Record, DecodeError>>,
         now_ms: i64,
     ) {
+        let partitions = self.partitions;
         let decoded = decoded.map(|r| {
             r.and_then(|record| {
+                if let (Some(n), Some(on)) = (partitions, origin.partition) {
+                    on_its_partition(record.model(), on, n)?;
+                }
                 self.admission
                     .check(&record, &self.windows, now_ms)
                     .map(|()| record)
@@ -503,11 +543,31 @@ impl<D: DeadLetterSink> Ingest<D> {
         if changes.is_empty() {
             return Ok(());
         }
-        self.store.write_checkpoint(&changes)?;
+        match self.store.write_checkpoint(&changes) {
+            Err(StoreError::Replica(e)) => return Err(CheckpointError::Replica(e)),
+            other => other?,
+        }
         self.state
             .mark_clean(&self.windows, &self.memory, unix_now_ms());
         Ok(())
     }
+}
+
+/// Cluster mode: a record whose model hashes to another partition would be counted by
+/// an instance that does not own the model.
+fn on_its_partition(model: &str, on: i32, partitions: i32) -> Result<(), DecodeError> {
+    let owner = crate::base::partition::partition_of(model.as_bytes(), partitions);
+    if owner == on {
+        return Ok(());
+    }
+    Err(DecodeError {
+        reason: DecodeReason::Partition,
+        detail: format!(
+            "model `{model}` is owned by partition {owner} of {partitions}, the record is on \
+             partition {on}: with [cluster] enabled, key records by model with Kafka's default \
+             (murmur2) partitioner"
+        ),
+    })
 }
 
 impl<D: DeadLetterSink + Send> crate::evaluate::WindowSource for std::sync::Mutex<Ingest<D>> {

@@ -44,7 +44,70 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     pub config_reload_ok: IntGauge,
     pub alerting: AlertMetrics,
+    pub cluster: ClusterMetrics,
     windows: WindowGauges,
+}
+
+/// Cluster mode (`[cluster]`): ownership, the changelog, restores. Registered in
+/// single mode too (at zero), so that dashboards need no second query.
+#[derive(Clone)]
+pub struct ClusterMetrics {
+    pub owned_partitions: IntGauge,
+    pub owned_models: IntGauge,
+    pub changelog_records: IntCounter,
+    pub changelog_bytes: IntCounter,
+    pub changelog_transactions: IntCounterVec,
+    pub restored_records: IntCounter,
+    pub restore_seconds: Histogram,
+}
+
+impl ClusterMetrics {
+    fn new(registry: &Registry) -> Result<ClusterMetrics, prometheus::Error> {
+        fn reg<T: prometheus::core::Collector + Clone + 'static>(
+            registry: &Registry,
+            c: T,
+        ) -> Result<T, prometheus::Error> {
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        }
+        let m = ClusterMetrics {
+            owned_partitions: reg(registry, IntGauge::new(
+                "driftd_cluster_owned_partitions",
+                "Input partitions this instance owns (cluster mode; in single mode every assigned one).",
+            )?)?,
+            owned_models: reg(registry, IntGauge::new(
+                "driftd_cluster_owned_models",
+                "Models this instance owns and alone evaluates, alerts on and retrains (cluster mode).",
+            )?)?,
+            changelog_records: reg(registry, IntCounter::new(
+                "driftd_changelog_records_total",
+                "State changes produced to the changelog topic.",
+            )?)?,
+            changelog_bytes: reg(registry, IntCounter::new(
+                "driftd_changelog_bytes_total",
+                "Key and value bytes produced to the changelog topic.",
+            )?)?,
+            changelog_transactions: reg(registry, IntCounterVec::new(
+                Opts::new("driftd_changelog_transactions_total", "Changelog transactions, by result (committed, aborted, fatal; not_owner: a write for a partition given up, refused)."),
+                &["result"],
+            )?)?,
+            restored_records: reg(registry, IntCounter::new(
+                "driftd_cluster_restored_records_total",
+                "Changelog records read back into the store after an assignment.",
+            )?)?,
+            restore_seconds: reg(registry, Histogram::with_opts(
+                prometheus::HistogramOpts::new(
+                    "driftd_cluster_restore_duration_seconds",
+                    "Time to restore the assigned partitions' state from the changelog.",
+                )
+                .buckets(vec![0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0]),
+            )?)?,
+        };
+        for result in ["committed", "aborted", "fatal", "not_owner"] {
+            m.changelog_transactions.with_label_values(&[result]);
+        }
+        Ok(m)
+    }
 }
 
 /// Rules, alerts, the outbox and retraining requests.
@@ -313,6 +376,7 @@ impl Metrics {
         config_reload_ok.set(1);
         registry.register(Box::new(config_reload_ok.clone()))?;
         let alerting = AlertMetrics::new(&registry)?;
+        let cluster = ClusterMetrics::new(&registry)?;
         let window_labels = &["model", "version", "window"];
         let gauge =
             |name: &str, help: &str, labels: &[&str]| -> Result<GaugeVec, prometheus::Error> {
@@ -391,6 +455,7 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
         Ok(Metrics {
+            cluster,
             registry,
             events,
             labels,
@@ -461,6 +526,23 @@ impl Metrics {
         g.features.record(w, version);
     }
 
+    /// Removes the window gauges of every model not in `keep` (cluster mode: the models
+    /// another instance owns now report from there, never from two places).
+    pub(crate) fn forget_models_except(&self, keep: &std::collections::BTreeSet<String>) {
+        let g = &self.windows;
+        let vecs = [
+            &g.events,
+            &g.event_rate,
+            &g.staleness,
+            &g.latency,
+            &g.label_coverage,
+        ];
+        for gauge in vecs.into_iter().chain(g.performance.iter().map(|(_, g)| g)) {
+            retain_models(gauge, keep);
+        }
+        crate::base::sync::lock(&g.features.latest).retain(|(model, _, _), _| keep.contains(model));
+    }
+
     /// Starts the per-model counters at the values restored from the store, so that
     /// `driftd_events_total` equals the persisted state across restarts.
     pub(crate) fn restore(&self, state: &crate::state::IngestState) {
@@ -482,6 +564,26 @@ impl Metrics {
         let mut text = String::from_utf8(buf).unwrap_or_default();
         self.windows.features.render(&mut text);
         text
+    }
+}
+
+/// Removes the series of `g` whose `model` label is not in `keep`.
+fn retain_models(g: &GaugeVec, keep: &std::collections::BTreeSet<String>) {
+    use prometheus::core::Collector;
+    for family in g.collect() {
+        for m in family.get_metric() {
+            let labels: std::collections::HashMap<&str, &str> = m
+                .get_label()
+                .iter()
+                .map(|l| (l.name(), l.value()))
+                .collect();
+            if labels
+                .get("model")
+                .is_some_and(|model| !keep.contains(*model))
+            {
+                let _ = g.remove(&labels);
+            }
+        }
     }
 }
 

@@ -62,6 +62,9 @@ pub(crate) struct OutboxSender {
     alertmanager_auth: Option<HttpAuth>,
     alert_webhook_token: Option<HttpAuth>,
     wake: Arc<tokio::sync::Notify>,
+    /// Cluster mode: an entry about a model another instance owns now is left to it
+    /// (the store drops it when the partitions go; this closes the moment between).
+    owns: Option<crate::alerting::ModelOwnership>,
 }
 
 /// How a POST authenticates.
@@ -194,7 +197,14 @@ impl OutboxSender {
             alertmanager_auth,
             alert_webhook_token,
             wake,
+            owns: None,
         })
+    }
+
+    /// Cluster mode: deliver only entries about models `owns` says are this instance's.
+    pub fn own_models(mut self, owns: crate::alerting::ModelOwnership) -> OutboxSender {
+        self.owns = Some(owns);
+        self
     }
 
     /// Delivers due entries until `stop` turns true; wakes on new entries and every
@@ -250,7 +260,14 @@ impl OutboxSender {
         }
         entries.retain(|e| !superseded.contains(&e.id));
         let now = unix_now_ms();
-        for mut entry in entries.into_iter().filter(|e| e.next_attempt_ms <= now) {
+        let ours = |e: &crate::notify::OutboxEntry| match (&self.owns, &e.model) {
+            (Some(owns), Some(model)) => owns(model),
+            _ => true,
+        };
+        for mut entry in entries
+            .into_iter()
+            .filter(|e| e.next_attempt_ms <= now && ours(e))
+        {
             let kind = entry.action.kind();
             match self.deliver(&entry).await {
                 Ok(()) => {

@@ -6,8 +6,10 @@
 //! - [`id`]: stable digests for ids that must be equal in every process
 //! - [`rng`]: a small deterministic generator for synthetic streams and tests
 //! - [`sync`]: locking a mutex that a panicked thread may have poisoned
+//! - [`partition`]: Kafka's default partitioner (murmur2), which partition owns a model
 
 pub mod id;
+pub mod partition;
 pub mod rng;
 pub mod sync;
 pub mod text;

@@ -15,6 +15,7 @@
 //!   `[http]`
 //! - [`evaluation`]: `[profile]`, `[report]`, `[windows]`, `[labels]`, `[models.*]`
 //! - [`alerting`]: `[alerting]`, `[email]`, `[retrain]`, `[outbox]`
+//! - [`cluster`]: the `[cluster]` table
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,10 +30,12 @@ use crate::evaluate::EvaluationSettings;
 use crate::event::SourceRole;
 
 mod alerting;
+mod cluster;
 mod evaluation;
 mod service;
 
 pub use alerting::*;
+pub use cluster::*;
 pub use evaluation::*;
 pub use service::*;
 
@@ -98,6 +101,9 @@ pub struct Config {
     /// What a record may be before it is dead-lettered instead of counted.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Several daemons in one consumer group as one (off by default).
+    #[serde(default)]
+    pub cluster: ClusterConfig,
 }
 
 /// The configuration the daemon evaluates with; SIGHUP replaces it (see
@@ -154,6 +160,9 @@ impl Config {
         }
         if self.limits != new.limits {
             out.push("[limits]");
+        }
+        if self.cluster != new.cluster {
+            out.push("[cluster]");
         }
         // The models whose records are accepted are fixed at start, like the profiles.
         if !self.models.keys().eq(new.models.keys()) {
@@ -234,6 +243,20 @@ impl Config {
                 let line = text.find("[alertmanager").map_or(1, |at| line_of(text, at));
                 format!("line {line}: {e}")
             })?;
+        }
+        if self.cluster.enabled
+            && !self
+                .alerting
+                .group_by
+                .iter()
+                .any(|l| l == "model" || l == "...")
+        {
+            // A group spanning models would span owners: each would send its share.
+            let line = text.find("group_by").map_or(1, |at| line_of(text, at));
+            return Err(format!(
+                "line {line}: alerting.group_by must include \"model\" with [cluster] enabled \
+                 (each model's alerts are grouped by the instance that owns it)"
+            ));
         }
         Ok(())
     }

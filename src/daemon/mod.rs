@@ -55,6 +55,8 @@ pub enum DaemonError {
     Outbox(#[from] OutboxError),
     #[error("{0}")]
     Secret(String),
+    #[error("cluster: {0}")]
+    Cluster(#[from] kafka::ClusterError),
 }
 
 /// Runs the daemon until a signal or a fatal error. `path` is re-read on SIGHUP.
@@ -73,14 +75,19 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
         &config.storage.path,
         crate::store::StoreSettings::from_budget(config.storage.memory_budget),
     )?;
+    let cluster = match config.cluster.enabled {
+        true => Some(join_cluster(&config, &store, &metrics).await?),
+        false => None,
+    };
     let wake = Arc::new(tokio::sync::Notify::new());
-    let alerting = Arc::new(Mutex::new(Alerting::new(
-        &config,
-        store.clone(),
-        metrics.clone(),
-        wake.clone(),
-    )?));
-    let outbox = OutboxSender::new(&config, store.clone(), metrics.clone(), wake)?;
+    let mut alerting = Alerting::new(&config, store.clone(), metrics.clone(), wake.clone())?;
+    let mut outbox = OutboxSender::new(&config, store.clone(), metrics.clone(), wake)?;
+    if let Some((ownership, _)) = &cluster {
+        let owns = model_ownership(ownership);
+        alerting.own_models(owns.clone());
+        outbox = outbox.own_models(owns);
+    }
+    let alerting = Arc::new(Mutex::new(alerting));
     let token = config
         .http
         .token
@@ -89,7 +96,10 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
         .transpose()
         .map_err(DaemonError::Secret)?;
     let sink = KafkaDeadLetter::new(&config, metrics.clone())?;
-    let ingest = Ingest::new(&config, store, metrics.clone(), sink)?;
+    let mut ingest = Ingest::new(&config, store.clone(), metrics.clone(), sink)?;
+    if let Some((ownership, _)) = &cluster {
+        ingest.own_by_partition(ownership.partitions());
+    }
     let restored: u64 = ingest.state().events().values().sum();
     tracing::info!(
         store = %config.storage.path.display(),
@@ -113,6 +123,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
         metrics.clone(),
         alerting.clone(),
     ));
+    let alerting_for_link = alerting.clone();
     let reload = Arc::new(Reloader {
         path,
         live: live.clone(),
@@ -131,6 +142,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
         alerting,
         reload: Arc::new(move || reload.reload()),
         token,
+        cluster: cluster.as_ref().map(|(ownership, _)| ownership.clone()),
     };
     let http = http::serve(config.http.bind, http::router(api), async move {
         let _ = http_stopped.changed().await;
@@ -141,11 +153,26 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
         source,
     })?;
 
+    let link = cluster.map(|(ownership, changelog)| {
+        let alerting = alerting_for_link;
+        Arc::new(kafka::ClusterLink {
+            config: config.clone(),
+            store,
+            ownership,
+            changelog,
+            reload_alerting: Box::new(move || {
+                crate::base::sync::lock(&alerting)
+                    .reload_state()
+                    .map_err(|e| e.to_string())
+            }),
+            metrics: metrics.clone(),
+        })
+    });
     let notify_ready = tokio::spawn(notify::ready_when_assigned(readiness.clone()));
     let mut consumer = {
         let shutdown = shutdown.clone();
         tokio::task::spawn_blocking(move || {
-            kafka::consume(&config, ingest, metrics, readiness, shutdown)
+            kafka::consume(&config, ingest, metrics, readiness, shutdown, link)
         })
     };
 
@@ -179,4 +206,42 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(DaemonError::Panicked),
     }
+}
+
+/// Cluster mode's start: the topics checked (the changelog created when allowed), the
+/// store emptied of replicated keys (the changelog is their truth; the assignment
+/// restores the owned ones), and the changelog producer registered.
+async fn join_cluster(
+    config: &Config,
+    store: &Store,
+    metrics: &Metrics,
+) -> Result<(Arc<kafka::Ownership>, Arc<kafka::Changelog>), DaemonError> {
+    let partitions = kafka::prepare_topics(config).await?;
+    let wiped = store.wipe_replicated()?;
+    store.recount_joins()?;
+    let instance = match &config.cluster.instance_id {
+        Some(id) => id.clone(),
+        None => store.instance_id()?,
+    };
+    tracing::info!(
+        partitions,
+        instance,
+        wiped_keys = wiped,
+        "cluster mode: joining"
+    );
+    let ownership = Arc::new(kafka::Ownership::new(partitions, instance));
+    let changelog = {
+        let (config, ownership, metrics) = (config.clone(), ownership.clone(), metrics.clone());
+        tokio::task::spawn_blocking(move || kafka::Changelog::new(&config, ownership, metrics))
+            .await
+            .map_err(|_| DaemonError::Panicked)??
+    };
+    let changelog = Arc::new(changelog);
+    store.replicate_to(changelog.clone());
+    Ok((ownership, changelog))
+}
+
+fn model_ownership(ownership: &Arc<kafka::Ownership>) -> crate::alerting::ModelOwnership {
+    let ownership = ownership.clone();
+    Arc::new(move |model: &str| ownership.owns_model(model))
 }

@@ -121,10 +121,14 @@ pub enum DecodeReason {
     TooManyVersions,
     /// A `confluent-json` source's message without the Confluent header.
     WireFormat,
+    /// Cluster mode: a record on another partition than its model's (the producer does
+    /// not key by model with Kafka's default partitioner); the instance that owns the
+    /// model would never see it.
+    Partition,
 }
 
 impl DecodeReason {
-    pub(crate) const ALL: [DecodeReason; 14] = [
+    pub(crate) const ALL: [DecodeReason; 15] = [
         DecodeReason::Empty,
         DecodeReason::InvalidUtf8,
         DecodeReason::InvalidJson,
@@ -139,6 +143,7 @@ impl DecodeReason {
         DecodeReason::FromTheFuture,
         DecodeReason::TooManyVersions,
         DecodeReason::WireFormat,
+        DecodeReason::Partition,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -157,6 +162,7 @@ impl DecodeReason {
             DecodeReason::FromTheFuture => "from_the_future",
             DecodeReason::TooManyVersions => "too_many_versions",
             DecodeReason::WireFormat => "wire_format",
+            DecodeReason::Partition => "partition",
         }
     }
 }

@@ -12,6 +12,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 
+use super::cluster::ClusterLink;
 use super::{client_config, KafkaDeadLetter, Readiness};
 use crate::base::sync::lock;
 use crate::base::time::unix_now_ms;
@@ -103,6 +104,8 @@ struct ConsumerCallbacks {
     readiness: Arc<Readiness>,
     /// Set when a rebalance could not checkpoint; the loop then stops the daemon.
     fatal: Mutex<Option<String>>,
+    /// Cluster mode: restores on assignment, gives the state up on revoke.
+    cluster: Option<Arc<ClusterLink>>,
 }
 
 impl ClientContext for ConsumerCallbacks {
@@ -181,6 +184,17 @@ impl ConsumerContext for ConsumerCallbacks {
                         None
                     }
                 };
+                if let Some(cluster) = &self.cluster {
+                    let partitions = tpl.elements().iter().map(|e| e.partition()).collect();
+                    if let Err(e) =
+                        cluster.take_over(&self.ingest, partitions, consumer.group_metadata())
+                    {
+                        // Consuming without the partitions' state would count from zero.
+                        *lock(&self.fatal) =
+                            Some(format!("cannot restore the assigned partitions: {e}"));
+                        return;
+                    }
+                }
                 let mut ingest = lock(&self.ingest);
                 let mut starts = Vec::new();
                 for e in tpl.elements() {
@@ -234,6 +248,8 @@ impl ConsumerContext for ConsumerCallbacks {
                 process_batch(&self.ingest, &mut lock(&self.pending));
                 let mut ingest = lock(&self.ingest);
                 match ingest.checkpoint() {
+                    // In cluster mode the checkpoint's transaction committed the offsets.
+                    Ok(()) if self.cluster.is_some() => {}
                     Ok(()) => commit(consumer, &ingest, Some(tpl), CommitMode::Sync),
                     Err(e) => {
                         // Without a checkpoint the next owner would re-read what this
@@ -244,6 +260,12 @@ impl ConsumerContext for ConsumerCallbacks {
                     }
                 }
                 drop(ingest);
+                if let Some(cluster) = &self.cluster {
+                    if let Err(e) = cluster.give_up(&self.ingest) {
+                        *lock(&self.fatal) =
+                            Some(format!("cannot give up the revoked partitions: {e}"));
+                    }
+                }
                 let result = if cooperative {
                     consumer.incremental_unassign(tpl)
                 } else {
@@ -326,13 +348,16 @@ pub(crate) fn consume(
     metrics: Metrics,
     readiness: Arc<Readiness>,
     shutdown: Arc<AtomicBool>,
+    cluster: Option<Arc<ClusterLink>>,
 ) -> Result<(), ConsumeError> {
+    let clustered = cluster.is_some();
     let callbacks = ConsumerCallbacks {
         ingest: ingest.clone(),
         pending: Mutex::new(Vec::with_capacity(BATCH)),
         metrics,
         readiness: readiness.clone(),
         fatal: Mutex::new(None),
+        cluster: cluster.clone(),
     };
     let mut client = client_config(config)?;
     // librdkafka prefetches up to 64 MiB by default whatever the budget; records
@@ -343,6 +368,12 @@ pub(crate) fn consume(
             PREFETCH_KEY,
             prefetch_kbytes(config.storage.memory_budget).to_string(),
         );
+    }
+    if clustered {
+        // The range assignor gives partition p of every subscribed topic to one member
+        // (the topics have one partition count, checked at start): a model's
+        // predictions and labels meet there. The user's choice is not kept.
+        client.set("partition.assignment.strategy", "range");
     }
     let consumer: BaseConsumer<ConsumerCallbacks> = client
         .set("group.id", &config.kafka.group_id)
@@ -365,6 +396,9 @@ pub(crate) fn consume(
     let pending = &consumer.context().pending;
     while !shutdown.load(Ordering::SeqCst) {
         if let Some(reason) = lock(&consumer.context().fatal).take() {
+            return Err(ConsumeError::Fatal(reason));
+        }
+        if let Some(reason) = cluster.as_ref().and_then(|c| c.changelog.fatal()) {
             return Err(ConsumeError::Fatal(reason));
         }
         // Collect up to a batch without waiting while records are flowing; process
@@ -413,12 +447,12 @@ pub(crate) fn consume(
         if early || last_checkpoint.elapsed() >= interval {
             process_batch(&ingest, &mut lock(pending));
             last_checkpoint = Instant::now();
-            checkpoint_and_commit(&consumer, &ingest, &readiness, false)?;
+            checkpoint_and_commit(&consumer, &ingest, &readiness, false, clustered)?;
         }
     }
     tracing::info!("shutting down: final checkpoint");
     process_batch(&ingest, &mut lock(pending));
-    checkpoint_and_commit(&consumer, &ingest, &readiness, true)?;
+    checkpoint_and_commit(&consumer, &ingest, &readiness, true, clustered)?;
     // Dropping the consumer leaves the group; the revoke callback finds nothing new.
     Ok(())
 }
@@ -428,6 +462,7 @@ fn checkpoint_and_commit(
     ingest: &SharedIngest,
     readiness: &Readiness,
     last: bool,
+    clustered: bool,
 ) -> Result<(), ConsumeError> {
     let mode = if last {
         CommitMode::Sync
@@ -438,10 +473,13 @@ fn checkpoint_and_commit(
     match guard.checkpoint() {
         Ok(()) => {
             readiness.set_checkpoint_ok(true);
-            commit(consumer, &guard, None, mode);
+            // Cluster mode: the checkpoint's transaction committed the offsets.
+            if !clustered {
+                commit(consumer, &guard, None, mode);
+            }
             Ok(())
         }
-        Err(CheckpointError::DeadLetter(e)) if !last => {
+        Err(CheckpointError::DeadLetter(e) | CheckpointError::Replica(e)) if !last => {
             readiness.set_checkpoint_ok(false);
             tracing::warn!(error = %e, "checkpoint postponed");
             Ok(())

@@ -14,16 +14,19 @@
 
 //!
 //! - [`client`]: settings every client shares (brokers, pass-through, secrets)
+//! - [`cluster`]: cluster mode: ownership by partition, the changelog, restores
 //! - [`consumer`]: the consumer loop, rebalances, checkpoints and commits
 //! - [`dead_letter`]: the dead-letter producer
 //! - [`readiness`]: what `/readyz` reports, written by the consumer
 
 mod client;
+mod cluster;
 mod consumer;
 mod dead_letter;
 mod readiness;
 
 pub(crate) use client::client_config;
+pub(crate) use cluster::{prepare_topics, Changelog, ClusterError, ClusterLink, Ownership};
 pub(crate) use consumer::consume;
 pub(crate) use consumer::ConsumeError;
 pub(crate) use dead_letter::KafkaDeadLetter;

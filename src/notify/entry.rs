@@ -15,6 +15,11 @@ pub struct OutboxEntry {
     pub next_attempt_ms: i64,
     pub last_error: Option<String>,
     pub action: Action,
+    /// The model the entry is about; in cluster mode its owner alone delivers it.
+    /// `None` for Alertmanager pushes, which carry every alert of the instance that
+    /// made them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +69,13 @@ impl OutboxEntry {
             next_attempt_ms: now_ms,
             last_error: None,
             action,
+            model: None,
         }
+    }
+
+    /// The same entry, about `model`.
+    pub fn about(mut self, model: Option<&str>) -> OutboxEntry {
+        self.model = model.map(str::to_string);
+        self
     }
 }

@@ -46,6 +46,38 @@ pub(crate) fn group_key(labels: &BTreeMap<String, String>) -> String {
     format!("{{{}}}", pairs.join(","))
 }
 
+/// The `model` label of a [`group_key`] (the group's owner in cluster mode), if the key
+/// has one. Reads the pairs as `group_key` writes them: Rust's `{:?}` of each value.
+pub(crate) fn model_of_group_key(key: &str) -> Option<String> {
+    let mut rest = key.strip_prefix('{')?.strip_suffix('}')?;
+    while !rest.is_empty() {
+        let (name, after) = rest.split_once("=\"")?;
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (_, '\\') => match chars.next()?.1 {
+                    c @ ('"' | '\\' | '\'') => value.push(c),
+                    'n' => value.push('\n'),
+                    't' => value.push('\t'),
+                    'r' => value.push('\r'),
+                    // `\u{…}` and the like: a name with them has no parsable owner.
+                    _ => return None,
+                },
+                (i, '"') => break i,
+                (_, c) => value.push(c),
+            }
+        };
+        if name == "model" {
+            return Some(value);
+        }
+        rest = after[end + 1..]
+            .strip_prefix(',')
+            .unwrap_or(&after[end + 1..]);
+    }
+    None
+}
+
 /// What a group remembers between evaluations (persisted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct GroupState {

@@ -34,6 +34,24 @@ mod tests {
     use super::*;
     use crate::rules::alert::{Alert, AlertPhase};
 
+    #[test]
+    fn the_model_of_a_group_key_is_read_back() {
+        for model in ["churn", "a\"b", "x,model=\"y\"", "back\\slash", ""] {
+            let labels: BTreeMap<String, String> = [
+                ("alertname".to_string(), "feature=\"q\"".to_string()),
+                ("model".to_string(), model.to_string()),
+                ("zone".to_string(), "eu".to_string()),
+            ]
+            .into();
+            assert_eq!(
+                group::model_of_group_key(&group::group_key(&labels)).as_deref(),
+                Some(model)
+            );
+        }
+        assert_eq!(group::model_of_group_key("{}"), None);
+        assert_eq!(group::model_of_group_key("{severity=\"page\"}"), None);
+    }
+
     fn alert(feature: &str, phase: AlertPhase) -> Alert {
         let labels = BTreeMap::from([
             ("alertname".to_string(), "Psi".to_string()),

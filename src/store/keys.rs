@@ -1,6 +1,9 @@
 //! The byte layout of keys (the table in [`super`]): pure, no I/O.
 
-use super::{StoreError, BUCKET, EXPIRY};
+use super::{
+    StoreError, ALERT, BUCKET, EVENTS, EXPIRY, GROUP, JOIN, LABELS, OFFSET, OUTBOX, RETRAIN,
+    SCHEDULE,
+};
 use crate::join::JoinKey;
 use crate::window::BucketKey;
 
@@ -97,4 +100,80 @@ pub(super) fn corrupt(key: &[u8]) -> StoreError {
     StoreError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
     }
+}
+
+/// Whose a key is in cluster mode: its model's (the partition the model's records are
+/// on owns it), an input partition's (offsets), or this instance's alone (never
+/// replicated: schema and counters of this store, silences, Alertmanager pushes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOwner {
+    Model(String),
+    Partition(i32),
+    Local,
+}
+
+/// The owner of `key`; `value` (JSON) names it for the keys that do not: alerts (their
+/// `model` label), outbox entries (`model`).
+pub(super) fn owner(key: &[u8], value: Option<&[u8]>) -> KeyOwner {
+    fn first(rest: &[u8]) -> KeyOwner {
+        let name = rest.split(|&b| b == 0).next().unwrap_or(rest);
+        match std::str::from_utf8(name) {
+            Ok(m) => KeyOwner::Model(m.to_string()),
+            Err(_) => KeyOwner::Local,
+        }
+    }
+    #[derive(serde::Deserialize)]
+    struct Labelled {
+        #[serde(default)]
+        labels: std::collections::BTreeMap<String, String>,
+        #[serde(default)]
+        model: Option<String>,
+    }
+    let from_value = || -> KeyOwner {
+        let parsed = value.and_then(|v| serde_json::from_slice::<Labelled>(v).ok());
+        match parsed {
+            Some(Labelled { model: Some(m), .. }) => KeyOwner::Model(m),
+            Some(Labelled { mut labels, .. }) => labels
+                .remove("model")
+                .map_or(KeyOwner::Local, KeyOwner::Model),
+            None => KeyOwner::Local,
+        }
+    };
+    for prefix in [EVENTS, LABELS, BUCKET, JOIN, RETRAIN, SCHEDULE] {
+        if let Some(rest) = key.strip_prefix(prefix) {
+            return first(rest);
+        }
+    }
+    if let Some(rest) = key.strip_prefix(EXPIRY) {
+        return rest.get(8..).map_or(KeyOwner::Local, first);
+    }
+    if let Some(rest) = key.strip_prefix(OFFSET) {
+        return match rest.len().checked_sub(4).and_then(|at| rest.get(at..)) {
+            Some(p) => KeyOwner::Partition(i32::from_be_bytes([p[0], p[1], p[2], p[3]])),
+            None => KeyOwner::Local,
+        };
+    }
+    if let Some(rest) = key.strip_prefix(GROUP) {
+        return std::str::from_utf8(rest)
+            .ok()
+            .and_then(crate::notify::group::model_of_group_key)
+            .map_or(KeyOwner::Local, KeyOwner::Model);
+    }
+    if key.starts_with(ALERT) || key.starts_with(OUTBOX) {
+        return from_value();
+    }
+    KeyOwner::Local
+}
+
+/// An `offset` key and value: (topic, partition, next offset).
+pub(super) fn parse_offset(key: &[u8], value: &[u8]) -> Option<(String, i32, i64)> {
+    let rest = key.strip_prefix(OFFSET)?;
+    if rest.len() < 6 || rest[rest.len() - 5] != 0 {
+        return None;
+    }
+    let (topic, partition) = rest.split_at(rest.len() - 5);
+    let topic = String::from_utf8(topic.to_vec()).ok()?;
+    let partition = i32::from_be_bytes(partition[1..].try_into().ok()?);
+    let offset = i64::from_be_bytes(value.try_into().ok()?);
+    Some((topic, partition, offset))
 }

@@ -19,6 +19,7 @@
 //! | `meta\0schema`                        | u32 BE schema version   |
 //! | `meta\0joins`                         | u64 BE join entries waiting |
 //! | `meta\0reference`                     | u64 BE last reference sequence |
+//! | `meta\0instance`                      | this instance's id (cluster mode) |
 //! | `events\0{model}\0{version}`          | u64 BE accepted records |
 //! | `labels\0{model}`                     | u64 BE accepted labels  |
 //! | `offset\0{topic}\0{partition i32 BE}` | i64 BE next offset      |
@@ -38,6 +39,12 @@
 //! are delivered; `silence` entries are written when a silence is created or expired
 //! through the API, and removed by the alerting stage once long expired. The writers
 //! never touch the same keys.
+//!
+//! In cluster mode ([`Replica`]) every key except `meta`, `silence` and the outbox's
+//! Alertmanager pushes belongs to a model (or, for `offset`, to an input partition;
+//! [`KeyOwner`]), and every write of such a key is mirrored to the changelog topic of
+//! the partition that owns it before it is written here; this store then holds only
+//! the partitions this instance owns.
 //!
 //! (`start` and `expires` are ms since the epoch, i64 with the sign bit flipped,
 //! big-endian, so keys sort by time.)
@@ -71,6 +78,8 @@ use redb::ReadableDatabase;
 mod keys;
 mod upgrade;
 
+pub use keys::KeyOwner;
+
 use keys::{
     bucket_key, corrupt, expiry_key, fixed, key, parse_bucket_key, parse_expiry_key, raw_key, split,
 };
@@ -88,6 +97,7 @@ const REFERENCES: Table = redb::TableDefinition::new("references");
 const SCHEMA_KEY: &[u8] = b"meta\0schema";
 const REFERENCE_SEQ_KEY: &[u8] = b"meta\0reference";
 const WAITING_KEY: &[u8] = b"meta\0joins";
+const INSTANCE_KEY: &[u8] = b"meta\0instance";
 const EXPIRY: &[u8] = b"expiry\0";
 const EVENTS: &[u8] = b"events\0";
 const LABELS: &[u8] = b"labels\0";
@@ -164,6 +174,8 @@ pub enum StoreError {
     Binary(#[from] postcard::Error),
     #[error(transparent)]
     BucketRead(#[from] crate::window::BucketReadError),
+    #[error("changelog: {0}")]
+    Replica(String),
 }
 
 /// How the store is opened: its page cache is the part of `[storage] memory_budget`
@@ -209,12 +221,38 @@ impl Batch {
     }
 }
 
+/// One change of a replicated key, as a write hands it to the [`Replica`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicatedChange<'a> {
+    pub key: &'a [u8],
+    /// `None`: the key was removed.
+    pub value: Option<&'a [u8]>,
+    pub owner: KeyOwner,
+}
+
+impl ReplicatedChange<'_> {
+    /// (topic, partition, next offset) when this is a consumed offset.
+    pub fn offset(&self) -> Option<(String, i32, i64)> {
+        keys::parse_offset(self.key, self.value?)
+    }
+}
+
+/// Where cluster mode mirrors every write (the changelog topic, `kafka::cluster`): a
+/// write's changes go there first, and only when `replicate` succeeds are they written
+/// to this store. A crash between the two leaves the replica ahead, and the next
+/// restore reads it back.
+pub trait Replica: Send + Sync {
+    fn replicate(&self, changes: &[ReplicatedChange<'_>]) -> Result<(), String>;
+}
+
 /// Cheap to clone: every clone shares the same database.
 #[derive(Clone)]
 pub struct Store {
     /// Named in I/O errors: "file too large" alone does not say which disk is full.
     path: Arc<Path>,
     db: Arc<redb::Database>,
+    /// Set once in cluster mode.
+    replica: Arc<std::sync::OnceLock<Arc<dyn Replica>>>,
 }
 
 impl Store {
@@ -239,6 +277,7 @@ impl Store {
         let store = Store {
             path: Arc::from(path),
             db: Arc::new(db),
+            replica: Arc::default(),
         };
         match store.read(STATE, SCHEMA_KEY)? {
             Some(v) => {
@@ -271,9 +310,48 @@ impl Store {
     /// Applies a batch in one durable transaction (redb fsyncs on commit): after a
     /// crash, all of it or none is there.
     fn apply(&self, table: Table, batch: Batch) -> Result<(), StoreError> {
+        let replica = match redb::TableHandle::name(&table) == redb::TableHandle::name(&STATE) {
+            true => self.replica.get(),
+            false => None,
+        };
+        self.apply_to(table, batch, replica.map(|r| &**r))
+    }
+
+    /// As [`Store::apply`], handing the replicated keys' changes to `replica` before the
+    /// transaction commits (a failure aborts it).
+    fn apply_to(
+        &self,
+        table: Table,
+        batch: Batch,
+        replica: Option<&dyn Replica>,
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.io(e))?;
         {
             let mut t = txn.open_table(table).map_err(|e| self.io(e))?;
+            if let Some(replica) = replica {
+                let mut changes = Vec::new();
+                for (k, v) in &batch.0 {
+                    let owner = match v {
+                        Some(v) => keys::owner(k, Some(v)),
+                        // A removed alert's or outbox entry's owner is in its old value.
+                        None => {
+                            let old = redb::ReadableTable::get(&t, k.as_slice())
+                                .map_err(|e| self.io(e))?;
+                            keys::owner(k, old.as_ref().map(|g| g.value()))
+                        }
+                    };
+                    if owner != KeyOwner::Local {
+                        changes.push(ReplicatedChange {
+                            key: k,
+                            value: v.as_deref(),
+                            owner,
+                        });
+                    }
+                }
+                if !changes.is_empty() {
+                    replica.replicate(&changes).map_err(StoreError::Replica)?;
+                }
+            }
             for (k, v) in batch.0 {
                 match v {
                     Some(v) => t.insert(k.as_slice(), v.as_slice()).map(drop),
@@ -597,6 +675,70 @@ impl Store {
         newest.map(|(_, v)| Ok(read_profile(&v)?)).transpose()
     }
 
+    /// Cluster mode: every later write of a replicated key goes to `replica` first.
+    pub(crate) fn replicate_to(&self, replica: Arc<dyn Replica>) {
+        if self.replica.set(replica).is_err() {
+            tracing::warn!("the store already has a replica; keeping the first");
+        }
+    }
+
+    /// Removes every replicated key from this store alone (not from the replica): what
+    /// an instance does when the partitions that own them leave it. Returns how many.
+    pub(crate) fn wipe_replicated(&self) -> Result<usize, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let mut batch = Batch::default();
+        if let Some(t) = self.open_read(&txn, STATE)? {
+            for kv in redb::ReadableTable::iter(&t).map_err(|e| self.io(e))? {
+                let (k, v) = kv.map_err(|e| self.io(e))?;
+                if keys::owner(k.value(), Some(v.value())) != KeyOwner::Local {
+                    batch.remove(k.value().to_vec());
+                }
+            }
+        }
+        drop(txn);
+        let n = batch.0.len();
+        self.apply_to(STATE, batch, None)?;
+        Ok(n)
+    }
+
+    /// Writes changes read back from the replica, in the order read, to this store
+    /// alone.
+    pub(crate) fn restore(
+        &self,
+        changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<(), StoreError> {
+        self.apply_to(STATE, Batch(changes), None)
+    }
+
+    /// Sets the join's size (this store's own count, not replicated) from the entries
+    /// stored, after a restore or a wipe.
+    pub(crate) fn recount_joins(&self) -> Result<(), StoreError> {
+        let waiting = self.scan_keys(STATE, JOIN)?.len() as u64;
+        let mut meta = Batch::default();
+        meta.insert(WAITING_KEY, waiting.to_be_bytes());
+        self.apply_to(STATE, meta, None)
+    }
+
+    /// This instance's id, generated once and kept in the store (cluster mode's
+    /// default transactional id: stable across restarts, so a restarted instance
+    /// fences its own previous incarnation).
+    pub(crate) fn instance_id(&self) -> Result<String, StoreError> {
+        if let Some(v) = self.read(STATE, INSTANCE_KEY)? {
+            return String::from_utf8(v).map_err(|_| corrupt(INSTANCE_KEY));
+        }
+        let now = crate::base::time::unix_now_ms().to_string();
+        let id = crate::base::id::stable_id(&[
+            &self.path.display().to_string(),
+            &now,
+            &std::process::id().to_string(),
+        ])[..16]
+            .to_string();
+        let mut batch = Batch::default();
+        batch.insert(INSTANCE_KEY, id.as_bytes());
+        self.apply_to(STATE, batch, None)?;
+        Ok(id)
+    }
+
     pub(crate) fn size_on_disk(&self) -> Result<u64, StoreError> {
         std::fs::metadata(self.path.join(FILE))
             .map(|m| m.len())
@@ -716,6 +858,143 @@ mod tests {
         state.mark_clean(&settings, &Default::default(), 1_000_000);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.load().unwrap(), state);
+    }
+
+    /// Records what a store hands its replica; fails while `refuse` is set.
+    #[derive(Default)]
+    struct Recorded {
+        changes: std::sync::Mutex<Vec<(Vec<u8>, Option<Vec<u8>>, KeyOwner)>>,
+        refuse: std::sync::atomic::AtomicBool,
+    }
+
+    impl Replica for Recorded {
+        fn replicate(&self, changes: &[ReplicatedChange<'_>]) -> Result<(), String> {
+            if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("refused".into());
+            }
+            let mut out = self.changes.lock().unwrap();
+            for c in changes {
+                out.push((c.key.to_vec(), c.value.map(<[u8]>::to_vec), c.owner.clone()));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn replicated_writes_reach_the_replica_first_and_restore_from_it() {
+        use crate::notify::{Action, OutboxEntry};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let replica = Arc::new(Recorded::default());
+        store.replicate_to(replica.clone());
+        let mut state = IngestState::default();
+        state.advance("preds", 7, 42);
+        store.write_checkpoint(&state.changes()).unwrap();
+        let hook = |id: &str| Action::Webhook {
+            url: format!("http://x/{id}"),
+            payload: "{}".into(),
+        };
+        let about_churn = OutboxEntry::new("e1".into(), hook("e1"), 1).about(Some("churn"));
+        let push = OutboxEntry::new("am".into(), hook("am"), 1);
+        store
+            .write_alerting(&AlertingChanges {
+                last_retrain: vec![("churn".into(), 5)],
+                outbox: vec![about_churn.clone(), push.clone()],
+                ..Default::default()
+            })
+            .unwrap();
+        store.remove_outbox("e1").unwrap();
+        let silence_key = raw_key(SILENCE, "s1");
+        let mut b = Batch::default();
+        b.insert(silence_key.clone(), b"{}");
+        store.apply(STATE, b).unwrap();
+
+        let owners: Vec<(Vec<u8>, bool, KeyOwner)> = replica
+            .changes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v, o)| (k.clone(), v.is_some(), o.clone()))
+            .collect();
+        let mut offset_key = key(OFFSET, &[&"preds".to_string()]);
+        offset_key.push(0);
+        offset_key.extend_from_slice(&7i32.to_be_bytes());
+        let churn = || KeyOwner::Model("churn".into());
+        assert_eq!(
+            owners,
+            vec![
+                (offset_key, true, KeyOwner::Partition(7)),
+                (raw_key(RETRAIN, "churn"), true, churn()),
+                (raw_key(OUTBOX, "e1"), true, churn()),
+                // A removal's owner comes from the value it removes.
+                (raw_key(OUTBOX, "e1"), false, churn()),
+            ],
+            "the Alertmanager push and the silence are this instance's alone"
+        );
+
+        // A refused write changes nothing here either.
+        replica
+            .refuse
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut refused = IngestState::default();
+        refused.advance("preds", 7, 99);
+        assert!(matches!(
+            store.write_checkpoint(&refused.changes()),
+            Err(StoreError::Replica(_))
+        ));
+        assert_eq!(store.load().unwrap().offset("preds", 7), Some(42));
+
+        // Wiped: only local keys stay; restored from the replica: as before.
+        assert_eq!(store.wipe_replicated().unwrap(), 2);
+        assert_eq!(store.load().unwrap().offset("preds", 7), None);
+        assert_eq!(store.outbox().unwrap(), vec![push.clone()]);
+        assert!(store.read(STATE, &silence_key).unwrap().is_some());
+        let log: Vec<_> = replica
+            .changes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v, _)| (k.clone(), v.clone()))
+            .collect();
+        store.restore(log).unwrap();
+        assert_eq!(store.load().unwrap().offset("preds", 7), Some(42));
+        assert_eq!(store.load_alerting().unwrap().last_retrain["churn"], 5);
+        assert_eq!(store.outbox().unwrap(), vec![push]);
+    }
+
+    #[test]
+    fn every_key_has_the_owner_its_model_or_partition_says() {
+        let m = |s: &str| KeyOwner::Model(s.into());
+        let bucket = keys::bucket_key(&crate::window::BucketKey {
+            model: "fraud".into(),
+            version: "v2".into(),
+            tier: crate::window::Tier::from_code(0).unwrap(),
+            start_ms: 60_000,
+        });
+        let expiry = keys::expiry_key(9, &("fraud".into(), "id-1".into()));
+        let alert = serde_json::json!({"labels": {"model": "churn", "alertname": "X"}});
+        let group =
+            crate::notify::group::group_key(&[("model".to_string(), "ltv".to_string())].into());
+        for (k, v, want) in [
+            (key(EVENTS, &[&"a".into(), &"v1".into()]), None, m("a")),
+            (key(LABELS, &[&"a".into()]), None, m("a")),
+            (bucket, None, m("fraud")),
+            (key(JOIN, &[&"b".into(), &"id".into()]), None, m("b")),
+            (expiry, None, m("fraud")),
+            (raw_key(SCHEDULE, "s"), None, m("s")),
+            (raw_key(GROUP, &group), None, m("ltv")),
+            (raw_key(ALERT, "fp"), Some(alert.to_string()), m("churn")),
+            (raw_key(ALERT, "fp"), None, KeyOwner::Local),
+            (WAITING_KEY.to_vec(), None, KeyOwner::Local),
+            (raw_key(SILENCE, "x"), Some("{}".into()), KeyOwner::Local),
+        ] {
+            assert_eq!(
+                keys::owner(&k, v.as_deref().map(str::as_bytes)),
+                want,
+                "{}",
+                String::from_utf8_lossy(&k)
+            );
+        }
     }
 
     #[test]

@@ -53,8 +53,19 @@ pub fn produce(topic: &str, records: &[(String, Vec<u8>)]) {
 }
 
 pub fn produce_to(brokers: &str, topic: &str, records: &[(String, Vec<u8>)]) {
+    produce_with(brokers, topic, records, "consistent_random")
+}
+
+/// As [`produce`], partitioned as Kafka's Java client does (murmur2 of the key), which
+/// cluster mode requires.
+pub fn produce_murmur2(topic: &str, records: &[(String, Vec<u8>)]) {
+    produce_with(&brokers(), topic, records, "murmur2_random")
+}
+
+fn produce_with(brokers: &str, topic: &str, records: &[(String, Vec<u8>)], partitioner: &str) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
+        .set("partitioner", partitioner)
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "200000")
         // The broker of scripts/kafka.sh takes up to 16 MiB (the hostile corpus has a

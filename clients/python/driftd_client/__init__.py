@@ -157,6 +157,9 @@ class DriftLogger:
             # Delivery is retried for this long, then the record counts as failed.
             "message.timeout.ms": 300_000,
             "enable.idempotence": True,
+            # Kafka's (Java's) default partitioner, not librdkafka's CRC32: every record
+            # of a model lands on the partition driftd's cluster mode expects.
+            "partitioner": "murmur2_random",
             "client.id": f"driftd-client-{model}",
             # A report per failed record only: one per delivered record would cost the
             # serving thread the GIL for a Python callback each time.
