@@ -6,11 +6,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use driftd::base::partition::partition_of;
 use driftd::base::rng::SplitMix;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::{json, Value};
 
 const PARTITIONS: i32 = 12;
@@ -175,7 +178,7 @@ fn wait_consumed(
 ) {
     let done = wait_until(Duration::from_secs(120), Duration::from_millis(500), || {
         committed_total(group, &topics.predictions, PARTITIONS) == predictions as i64
-            && committed_total(group, &topics.labels, PARTITIONS) == labels as i64
+            && (labels == 0 || committed_total(group, &topics.labels, PARTITIONS) == labels as i64)
     });
     if !done {
         for d in logs {
@@ -318,4 +321,317 @@ fn three_daemons_give_one_daemons_windows_through_a_kill_and_a_lost_store() {
         assert!(d.sigterm().success());
     }
     assert!(single.sigterm().success());
+}
+
+/// Live traffic of every model (~100 records/s each, current timestamps, keyed by
+/// model with murmur2) until stopped; `drift` shifts one model's distributions.
+struct LiveTraffic {
+    drift: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl LiveTraffic {
+    fn start(topic: &str, models: &[String], drifting: &str) -> LiveTraffic {
+        let drift = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (d, s, topic, models, drifting) = (
+            drift.clone(),
+            stop.clone(),
+            topic.to_string(),
+            models.to_vec(),
+            drifting.to_string(),
+        );
+        let handle = std::thread::spawn(move || {
+            let producer: BaseProducer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", brokers())
+                .set("partitioner", "murmur2_random")
+                .set("linger.ms", "5")
+                .create()
+                .unwrap();
+            let mut rng = SplitMix::new(23);
+            let mut seq = 0u64;
+            while !s.load(Ordering::SeqCst) {
+                for _ in 0..10 {
+                    for model in &models {
+                        let drifted = *model == drifting && d.load(Ordering::SeqCst);
+                        let (payload, _) =
+                            driftd::generate::synthetic_record(&mut rng, model, seq, drifted);
+                        let mut record = BaseRecord::to(&topic).key(model).payload(&payload);
+                        while let Err((_, r)) = producer.send(record) {
+                            record = r;
+                            producer.poll(Duration::from_millis(5));
+                        }
+                    }
+                    seq += 1;
+                }
+                producer.poll(Duration::ZERO);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            producer.flush(Duration::from_secs(10)).unwrap();
+            seq * models.len() as u64
+        });
+        LiveTraffic {
+            drift,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn set_drift(&self, on: bool) {
+        self.drift.store(on, Ordering::SeqCst);
+    }
+
+    /// Stops and returns how many records were produced.
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.take().unwrap().join().unwrap()
+    }
+}
+
+const PASSWORD: &str = "cluster-smtp-secret";
+
+/// A daemon's config with the plan-drift rule e-mailing and retraining, 1 s buckets,
+/// windows of 5 s (the rule's) and 1 h (compared at the end).
+fn alerting_config(
+    topics: &Topics,
+    group: &str,
+    cluster: bool,
+    models: &[String],
+    smtp_port: u16,
+    retrain_topic: &str,
+) -> TestConfig {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!("{PLAN_DRIFT_RULE}actions = [\"email\", \"retrain\"]\n"),
+    )
+    .unwrap();
+    let secret = dir.path().join("smtp-password");
+    std::fs::write(&secret, PASSWORD).unwrap();
+    let extra = format!(
+        r#"
+[windows]
+bucket = "1s"
+windows = ["5s", "1h"]
+tick = "1s"
+
+[alerting]
+rules = ["{rules}"]
+group_wait = "1s"
+group_interval = "2s"
+repeat_interval = "1h"
+
+[email]
+to = ["oncall@example.com"]
+from = "driftd <driftd@example.com>"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_port}
+tls = "none"
+username = "driftd"
+password = {{ file = "{secret}" }}
+timeout = "3s"
+
+[retrain]
+topic = "{retrain_topic}"
+cooldown = "1h"
+
+[outbox]
+initial_backoff = "500ms"
+max_backoff = "2s"
+
+[cluster]
+enabled = {cluster}
+"#,
+        rules = rules.display(),
+        secret = secret.display(),
+    );
+    let config = write_config_with(&topics.predictions, &unique("dlq"), group, &extra);
+    import_references(&config, models);
+    std::mem::forget(dir);
+    config
+}
+
+/// (firing, resolved) e-mails about `model` in a sink's directory.
+fn mails_about(dir: &std::path::Path, model: &str) -> (usize, usize) {
+    let mails = SmtpSink::mails(dir);
+    let about: Vec<&Mail> = mails.iter().filter(|m| m.subject.contains(model)).collect();
+    (
+        about
+            .iter()
+            .filter(|m| m.subject.starts_with("[FIRING"))
+            .count(),
+        about
+            .iter()
+            .filter(|m| m.subject.starts_with("[RESOLVED"))
+            .count(),
+    )
+}
+
+/// Waits until the live instances own four partitions each.
+fn settled(instances: &[Option<Daemon>], each: usize) {
+    let live: Vec<&Daemon> = instances.iter().flatten().collect();
+    let done = wait_until(Duration::from_secs(90), Duration::from_millis(500), || {
+        live.iter().all(|d| {
+            http_get(d.port, "/api/v1/cluster")
+                .and_then(|(_, b)| serde_json::from_str::<Value>(&b).ok())
+                .and_then(|c| c["owned_partitions"].as_array().map(Vec::len))
+                == Some(each)
+        })
+    });
+    if !done {
+        for d in &live {
+            eprintln!("--- {}:\n{}", d.port, d.log_text());
+        }
+        panic!(
+            "the {} instances did not settle on {each} partitions each",
+            live.len()
+        );
+    }
+}
+
+#[test]
+fn alerts_are_emailed_and_retrained_once_through_a_kill_and_a_rolling_restart() {
+    let models = models();
+    let drifting = models[1].clone();
+    let topics = Topics {
+        predictions: unique("cluster-live"),
+        labels: unique("cluster-live-labels"),
+    };
+    create_topic(&topics.predictions, PARTITIONS);
+    let (single_retrain, cluster_retrain) = (unique("retrain-single"), unique("retrain-cluster"));
+    create_topic(&single_retrain, 1);
+    create_topic(&cluster_retrain, 1);
+    let mail = tempfile::tempdir().unwrap();
+    let (single_mail, cluster_mail) = (mail.path().join("single"), mail.path().join("cluster"));
+    std::fs::create_dir(&single_mail).unwrap();
+    std::fs::create_dir(&cluster_mail).unwrap();
+    let single_smtp = SmtpSink::start(free_port(), &single_mail, PASSWORD);
+    let cluster_smtp = SmtpSink::start(free_port(), &cluster_mail, PASSWORD);
+    let (single_group, cluster_group) = (unique("single"), unique("cluster"));
+    let single_config = alerting_config(
+        &topics,
+        &single_group,
+        false,
+        &models,
+        single_smtp.port,
+        &single_retrain,
+    );
+    let configs: Vec<TestConfig> = (0..3)
+        .map(|_| {
+            alerting_config(
+                &topics,
+                &cluster_group,
+                true,
+                &models,
+                cluster_smtp.port,
+                &cluster_retrain,
+            )
+        })
+        .collect();
+
+    let single = Daemon::start(&single_config, "single.log");
+    let mut instances: Vec<Option<Daemon>> = configs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Some(Daemon::start(c, &format!("instance-{i}.log"))))
+        .collect();
+    settled(&instances, 4);
+    let traffic = LiveTraffic::start(&topics.predictions, &models, &drifting);
+    std::thread::sleep(Duration::from_secs(6));
+    traffic.set_drift(true);
+    let fired = wait_until(Duration::from_secs(60), Duration::from_millis(250), || {
+        mails_about(&single_mail, &drifting).0 == 1 && mails_about(&cluster_mail, &drifting).0 == 1
+    });
+    assert!(
+        fired,
+        "one firing e-mail from each; log:\n{}",
+        single.log_text()
+    );
+
+    // The owner of the firing model dies; another restores its alert and group state
+    // and, within the repeat interval, does not e-mail again.
+    std::thread::sleep(Duration::from_secs(2));
+    let victim = {
+        let live: Vec<&Daemon> = instances.iter().flatten().collect();
+        let port = owners(&live, &models)[&drifting].port;
+        instances
+            .iter()
+            .position(|d| d.as_ref().is_some_and(|d| d.port == port))
+            .unwrap()
+    };
+    instances[victim].take().unwrap().sigkill();
+    settled(&instances, 6);
+    std::thread::sleep(Duration::from_secs(5));
+    instances[victim] = Some(Daemon::start(&configs[victim], "revived.log"));
+    settled(&instances, 4);
+
+    // A rolling restart of all three, under load.
+    for i in 0..3 {
+        assert!(instances[i].take().unwrap().sigterm().success());
+        instances[i] = Some(Daemon::start(&configs[i], &format!("rolled-{i}.log")));
+        settled(&instances, 4);
+    }
+    let live: Vec<&Daemon> = instances.iter().flatten().collect();
+    let owner = owners(&live, &models)[&drifting];
+    let firing = get_json(owner, "/api/v1/alerts");
+    assert!(
+        firing.to_string().contains(&drifting),
+        "the restored owner still has the alert: {firing}"
+    );
+
+    traffic.set_drift(false);
+    let resolved = wait_until(Duration::from_secs(60), Duration::from_millis(250), || {
+        mails_about(&single_mail, &drifting).1 == 1 && mails_about(&cluster_mail, &drifting).1 == 1
+    });
+    assert!(resolved, "one resolved e-mail from each");
+    let produced = traffic.stop() as usize;
+    wait_consumed(&single_group, &topics, produced, 0, &[&single]);
+    wait_consumed(&cluster_group, &topics, produced, 0, &live);
+    // Let the last ticks and deliveries run, then count everything once more.
+    std::thread::sleep(Duration::from_secs(4));
+    for m in &models {
+        assert_eq!(
+            mails_about(&single_mail, m),
+            mails_about(&cluster_mail, m),
+            "{m}"
+        );
+    }
+    assert_eq!(mails_about(&cluster_mail, &drifting), (1, 1));
+    assert_eq!(
+        SmtpSink::mails(&single_mail).len(),
+        SmtpSink::mails(&cluster_mail).len(),
+        "the same e-mails"
+    );
+    let retrained = |topic: &str| -> Vec<String> {
+        read_keyed(topic, 1, Duration::from_secs(15))
+            .iter()
+            .map(|r| String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned())
+            .collect()
+    };
+    assert_eq!(retrained(&single_retrain), vec![drifting.clone()]);
+    assert_eq!(
+        retrained(&cluster_retrain),
+        vec![drifting.clone()],
+        "one retraining event"
+    );
+    for m in &models {
+        let want = get_json(&single, &format!("/api/v1/models/{m}/drift?window=1h"));
+        let got = get_json(
+            owners(&live, &models)[m],
+            &format!("/api/v1/models/{m}/drift?window=1h"),
+        );
+        assert_json_close(
+            &got["features"],
+            &want["features"],
+            &format!("{m} 1h features"),
+        );
+        assert_eq!(got["events"], want["events"], "{m}");
+    }
+    for d in instances.into_iter().flatten() {
+        assert!(d.sigterm().success());
+    }
+    assert!(single.sigterm().success());
+    drop((single_smtp, cluster_smtp));
 }
