@@ -860,10 +860,12 @@ mod tests {
         assert_eq!(store.load().unwrap(), state);
     }
 
+    type RecordedChange = (Vec<u8>, Option<Vec<u8>>, KeyOwner);
+
     /// Records what a store hands its replica; fails while `refuse` is set.
     #[derive(Default)]
     struct Recorded {
-        changes: std::sync::Mutex<Vec<(Vec<u8>, Option<Vec<u8>>, KeyOwner)>>,
+        changes: std::sync::Mutex<Vec<RecordedChange>>,
         refuse: std::sync::atomic::AtomicBool,
     }
 
