@@ -3,6 +3,7 @@
 //! ```text
 //! e2e topic     --brokers B --topic T --partitions 6
 //! e2e produce   --brokers B --topic T --count N            # 3 models, 20 numeric + 5 categorical
+//!               [--keyed-models K]                          # K models, keyed by model (murmur2)
 //! e2e reference --model M --count N > ref.jsonl             # the same distributions, as JSON lines
 //! e2e ceiling   --brokers B --topic T --count N --group G [--raw]  # the bare consumer
 //! e2e scale-predictions --brokers B --topic T --count N --models M --spread-hours H [--fill-tiers]
@@ -57,14 +58,18 @@ fn scored(seq: u64) -> (f64, u8) {
     (score, label)
 }
 
-fn producer(brokers: &str) -> Result<BaseProducer, KafkaError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+fn producer_config(brokers: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
         .set("linger.ms", "50")
         .set("batch.size", "1000000")
         .set("compression.type", "lz4")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
+        .set("queue.buffering.max.messages", "1000000");
+    c
+}
+
+fn producer(brokers: &str) -> Result<BaseProducer, KafkaError> {
+    producer_config(brokers).create()
 }
 
 fn send(producer: &BaseProducer, topic: &str, key: &str, payload: &str) -> Result<(), KafkaError> {
@@ -183,17 +188,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Some("produce") => {
-            let producer = producer(&brokers)?;
+            // `--keyed-models K`: models m0…m{K-1}, keyed by model with Kafka's
+            // (murmur2) partitioner, as cluster mode requires (scripts/bench-cluster.sh).
+            let keyed: usize = arg(&args, "--keyed-models", "0").parse()?;
+            let names: Vec<String> = match keyed {
+                0 => MODELS.iter().map(|m| m.to_string()).collect(),
+                k => (0..k).map(|i| format!("m{i}")).collect(),
+            };
+            let mut producer_config = producer_config(&brokers);
+            if keyed > 0 {
+                producer_config.set("partitioner", "murmur2_random");
+            }
+            let producer: BaseProducer = producer_config.create()?;
             let mut rng = SplitMix::new(7);
             let started = Instant::now();
             let base = now_ms();
             for seq in 0..count {
-                let model = MODELS[(seq % MODELS.len() as u64) as usize];
+                let model = &names[(seq % names.len() as u64) as usize];
                 // Event times spread over the last minute, so every record is in the
                 // daemon's windows whatever N is.
                 let ts = base - 60_000 + (seq * 60_000 / count.max(1)) as i64;
                 let payload = record(&mut rng, model, seq, ts);
-                send(&producer, &topic, &format!("{model}-{seq}"), &payload)?;
+                let key = match keyed {
+                    0 => format!("{model}-{seq}"),
+                    _ => model.clone(),
+                };
+                send(&producer, &topic, &key, &payload)?;
             }
             producer.flush(Duration::from_secs(120))?;
             eprintln!(

@@ -96,7 +96,8 @@
 //! Where driftd meets the network and the outside world: Kafka, files, SMTP,
 //! webhooks, HTTP clients.
 //!
-//! - [`kafka`]: client settings, the consumer, dead letters, readiness
+//! - [`kafka`]: client settings, the consumer, dead letters, readiness, cluster mode
+//!   (ownership by partition, the changelog, restores)
 //! - [`replay`]: JSON-lines files and stdin as a source
 //! - [`outbox`]: the sender that delivers outbox entries (SMTP, Kafka, webhook,
 //!   Alertmanager)

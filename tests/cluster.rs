@@ -635,3 +635,125 @@ fn alerts_are_emailed_and_retrained_once_through_a_kill_and_a_rolling_restart() 
     assert!(single.sigterm().success());
     drop((single_smtp, cluster_smtp));
 }
+
+/// `driftd run`'s stderr when it stops at start.
+fn refused_start(config: &TestConfig) -> String {
+    let out = run_driftd(["run", "--config", config.path.to_str().unwrap()]);
+    assert!(!out.status.success(), "driftd started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn start_up_checks_name_the_problem_and_a_record_off_its_partition_is_dead_lettered() {
+    let topics = Topics {
+        predictions: unique("cluster-check"),
+        labels: unique("cluster-check-labels"),
+    };
+    create_topic(&topics.predictions, 4);
+    create_topic(&topics.labels, 3);
+    let group = unique("check");
+    let config = config(&topics, &group, true, &[]);
+    let e = refused_start(&config);
+    assert!(
+        e.contains("same partition count") && e.contains(": 4") && e.contains(": 3"),
+        "{e}"
+    );
+
+    // Labels on 4 partitions too; a changelog that is there but deletes old records.
+    let labels = unique("cluster-check-labels");
+    create_topic(&labels, 4);
+    let text = std::fs::read_to_string(&config.path)
+        .unwrap()
+        .replace(&topics.labels, &labels);
+    std::fs::write(&config.path, &text).unwrap();
+    create_topic(&format!("{group}-changelog"), 4);
+    let e = refused_start(&config);
+    assert!(
+        e.contains("cleanup.policy=delete") && e.contains("must be"),
+        "{e}"
+    );
+
+    // One of the wrong size, and none with create_topics = false.
+    let wrong = unique("changelog");
+    create_topic(&wrong, 2);
+    let with = |extra: &str| {
+        text.replace(
+            "[cluster]\nenabled = true\n",
+            &format!("[cluster]\nenabled = true\n{extra}\n"),
+        )
+    };
+    std::fs::write(
+        &config.path,
+        with(&format!("changelog_topic = \"{wrong}\"")),
+    )
+    .unwrap();
+    let e = refused_start(&config);
+    assert!(e.contains("has 2 partitions, the input topics 4"), "{e}");
+    let missing = unique("changelog");
+    std::fs::write(
+        &config.path,
+        with(&format!(
+            "changelog_topic = \"{missing}\"\ncreate_topics = false"
+        )),
+    )
+    .unwrap();
+    let e = refused_start(&config);
+    assert!(
+        e.contains("does not exist") && e.contains("--partitions 4"),
+        "{e}"
+    );
+
+    // Created when allowed; a record on another partition than its model's is
+    // dead-lettered with reason `partition`, one on its own is counted.
+    std::fs::write(
+        &config.path,
+        with(&format!("changelog_topic = \"{missing}\"")),
+    )
+    .unwrap();
+    import_references(&config, &["churn".to_string()]);
+    let dead_letter = {
+        let text = std::fs::read_to_string(&config.path).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("dead_letter_topic"))
+            .unwrap();
+        line.split('"').nth(1).unwrap().to_string()
+    };
+    let daemon = Daemon::start(&config, "run.log");
+    assert!(
+        daemon.wait_ready(true, Duration::from_secs(60)),
+        "{}",
+        daemon.log_text()
+    );
+    let own = partition_of(b"churn", 4);
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    let mut rng = SplitMix::new(3);
+    for (seq, partition) in [(0, own), (1, (own + 1) % 4)] {
+        let (payload, _) = driftd::generate::synthetic_record(&mut rng, "churn", seq, false);
+        producer
+            .send(
+                BaseRecord::to(&topics.predictions)
+                    .partition(partition)
+                    .key("churn")
+                    .payload(&payload),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let dead = read_keyed(&dead_letter, 1, Duration::from_secs(30));
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].headers.get("driftd-reason").map(String::as_str),
+        Some("partition")
+    );
+    let error = &dead[0].headers["driftd-error"];
+    assert!(
+        error.contains(&format!("owned by partition {own} of 4")),
+        "{error}"
+    );
+    daemon.assert_counted_exactly(1, Duration::from_secs(30));
+    assert!(daemon.sigterm().success());
+}

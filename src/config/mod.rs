@@ -244,6 +244,17 @@ impl Config {
                 format!("line {line}: {e}")
             })?;
         }
+        let sources: Vec<&str> = self
+            .sources
+            .iter()
+            .map(|s| s.topic.get_ref().as_str())
+            .collect();
+        self.cluster
+            .check(&self.kafka.group_id, &sources)
+            .map_err(|e| {
+                let line = text.find("[cluster]").map_or(1, |at| line_of(text, at));
+                format!("line {line}: {e}")
+            })?;
         if self.cluster.enabled
             && !self
                 .alerting

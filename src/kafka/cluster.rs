@@ -44,7 +44,7 @@ const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 /// member holds it back until the broker aborts it: `transaction.timeout.ms`).
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(180);
 /// Restored records written to the store per transaction.
-const RESTORE_CHUNK: usize = 20_000;
+const RESTORE_CHUNK: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {

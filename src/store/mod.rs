@@ -325,7 +325,19 @@ impl Store {
         batch: Batch,
         replica: Option<&dyn Replica>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        self.write(table, batch, replica, redb::Durability::Immediate)
+    }
+
+    fn write(
+        &self,
+        table: Table,
+        batch: Batch,
+        replica: Option<&dyn Replica>,
+        durability: redb::Durability,
+    ) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        txn.set_durability(durability)
+            .map_err(|e| self.io(redb::Error::from(e)))?;
         {
             let mut t = txn.open_table(table).map_err(|e| self.io(e))?;
             if let Some(replica) = replica {
@@ -427,6 +439,23 @@ impl Store {
             out.push(k.to_vec());
         }
         Ok(out)
+    }
+
+    /// How many keys start with `prefix` (none is copied).
+    fn count_keys(&self, table: Table, prefix: &[u8]) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let Some(t) = self.open_read(&txn, table)? else {
+            return Ok(0);
+        };
+        let mut n = 0;
+        for kv in t.range(prefix..).map_err(|e| self.io(e))? {
+            let (k, _) = kv.map_err(|e| self.io(e))?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n)
     }
 
     fn scan(&self, table: Table, prefix: &[u8]) -> Result<Vec<Entry>, StoreError> {
@@ -702,18 +731,19 @@ impl Store {
     }
 
     /// Writes changes read back from the replica, in the order read, to this store
-    /// alone.
+    /// alone. Not fsynced: [`Store::recount_joins`], which ends every restore, is (and a
+    /// crash before it restores again from the start).
     pub(crate) fn restore(
         &self,
         changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<(), StoreError> {
-        self.apply_to(STATE, Batch(changes), None)
+        self.write(STATE, Batch(changes), None, redb::Durability::None)
     }
 
     /// Sets the join's size (this store's own count, not replicated) from the entries
     /// stored, after a restore or a wipe.
     pub(crate) fn recount_joins(&self) -> Result<(), StoreError> {
-        let waiting = self.scan_keys(STATE, JOIN)?.len() as u64;
+        let waiting = self.count_keys(STATE, JOIN)?;
         let mut meta = Batch::default();
         meta.insert(WAITING_KEY, waiting.to_be_bytes());
         self.apply_to(STATE, meta, None)
