@@ -317,6 +317,28 @@ fn three_daemons_give_one_daemons_windows_through_a_kill_and_a_lost_store() {
         .map(|d| d.metrics().sum("driftd_cluster_owned_models"))
         .sum();
     assert_eq!(owned, 5.0, "each model owned once");
+    // A model's window gauges come from its owner alone (a dashboard's sum counts it
+    // once), with the single daemon's value, once a tick has run everywhere.
+    std::thread::sleep(Duration::from_secs(3));
+    let owners = owners(&live, &models);
+    for m in &models {
+        let series = format!("driftd_window_events{{model=\"{m}\",version=\"v1\",window=\"1h\"}}");
+        let reporting: Vec<u16> = live
+            .iter()
+            .filter(|d| d.metrics().get(&series).is_some())
+            .map(|d| d.port)
+            .collect();
+        assert_eq!(
+            reporting,
+            vec![owners[m].port],
+            "{series} on its owner only"
+        );
+        assert_eq!(
+            owners[m].metrics().get(&series),
+            single.metrics().get(&series),
+            "{series}"
+        );
+    }
     for d in instances.into_iter().flatten() {
         assert!(d.sigterm().success());
     }
