@@ -6,18 +6,23 @@
 # through the driftd client (numpy values, NaNs, times without a zone), and driftd
 # watching it all with the shipped rules/: alerts go pending then firing, e-mails are
 # delivered, the alerts (their annotations rendered from the rules' Prometheus-style
-# templates) are pushed to a local Alertmanager, retraining events are emitted. It
-# prints what happens as it happens, and at the end what Alertmanager holds.
+# templates) are pushed to a local Alertmanager, retraining events are emitted. Two
+# driftd instances share the work in cluster mode (docs/scaling.md): each owns the
+# models whose partitions it holds, and their state is mirrored to a compacted
+# changelog topic. It prints what happens as it happens, who owns which model, and at
+# the end what Alertmanager holds.
 #
 #   scripts/demo.sh                  run for DEMO_SECONDS (default 300), then stop cleanly
 #   DEMO_SECONDS=0 scripts/demo.sh   run until Ctrl-C
+#   DEMO_INSTANCES=1                 one daemon, no [cluster] (default 2)
 #   DEMO_CHECK=1                     exit 1 unless driftd consumed events and served a
 #                                    window report, and (when DEMO_SECONDS >= 240) an
 #                                    alert e-mail arrived, an alert with its rendered
 #                                    summary reached Alertmanager and a retraining event
 #                                    was produced (the test command uses this)
 #
-# While it runs: http://127.0.0.1:7853/metrics, /api/v1/alerts, /api/v1/models, and
+# While it runs: http://127.0.0.1:7853/metrics, /api/v1/alerts, /api/v1/models,
+# /api/v1/cluster (the second instance on 7854), and
 # Alertmanager on http://127.0.0.1:19095 (its UI and /api/v2/alerts).
 # Received e-mails are saved in target/demo-mail/ (kept after the demo).
 set -euo pipefail
@@ -32,7 +37,22 @@ export ALERTMANAGER_PORT=${DEMO_ALERTMANAGER_PORT:-19095}
 alertmanager=http://127.0.0.1:$ALERTMANAGER_PORT
 work=$(mktemp -d "${TMPDIR:-/tmp}/driftd-demo.XXXXXX")
 mail_dir=$PWD/target/demo-mail
-api=http://127.0.0.1:7853
+instances=${DEMO_INSTANCES:-2}
+apis=()
+for i in $(seq 1 "$instances"); do apis+=("http://127.0.0.1:$((7852 + i))"); done
+api=${apis[0]}
+# Every instance's /metrics, one after the other (gauges of a model come from its owner).
+all_metrics() { for a in "${apis[@]}"; do curl -sf "$a/metrics" || true; done; }
+# The API of the instance that owns model $1.
+owner_of() {
+  local a
+  for a in "${apis[@]}"; do
+    if curl -sf "$a/api/v1/cluster" | python3 -c 'import json,sys; c=json.load(sys.stdin); sys.exit(0 if not c["enabled"] or sys.argv[1] in c["owned_models"] else 1)' "$1"; then
+      echo "$a"; return
+    fi
+  done
+  echo "$api"
+}
 
 scripts/ensure-deps.sh
 echo "demo: building driftd (release; the first build takes a few minutes)"
@@ -46,9 +66,11 @@ cleanup() {
   set +e
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  if [ -f "$work/driftd.toml" ]; then
+  if [ "$instances" -gt 1 ]; then
+    echo "demo: the instances' state is in the changelog topic driftd-changelog (each store held only its own partitions)"
+  elif [ -f "$work/driftd-1.toml" ]; then
     echo "demo: state checkpointed by driftd:"
-    "$bin" state show --config "$work/driftd.toml" | head -n 20
+    "$bin" state show --config "$work/driftd-1.toml" | head -n 20
   fi
   scripts/kafka.sh stop
   scripts/alertmanager.sh stop
@@ -98,12 +120,25 @@ reference_metrics = { accuracy = 0.735 }
 # Logged by scripts/demo_service.py through the Python client; no reference profile.
 [models.pricing]
 EOF
-"$bin" config check --config "$work/driftd.toml"
+if [ "$instances" -gt 1 ]; then
+  # Several instances as one: each owns the models on its partitions.
+  sed -i '/^\[cluster\]/,$ s/^enabled = false/enabled = true/' "$work/driftd.toml"
+fi
+# One config per instance: its own store and port.
+for i in $(seq 1 "$instances"); do
+  sed -e "s#^path = .*#path = \"$work/store-$i\"#" \
+      -e "s#^bind = .*#bind = \"127.0.0.1:$((7852 + i))\"#" \
+      "$work/driftd.toml" > "$work/driftd-$i.toml"
+done
+"$bin" config check --config "$work/driftd-1.toml"
 
-# A reference profile per model, from undrifted synthetic traffic.
+# A reference profile per model, from undrifted synthetic traffic; every instance
+# imports the same file (a profile's id is its file's checksum).
 for model in churn fraud; do
   "$bin" generate --models "$model" --count 20000 --seed 7 --output "$work/$model-reference.jsonl" --log warn
-  "$bin" reference import --model "$model" --file "$work/$model-reference.jsonl" --config "$work/driftd.toml" >/dev/null
+  for i in $(seq 1 "$instances"); do
+    "$bin" reference import --model "$model" --file "$work/$model-reference.jsonl" --config "$work/driftd-$i.toml" >/dev/null
+  done
 done
 
 "$bin" generate --brokers "127.0.0.1:$KAFKA_PORT" --topic predictions --models churn,fraud \
@@ -112,22 +147,34 @@ done
 pids+=($!)
 "$client_python" scripts/demo_service.py "127.0.0.1:$KAFKA_PORT" 50 &
 pids+=($!)
-"$bin" --log-format json run --config "$work/driftd.toml" 2> "$work/driftd.log" &
-pids+=($!)
+if [ "$instances" -gt 1 ]; then
+  # Cluster mode reads the input topics' partition count at start: they must exist.
+  for _ in $(seq 1 60); do
+    topics=$(scripts/kafka.sh topics 2>/dev/null || true)
+    grep -qx predictions <<<"$topics" && grep -qx labels <<<"$topics" && break
+    sleep 1
+  done
+fi
+for i in $(seq 1 "$instances"); do
+  "$bin" --log-format json run --config "$work/driftd-$i.toml" 2> "$work/driftd-$i.log" &
+  pids+=($!)
+  # What each instance does, as it does it: take-overs, alert transitions, e-mails,
+  # retraining events.
+  name=driftd; [ "$instances" -gt 1 ] && name=driftd-$i
+  tail -n +1 -F "$work/driftd-$i.log" 2>/dev/null | python3 -u scripts/demo_events.py --name "$name" &
+  pids+=($!)
+done
 
-# What driftd does, as it does it: alert transitions, e-mails, retraining events.
-tail -n +1 -F "$work/driftd.log" 2>/dev/null | python3 -u scripts/demo_events.py &
-pids+=($!)
-
-until curl -sf "$api/healthz" >/dev/null; do sleep 0.5; done
+for a in "${apis[@]}"; do until curl -sf "$a/healthz" >/dev/null; do sleep 0.5; done; done
 echo "demo: driftd is consuming 'predictions' and 'labels'; drift starts in about 60 s"
 echo "demo: look at $api/metrics, $api/api/v1/alerts, $api/api/v1/models/churn/drift?window=5m"
-echo "demo: e-mails are saved in $mail_dir; driftd's log (JSON) is $work/driftd.log"
+[ "$instances" -gt 1 ] && echo "demo: $instances instances in one group; who owns what: ${apis[*]/%//api/v1/cluster}"
+echo "demo: e-mails are saved in $mail_dir; driftd's logs (JSON) are $work/driftd-*.log"
 [ "$seconds" -eq 0 ] && echo "demo: Ctrl-C stops it" || echo "demo: running for ${seconds}s (Ctrl-C stops it earlier)"
 start=$SECONDS
 while [ "$seconds" -eq 0 ] || [ $((SECONDS - start)) -lt "$seconds" ]; do
   sleep 15
-  m=$(curl -sf "$api/metrics" || true)
+  m=$(all_metrics)
   events=$(echo "$m" | awk '/^driftd_events_total/ {s+=$2} END {print s+0}')
   pricing=$(echo "$m" | awk '/^driftd_events_total\{.*model="pricing"/ {s+=$2} END {print s+0}')
   errors=$(echo "$m" | awk '/^driftd_decode_errors_total/ {s+=$2} END {print s+0}')
@@ -139,16 +186,22 @@ while [ "$seconds" -eq 0 ] || [ $((SECONDS - start)) -lt "$seconds" ]; do
     $((SECONDS - start)) "$events" "$pricing" "$errors" "${psi:--}" "${acc:--}" "$firing" "$pending"
 done
 
+if [ "$instances" -gt 1 ]; then
+  echo "demo: who owns what:"
+  for i in $(seq 1 "$instances"); do
+    curl -s "${apis[$((i - 1))]}/api/v1/cluster" | python3 scripts/demo_events.py --cluster "driftd-$i"
+  done
+fi
 echo "demo: alerts now:"
-curl -s "$api/api/v1/alerts" | python3 scripts/demo_events.py --alerts
+for a in "${apis[@]}"; do curl -s "$a/api/v1/alerts" | python3 scripts/demo_events.py --alerts; done
 echo "demo: alerts in Alertmanager ($alertmanager):"
 curl -s "$alertmanager/api/v2/alerts" | python3 scripts/demo_events.py --alertmanager
 if [ "${DEMO_CHECK:-0}" = 1 ]; then
-  m=$(curl -sf "$api/metrics")
+  m=$(all_metrics)
   events=$(echo "$m" | awk '/^driftd_events_total/ {s+=$2} END {print s+0}')
   pricing=$(echo "$m" | awk '/^driftd_events_total\{.*model="pricing"/ {s+=$2} END {print s+0}')
-  produced=$(echo "$m" | awk '/^driftd_outbox_deliveries_total\{kind="kafka",result="delivered"\}/ {print $2+0}')
-  status=$(curl -s -o /dev/null -w '%{http_code}' "$api/api/v1/models/churn/drift?window=5m")
+  produced=$(echo "$m" | awk '/^driftd_outbox_deliveries_total\{kind="kafka",result="delivered"\}/ {s+=$2} END {print s+0}')
+  status=$(curl -s -o /dev/null -w '%{http_code}' "$(owner_of churn)/api/v1/models/churn/drift?window=5m")
   mails=$(find "$mail_dir" -name '*.eml' | wc -l)
   # Alerts in Alertmanager with a rendered summary (a template left as text would
   # still contain "{{").
