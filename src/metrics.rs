@@ -63,13 +63,6 @@ pub struct ClusterMetrics {
 
 impl ClusterMetrics {
     fn new(registry: &Registry) -> Result<ClusterMetrics, prometheus::Error> {
-        fn reg<T: prometheus::core::Collector + Clone + 'static>(
-            registry: &Registry,
-            c: T,
-        ) -> Result<T, prometheus::Error> {
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
-        }
         let m = ClusterMetrics {
             owned_partitions: reg(registry, IntGauge::new(
                 "driftd_cluster_owned_partitions",
@@ -110,6 +103,15 @@ impl ClusterMetrics {
     }
 }
 
+/// Registers `c` and hands it back.
+fn reg<T: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    c: T,
+) -> Result<T, prometheus::Error> {
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
 /// Rules, alerts, the outbox and retraining requests.
 #[derive(Clone)]
 pub struct AlertMetrics {
@@ -139,13 +141,6 @@ pub(crate) const ALERT_LABELS: &[&str] = &[
 
 impl AlertMetrics {
     fn new(registry: &Registry) -> Result<AlertMetrics, prometheus::Error> {
-        fn reg<T: prometheus::core::Collector + Clone + 'static>(
-            registry: &Registry,
-            c: T,
-        ) -> Result<T, prometheus::Error> {
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
-        }
         let m = AlertMetrics {
             alerts: reg(registry, IntGaugeVec::new(
                 Opts::new("driftd_alerts", "1 for each pending or firing alert, as Prometheus's ALERTS series."),

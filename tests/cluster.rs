@@ -246,14 +246,7 @@ fn three_daemons_give_one_daemons_windows_through_a_kill_and_a_lost_store() {
         let live: Vec<&Daemon> = instances.iter().flatten().collect();
         wait_consumed(&cluster_group, &topics, p1, l1, &live);
         // All three joined: each owns a third of the partitions.
-        let settled = wait_until(Duration::from_secs(60), Duration::from_millis(500), || {
-            live.iter().all(|d| {
-                get_json(d, "/api/v1/cluster")["owned_partitions"]
-                    .as_array()
-                    .is_some_and(|a| a.len() == 4)
-            })
-        });
-        assert!(settled, "three members with four partitions each");
+        settled(&instances, 4);
         assert_same_windows(&single, &live, &models, "three instances");
     }
 
@@ -272,17 +265,7 @@ fn three_daemons_give_one_daemons_windows_through_a_kill_and_a_lost_store() {
     {
         let live: Vec<&Daemon> = instances.iter().flatten().collect();
         wait_consumed(&cluster_group, &topics, p2, l2, &live);
-        let settled = wait_until(Duration::from_secs(60), Duration::from_millis(500), || {
-            live.iter().all(|d| {
-                get_json(d, "/api/v1/cluster")["owned_partitions"]
-                    .as_array()
-                    .is_some_and(|a| a.len() == 6)
-            })
-        });
-        assert!(
-            settled,
-            "two members with six partitions each after the kill"
-        );
+        settled(&instances, 6);
         assert_same_windows(&single, &live, &models, "after the kill");
     }
 
@@ -298,14 +281,7 @@ fn three_daemons_give_one_daemons_windows_through_a_kill_and_a_lost_store() {
     wait_consumed(&single_group, &topics, p3, l3, &[&single]);
     let live: Vec<&Daemon> = instances.iter().flatten().collect();
     wait_consumed(&cluster_group, &topics, p3, l3, &live);
-    let settled = wait_until(Duration::from_secs(60), Duration::from_millis(500), || {
-        live.iter().all(|d| {
-            get_json(d, "/api/v1/cluster")["owned_partitions"]
-                .as_array()
-                .is_some_and(|a| a.len() == 4)
-        })
-    });
-    assert!(settled, "three members again");
+    settled(&instances, 4);
     assert_same_windows(&single, &live, &models, "after the lost store");
     let restored: f64 = live
         .iter()
