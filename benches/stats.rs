@@ -1,10 +1,12 @@
 //! Micro-benchmarks of the statistics core (results in docs/benchmarks.md):
-//! binning one value, adding one row of 25 features, a full 25-feature report.
+//! binning one value, adding one row of 25 features, a full 25-feature report, the
+//! report's charts as SVG and one e-mail chart as PNG.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use driftd::base::rng::SplitMix;
+use driftd::chart::{png, svg, Distribution};
 use driftd::dataset::{Cell, Columns};
 use driftd::reference::{CurrentCounts, ProfileBuilder, ProfileSettings};
 use driftd::report::feature_drift;
@@ -90,6 +92,34 @@ fn benches(c: &mut Criterion) {
                 .collect();
             black_box(drift)
         })
+    });
+    // The HTML report's pictures of the same 25 features, and one e-mail chart.
+    let distributions: Vec<Distribution> = profile
+        .iter()
+        .zip(&counts.features)
+        .map(|(f, c)| Distribution::of(f, c))
+        .collect();
+    c.bench_function("distributions + SVG charts of 25 features", |b| {
+        b.iter(|| {
+            let svgs: usize = profile
+                .iter()
+                .zip(&counts.features)
+                .map(|(f, c)| match Distribution::of(f, c) {
+                    Distribution::Numeric { psi, fine } => {
+                        svg::histogram(&fine, "x").0.len() + svg::grouped_bars(&psi, "x").0.len()
+                    }
+                    Distribution::Categorical(bars) => svg::category_bars(&bars, "x").0.len(),
+                })
+                .sum();
+            black_box(svgs)
+        })
+    });
+    let Distribution::Numeric { fine, .. } = &distributions[0] else {
+        unreachable!("the first feature is numeric")
+    };
+    let doc = svg::standalone(&svg::histogram(fine, "x0: reference and current"));
+    c.bench_function("one e-mail chart to PNG (histogram, 64 colours)", |b| {
+        b.iter(|| black_box(png::render(&doc, 1.0).map(|p| p.len())))
     });
 }
 

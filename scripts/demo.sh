@@ -17,14 +17,16 @@
 #   DEMO_INSTANCES=1                 one daemon, no [cluster] (default 2)
 #   DEMO_CHECK=1                     exit 1 unless driftd consumed events and served a
 #                                    window report, and (when DEMO_SECONDS >= 240) an
-#                                    alert e-mail arrived, an alert with its rendered
-#                                    summary reached Alertmanager and a retraining event
-#                                    was produced (the test command uses this)
+#                                    alert e-mail with charts arrived, an alert with its
+#                                    rendered summary reached Alertmanager, a retraining
+#                                    event was produced and the live HTML report shows
+#                                    drifted features (the test command uses this)
 #
 # While it runs: http://127.0.0.1:7853/metrics, /api/v1/alerts, /api/v1/models,
 # /api/v1/cluster (the second instance on 7854), and
 # Alertmanager on http://127.0.0.1:19095 (its UI and /api/v2/alerts).
-# Received e-mails are saved in target/demo-mail/ (kept after the demo).
+# Received e-mails are saved in target/demo-mail/ (kept after the demo); at the end
+# churn's live drift report is written to target/demo-report.html.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -196,6 +198,16 @@ echo "demo: alerts now:"
 for a in "${apis[@]}"; do curl -s "$a/api/v1/alerts" | python3 scripts/demo_events.py --alerts; done
 echo "demo: alerts in Alertmanager ($alertmanager):"
 curl -s "$alertmanager/api/v2/alerts" | python3 scripts/demo_events.py --alertmanager
+# The live drift report of churn as one HTML page, from the instance that owns it.
+churn_api=$(owner_of churn)
+churn_config="$work/driftd-$(( ${churn_api##*:} - 7852 )).toml"
+report_html=$PWD/target/demo-report.html
+rm -f "$report_html"
+if "$bin" report --model churn --window 5m --config "$churn_config" --format html --output "$report_html"; then
+  echo "demo: churn's drift report (5m window; charts, PSI per hour): $report_html — or open $churn_api/api/v1/models/churn/report?window=5m in a browser"
+fi
+charted=$(grep -l "Content-Type: image/png" "$mail_dir"/*.eml 2>/dev/null | wc -l)
+echo "demo: $charted e-mail(s) carry charts of the drifted features (inline PNGs)"
 if [ "${DEMO_CHECK:-0}" = 1 ]; then
   m=$(all_metrics)
   events=$(echo "$m" | awk '/^driftd_events_total/ {s+=$2} END {print s+0}')
@@ -211,11 +223,12 @@ alerts = json.load(sys.stdin)
 print(sum(1 for a in alerts if a["annotations"].get("summary") and "{{" not in a["annotations"]["summary"]))' || echo 0)
   ok=1
   [ "$events" -gt 0 ] && [ "$pricing" -gt 0 ] && [ "$status" = 200 ] || ok=0
-  if [ "$seconds" -ge 240 ] && { [ "$mails" -lt 1 ] || [ "${produced:-0}" -lt 1 ] || [ "$in_am" -lt 1 ]; }; then ok=0; fi
+  grep -q 'data-verdict="drift"' "$report_html" 2>/dev/null && report="drifted features in the HTML report" || report=""
+  if [ "$seconds" -ge 240 ] && { [ "$mails" -lt 1 ] || [ "${produced:-0}" -lt 1 ] || [ "$in_am" -lt 1 ] || [ "$charted" -lt 1 ] || [ -z "$report" ]; }; then ok=0; fi
   if [ "$ok" = 1 ]; then
-    echo "demo check: passed ($events events, $pricing from the Python client, window report served, $mails e-mail(s), $in_am alert(s) in Alertmanager, ${produced:-0} retraining event(s))"
+    echo "demo check: passed ($events events, $pricing from the Python client, window report served, $mails e-mail(s) ($charted with charts), $in_am alert(s) in Alertmanager, ${produced:-0} retraining event(s), ${report:-no HTML report})"
   else
-    echo "demo check: FAILED (events=$events, pricing=$pricing, drift API status $status, e-mails=$mails, alerts in Alertmanager=$in_am, retraining events=${produced:-0})"
+    echo "demo check: FAILED (events=$events, pricing=$pricing, drift API status $status, e-mails=$mails, with charts=$charted, alerts in Alertmanager=$in_am, retraining events=${produced:-0}, HTML report: ${report:-none})"
     exit 1
   fi
 fi

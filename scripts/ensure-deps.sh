@@ -38,6 +38,14 @@ if ! command -v prometheus-alertmanager >/dev/null; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null
 fi
+# Chromium (Debian package) for the HTML report's browser tests (scripts/browser_check.py
+# drives it through Playwright; Playwright's own browser download is not used).
+if ! command -v chromium >/dev/null; then
+  echo "ensure-deps: installing chromium" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
 # The fuzz targets (scripts/fuzz.sh): a nightly toolchain and cargo-fuzz.
 rustup toolchain list 2>/dev/null | grep -q '^nightly' \
   || rustup toolchain install nightly --profile minimal >&2

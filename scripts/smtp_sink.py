@@ -12,6 +12,7 @@ announced on stdout. Stops on SIGTERM or SIGINT.
 import warnings
 warnings.filterwarnings("ignore")
 import argparse
+import base64
 import email
 import json
 import email.policy
@@ -56,6 +57,17 @@ class SaveToDir:
                 "content_type": msg.get_content_type(),
                 "text": part("plain"),
                 "html": part("html"),
+                # Inline parts (charts): Content-ID without <>, type, the parent's
+                # type, the decoded bytes in base64.
+                "inline": [
+                    {"cid": (p["content-id"] or "").strip("<>"),
+                     "content_type": p.get_content_type(),
+                     "disposition": p.get_content_disposition(),
+                     "base64": base64.b64encode(p.get_payload(decode=True)).decode()}
+                    for p in msg.walk() if p.get_content_maintype() == "image"
+                ],
+                "parts": [p.get_content_type() for p in msg.walk()],
+                "size": len(envelope.original_content or envelope.content),
             }
             path = os.path.join(self.directory, name[:-4] + ".json")
             with open(tmp, "w") as f:

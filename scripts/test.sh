@@ -10,9 +10,9 @@ scripts/ensure-deps.sh
 
 # numpy, scipy and scikit-learn for the golden answers of the statistics tests,
 # jsonschema for the record contract, confluent-kafka and pandas for the Python client,
-# and hadolint for the Dockerfile.
+# playwright to drive Chromium for the HTML report, and hadolint for the Dockerfile.
 venv=target/pyenv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import numpy, scipy, sklearn, jsonschema, confluent_kafka, pandas" 2>/dev/null \
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import numpy, scipy, sklearn, jsonschema, confluent_kafka, pandas, playwright" 2>/dev/null \
   || [ ! -x "$venv/bin/hadolint" ]; then
   echo "== installing the test venv ($venv): scripts/requirements-test.txt"
   python3 -m venv "$venv"
@@ -32,6 +32,10 @@ fi
 echo "== SMTP test server (aiosmtpd)"
 DRIFTD_SMTP_PYTHON=$(scripts/smtp-env.sh)
 export DRIFTD_SMTP_PYTHON
+
+# The Debian package's Chromium: the HTML report in a real browser (tests/html_report.rs).
+DRIFTD_CHROMIUM=$(command -v chromium)
+export DRIFTD_CHROMIUM
 
 # The Debian package's Prometheus and promtool: the dashboard checks (tests/dashboards.rs).
 DRIFTD_PROMETHEUS=$(command -v prometheus)

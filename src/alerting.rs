@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::notify::alertmanager::{needs_sending, push_body, webhook_body, PushSettings};
 use crate::notify::silence::Silence;
-use crate::notify::{render_email, Groups};
+use crate::notify::{render_email, EmailChart, Groups};
 use crate::notify::{Action, OutboxEntry};
 use crate::retrain::{Cooldowns, CronSchedule, Decision, Evidence, RetrainRequest, Trigger};
 use crate::rules::{load_rules, Alert, AlertPhase, AlertTable, RuleSet, RulesError, SampleSet};
@@ -49,10 +49,19 @@ pub struct Alerting {
     /// Cluster mode: whether this instance owns a model (its schedules are run by its
     /// owner alone). `None`: every model is this instance's.
     owns: Option<ModelOwnership>,
+    /// Draws the charts of feature alerts for e-mails; `None`: e-mails without charts.
+    charts: Option<Arc<dyn AlertCharts>>,
 }
 
 /// Whether this instance owns a model, asked by the alerting stage in cluster mode.
 pub(crate) type ModelOwnership = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The pictures of a firing feature alert for its e-mail (the window's distributions
+/// and the statistic over the last hours); injected by the daemon, which can read the
+/// windows. `None` when the alert has nothing to draw (no feature, no data).
+pub(crate) trait AlertCharts: Send + Sync {
+    fn chart(&self, alert: &Alert, now_ms: i64) -> Option<EmailChart>;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AlertingError {
@@ -100,6 +109,7 @@ impl Alerting {
             wake,
             last_reload_error: None,
             owns: None,
+            charts: None,
         };
         alerting.update_alert_gauges();
         tracing::info!(
@@ -109,6 +119,33 @@ impl Alerting {
             "alert rules loaded"
         );
         Ok(alerting)
+    }
+
+    /// E-mails of feature alerts get charts drawn by `charts`.
+    pub(crate) fn draw_charts_with(&mut self, charts: Arc<dyn AlertCharts>) {
+        self.charts = Some(charts);
+    }
+
+    /// The charts of a notification's firing feature alerts, one per feature and
+    /// window (two rules on one feature share it).
+    fn charts_of(&self, n: &crate::notify::Notification, now_ms: i64) -> Vec<EmailChart> {
+        let Some(source) = &self.charts else {
+            return Vec::new();
+        };
+        let mut seen = BTreeSet::new();
+        n.firing
+            .iter()
+            .filter(|a| a.label("feature").is_some())
+            .filter(|a| {
+                seen.insert((
+                    a.label("model").map(str::to_string),
+                    a.label("version").map(str::to_string),
+                    a.label("feature").map(str::to_string),
+                    a.label("window").map(str::to_string),
+                ))
+            })
+            .filter_map(|a| source.chart(a, now_ms))
+            .collect()
     }
 
     /// Cluster mode: only models `owns` says are this instance's have their schedules
@@ -276,7 +313,12 @@ impl Alerting {
             for n in notifications {
                 let at = n.at_ms.to_string();
                 if let Some(email) = &config.email {
-                    let content = render_email(&n, a.dashboard_url.as_deref());
+                    let charts = self.charts_of(&n, now_ms);
+                    let (content, omitted) = render_email(&n, a.dashboard_url.as_deref(), &charts);
+                    let c = &self.metrics.alerting.email_charts;
+                    c.with_label_values(&["attached"])
+                        .inc_by((charts.len() - omitted) as u64);
+                    c.with_label_values(&["omitted"]).inc_by(omitted as u64);
                     tracing::info!(group = %n.group, firing = n.firing.len(), resolved = n.resolved.len(),
                         subject = %content.subject, "alert e-mail queued");
                     let action = Action::Email {

@@ -1,6 +1,8 @@
 //! HTTP at the edge (axum): `/metrics`, `/healthz`, `/readyz`, and the JSON API:
 //! `GET /api/v1/models`, `GET /api/v1/models/{model}/drift?window=1h[&version=v]`
 //! (the report of `driftd report --format json` plus window, rate, staleness and latency), `/performance`, `/history`,
+//! `GET /api/v1/models/{model}/report?window=1h[&format=html|json|table]` (the page of
+//! `driftd report --format html` for a live window; HTML for a browser),
 //! `GET /api/v1/alerts`, `GET /api/v1/rules`, `GET /api/v1/silences`, `GET /api/v1/cluster`
 //! (cluster mode: the partitions and models this instance owns).
 //!
@@ -63,6 +65,7 @@ pub(crate) fn router(api: Api) -> Router {
         .route("/api/v1/cluster", get(cluster))
         .route("/api/v1/models/{model}/drift", get(drift))
         .route("/api/v1/models/{model}/performance", get(performance))
+        .route("/api/v1/models/{model}/report", get(report))
         .route("/api/v1/models/{model}/history", get(history))
         .route("/api/v1/models/{model}/retrain", post(retrain))
         .route("/api/v1/alerts", get(alerts))
@@ -311,6 +314,8 @@ async fn models(State(s): State<AppState>) -> Response {
 struct DriftQuery {
     window: Option<String>,
     version: Option<String>,
+    /// `/report` only: `html`, `json` or `table`.
+    format: Option<String>,
 }
 
 async fn drift(
@@ -318,8 +323,8 @@ async fn drift(
     Path(model): Path<String>,
     Query(q): Query<DriftQuery>,
 ) -> Response {
-    match evaluate_window(s, model, q).await {
-        Ok(report) => Json(report).into_response(),
+    match evaluate_window(s, model, q, false).await {
+        Ok((report, _)) => Json(report).into_response(),
         Err(e) => e,
     }
 }
@@ -330,8 +335,8 @@ async fn performance(
     Path(model): Path<String>,
     Query(q): Query<DriftQuery>,
 ) -> Response {
-    match evaluate_window(s, model, q).await {
-        Ok(r) => Json(json!({
+    match evaluate_window(s, model, q, false).await {
+        Ok((r, _)) => Json(json!({
             "model": r.model, "version": r.version, "window": r.window,
             "evaluated_at_ms": r.evaluated_at_ms, "events": r.events,
             "labelled": r.labelled, "label_coverage": r.label_coverage,
@@ -423,11 +428,106 @@ async fn history(
     }
 }
 
+/// The response header of `/report` that carries the number of drifted features
+/// (`driftd report --model … --fail-on-drift` reads it whatever the format).
+pub(crate) const DRIFTED_HEADER: &str = "driftd-drifted-features";
+
+/// The drift report of a window as `driftd report` prints it: JSON, a table, or the
+/// HTML page with its charts and the PSI of each feature per hour over the last 7
+/// days. Without `format`, a client that accepts `text/html` (a browser) gets HTML.
+async fn report(
+    State(s): State<AppState>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<DriftQuery>,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let format = match q.format.as_deref() {
+        Some(f @ ("html" | "json" | "table")) => f.to_string(),
+        Some(other) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown format `{other}`; formats are html, json, table"),
+            )
+        }
+        None if wants_html => "html".to_string(),
+        None => "json".to_string(),
+    };
+    let settings = s.config.get().report.settings();
+    let (r, pictures) = match evaluate_window(s, model, q, format == "html").await {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let (content_type, body) = match format.as_str() {
+        "html" => {
+            let page = crate::report::html::PageContext {
+                title: format!("model {}, window {}", r.model, r.window),
+                about: vec![
+                    ("model".into(), r.model.clone()),
+                    (
+                        "version".into(),
+                        r.version.clone().unwrap_or_else(|| "every version".into()),
+                    ),
+                    ("window".into(), r.window.clone()),
+                    (
+                        "evaluated at".into(),
+                        crate::base::time::rfc3339(r.evaluated_at_ms),
+                    ),
+                    ("events".into(), r.events.to_string()),
+                    (
+                        "reference".into(),
+                        match (&r.profile_id, r.reference) {
+                            (Some(id), "profile") => format!("profile {id}"),
+                            (_, kind) => kind.to_string(),
+                        },
+                    ),
+                ],
+            };
+            (
+                "text/html; charset=utf-8",
+                crate::report::html::render(
+                    &r.drift,
+                    &pictures.unwrap_or_default(),
+                    &settings,
+                    &page,
+                ),
+            )
+        }
+        "table" => ("text/plain; charset=utf-8", r.drift.to_table()),
+        _ => match serde_json::to_string_pretty(&r.drift) {
+            Ok(json) => ("application/json", json + "\n"),
+            Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::HeaderName::from_static(DRIFTED_HEADER),
+                r.drift.drifted.len().to_string(),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The window's report and, with `pictures`, what its HTML page draws.
 async fn evaluate_window(
     s: AppState,
     model: String,
     q: DriftQuery,
-) -> Result<crate::evaluate::WindowReport, Response> {
+    pictures: bool,
+) -> Result<
+    (
+        crate::evaluate::WindowReport,
+        Option<crate::report::html::Pictures>,
+    ),
+    Response,
+> {
     let config = s.config.get();
     let windows = &config.windows;
     let name = q.window.unwrap_or_else(|| {
@@ -469,14 +569,43 @@ async fn evaluate_window(
             .windows
             .window(&model, q.version.as_deref(), ms, rolling, now)?;
         let settings = config.evaluation_settings();
-        Ok::<_, crate::window::BucketReadError>(window_report(
+        let profiles = s.windows.profiles();
+        let version = q.version.as_deref();
+        let report = window_report(
             &buckets,
-            &s.windows.profiles(),
+            &profiles,
             &model,
-            q.version.as_deref(),
+            version,
             (&name, ms),
             now,
             &settings,
+        );
+        if !pictures {
+            return Ok((report, None));
+        }
+        use crate::evaluate::pictures;
+        const WEEK_MS: i64 = 7 * 86_400_000;
+        const HOUR_MS: i64 = 3_600_000;
+        let distributions = pictures::window_distributions(&buckets, &profiles, &model, version);
+        let mut history = BTreeMap::new();
+        if let (Some(profile), _) =
+            crate::evaluate::window_profile(&buckets, &profiles, &model, version)
+        {
+            let stored = s
+                .windows
+                .history_buckets(&model, version, now - WEEK_MS, now)?;
+            let periods = pictures::periods(&stored, now - WEEK_MS, now, HOUR_MS);
+            if let Some(psi) = crate::report::FeatureStatistic::named("psi") {
+                history = pictures::feature_series(&periods, profile, psi, &settings);
+                history.retain(|_, s| s.points.iter().any(|p| p.1.is_some()));
+            }
+        }
+        Ok::<_, crate::window::BucketReadError>((
+            report,
+            Some(crate::report::html::Pictures {
+                distributions,
+                history,
+            }),
         ))
     })
     .await;

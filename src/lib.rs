@@ -41,8 +41,10 @@
 //! `driftd report`, the daemon's windows and the API.
 //!
 //! - [`reference`](mod@reference): profiles — built from columns (pure), from files, or captured
+//! - [`chart`]: a feature's reference and current distributions and a statistic over
+//!   time, as SVG (maud) and PNG (resvg)
 //! - [`report`]: one feature's drift from a profile and counts; the one table of
-//!   per-feature statistics; JSON and table output
+//!   per-feature statistics; JSON, table and HTML output
 //!
 //! ## 3. Streaming state
 //!
@@ -121,6 +123,7 @@
 
 pub mod alerting;
 pub mod base;
+pub mod chart;
 pub mod cli;
 pub mod config;
 pub mod daemon;

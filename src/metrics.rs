@@ -125,6 +125,8 @@ pub struct AlertMetrics {
     pub outbox_oldest: prometheus::Gauge,
     pub deliveries: IntCounterVec,
     pub retrain_requests: IntCounterVec,
+    /// Charts of alert e-mails: drawn, or left out (over the size budget, or failed).
+    pub email_charts: IntCounterVec,
 }
 
 /// Label names of `driftd_alerts`; a rule's own labels are in the API, not here, so
@@ -175,8 +177,15 @@ impl AlertMetrics {
                 Opts::new("driftd_retrain_requests_total", "Retraining requests, by model, trigger and result (emitted, suppressed by the cooldown)."),
                 &["model", "trigger", "result"],
             )?)?,
+            email_charts: reg(registry, IntCounterVec::new(
+                Opts::new("driftd_email_charts_total", "Feature charts of alert e-mails, by result (attached; omitted: past the 60 kB image budget of one e-mail, or not drawn)."),
+                &["result"],
+            )?)?,
         };
         m.rules_reload_ok.set(1);
+        for result in ["attached", "omitted"] {
+            m.email_charts.with_label_values(&[result]);
+        }
         for kind in crate::notify::Action::KINDS {
             m.outbox_pending.with_label_values(&[kind]).set(0);
             for result in ["delivered", "failed"] {

@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -353,10 +354,7 @@ impl OutboxSender {
                     builder = builder.to(mailbox);
                 }
                 let message = builder
-                    .multipart(MultiPart::alternative_plain_html(
-                        content.text.clone(),
-                        content.html.clone(),
-                    ))
+                    .multipart(email_body(content)?)
                     .map_err(|e| OutboxError::Email(e.to_string()))?;
                 smtp.send(message)
                     .await
@@ -463,6 +461,30 @@ fn alerts_endpoint(base: &str) -> Result<url::Url, String> {
         .pop_if_empty()
         .extend(["api", "v2", "alerts"]);
     Ok(url)
+}
+
+/// Text and HTML as alternatives; with charts, the HTML and its inline PNGs as one
+/// `multipart/related` part (the images by `Content-ID`, which the HTML's `cid:`
+/// references name).
+fn email_body(content: &crate::notify::EmailContent) -> Result<MultiPart, OutboxError> {
+    if content.images.is_empty() {
+        return Ok(MultiPart::alternative_plain_html(
+            content.text.clone(),
+            content.html.clone(),
+        ));
+    }
+    let png: ContentType = "image/png"
+        .parse()
+        .map_err(|e| OutboxError::Email(format!("image/png: {e:?}")))?;
+    let mut related = MultiPart::related().singlepart(SinglePart::html(content.html.clone()));
+    for image in &content.images {
+        related = related.singlepart(
+            Attachment::new_inline(image.cid.clone()).body(image.png.clone(), png.clone()),
+        );
+    }
+    Ok(MultiPart::alternative()
+        .singlepart(SinglePart::plain(content.text.clone()))
+        .multipart(related))
 }
 
 #[cfg(test)]

@@ -257,6 +257,58 @@ fn drift_emails_once_per_repeat_interval_resolves_and_retrains_once_per_cooldown
         );
     }
     assert!(first.html.contains("<table"), "{}", first.html);
+    // Charts: the plan's distribution in the window and its PSI over the last hours,
+    // inline PNGs that decode at the size the HTML states and that it names by cid;
+    // the text part has the sparkline instead.
+    assert_eq!(
+        first.parts[..3],
+        ["multipart/alternative", "text/plain", "multipart/related"],
+        "{:?}",
+        first.parts
+    );
+    assert_eq!(first.inline.len(), 2, "{:?}", first.parts);
+    let mut image_bytes = 0;
+    for (cid, content_type, disposition, bytes) in &first.inline {
+        assert_eq!(
+            (content_type.as_str(), disposition.as_str()),
+            ("image/png", "inline")
+        );
+        assert!(
+            first.html.contains(&format!("src=\"cid:{cid}\"")),
+            "{cid}: {}",
+            first.html
+        );
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size()];
+        let frame = reader.next_frame(&mut pixels).unwrap();
+        assert_eq!(frame.width, 420, "{cid}");
+        assert!(
+            first.html.contains(&format!(
+                "width=\"{}\" height=\"{}\"",
+                frame.width, frame.height
+            )),
+            "{}",
+            first.html
+        );
+        // Drawn, not blank: more than the background colour.
+        let colours: std::collections::BTreeSet<&[u8]> =
+            pixels[..frame.buffer_size()].chunks(4).collect();
+        assert!(colours.len() > 10, "{cid}: {} colours", colours.len());
+        image_bytes += bytes.len();
+    }
+    assert!(image_bytes <= 60_000, "{image_bytes} bytes of images");
+    assert!(
+        first.text.contains("plan psi (5s window): "),
+        "{}",
+        first.text
+    );
+    assert!(
+        first.text.chars().any(|c| ('▁'..='█').contains(&c)),
+        "{}",
+        first.text
+    );
     let ids: std::collections::BTreeSet<&str> =
         mails.iter().map(|m| m.message_id.as_str()).collect();
     assert_eq!(
@@ -297,6 +349,11 @@ fn drift_emails_once_per_repeat_interval_resolves_and_retrains_once_per_cooldown
         1.0
     );
     assert_eq!(series(&m, "driftd_outbox_pending", ""), 0.0);
+    assert!(series(&m, "driftd_email_charts_total", r#"result="attached""#) >= 1.0);
+    assert_eq!(
+        series(&m, "driftd_email_charts_total", r#"result="omitted""#),
+        0.0
+    );
     let log = daemon.log_text();
     for event in [
         "alert state changed",

@@ -47,24 +47,47 @@ impl DaemonApi {
         segments: &[&str],
         body: Option<&Value>,
     ) -> Result<String, Box<dyn Error>> {
-        let url = self.url(segments)?;
+        Ok(self.send(method, self.url(segments)?, body)?.0)
+    }
+
+    /// A GET with query parameters; the body and the response's headers.
+    pub fn get(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<(String, reqwest::header::HeaderMap), Box<dyn Error>> {
+        let mut url = self.url(segments)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        self.send(reqwest::Method::GET, url, None)
+    }
+
+    fn send(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+        body: Option<&Value>,
+    ) -> Result<(String, reqwest::header::HeaderMap), Box<dyn Error>> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let (status, text) = rt.block_on(async {
-            let mut req = reqwest::Client::new().request(method, url.clone());
-            if let Some(token) = &self.token {
-                req = req.bearer_auth(token);
-            }
-            if let Some(body) = body {
-                req = req.json(body);
-            }
-            let resp = req.send().await?;
-            let status = resp.status();
-            Ok::<_, reqwest::Error>((status, resp.text().await?))
-        })?;
+        let (status, headers, text) = rt
+            .block_on(async {
+                let mut req = reqwest::Client::new().request(method, url.clone());
+                if let Some(token) = &self.token {
+                    req = req.bearer_auth(token);
+                }
+                if let Some(body) = body {
+                    req = req.json(body);
+                }
+                let resp = req.send().await?;
+                let (status, headers) = (resp.status(), resp.headers().clone());
+                Ok::<_, reqwest::Error>((status, headers, resp.text().await?))
+            })
+            .map_err(|e| format!("{url}: {e}"))?;
         if status.is_success() {
-            Ok(text)
+            Ok((text, headers))
         } else {
             Err(format!("{url} answered {status}: {text}").into())
         }

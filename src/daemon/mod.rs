@@ -3,6 +3,7 @@
 //!
 //! - this file: [`run`], which builds every part and owns the shutdown order
 //! - [`tick`]: the evaluation loop (windows → gauges → alerting)
+//! - [`charts`]: the charts of alert e-mails, read from the live windows
 //! - [`reload`]: SIGHUP and `POST /-/reload`
 //! - [`signals`]: SIGINT / SIGTERM
 //! - [`notify`]: systemd readiness (`READY=1` once partitions are assigned, `STOPPING=1`)
@@ -20,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::outbox::{OutboxError, OutboxSender};
 use crate::store::{Store, StoreError};
 
+mod charts;
 mod notify;
 mod reload;
 mod signals;
@@ -116,6 +118,10 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), DaemonE
     let shutdown = Arc::new(AtomicBool::new(false));
     let live = LiveConfig::new(config.clone());
     let windows: Arc<dyn WindowSource> = ingest.clone();
+    crate::base::sync::lock(&alerting).draw_charts_with(Arc::new(charts::WindowCharts {
+        windows: windows.clone(),
+        live: live.clone(),
+    }));
 
     let ticker = tokio::spawn(evaluate_every_tick(
         windows.clone(),

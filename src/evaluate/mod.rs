@@ -5,10 +5,12 @@
 
 use serde::Serialize;
 
+pub mod pictures;
 pub mod policy;
 
 pub use policy::{plan, Evaluation};
 
+use crate::reference::ReferenceProfile;
 use crate::report::{
     feature_drift, DriftReport, FeatureStatistic, ReportSettings, FEATURE_STATISTICS,
 };
@@ -135,6 +137,26 @@ pub(crate) fn window_bucket(
     })
 }
 
+/// The profile a window is measured against (when its buckets use that profile's
+/// bins) and, with a rolling reference, the buckets that stand for the reference.
+pub(crate) fn window_profile<'a>(
+    buckets: &'a WindowBuckets,
+    profiles: &'a ProfileSet,
+    model: &str,
+    version: Option<&str>,
+) -> (Option<&'a ReferenceProfile>, Option<&'a Bucket>) {
+    let bucket = &buckets.current;
+    let profile = profiles
+        .get(model, version.unwrap_or(""))
+        .map(|p| &p.profile)
+        .filter(|p| bucket.profile_id.as_ref() == Some(&p.id));
+    let rolling = buckets
+        .reference
+        .as_ref()
+        .filter(|r| r.profile_id == bucket.profile_id);
+    (profile, rolling)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn window_report(
     buckets: &WindowBuckets,
@@ -147,14 +169,7 @@ pub(crate) fn window_report(
 ) -> WindowReport {
     let bucket = &buckets.current;
     let newest_event_ms = buckets.newest_event_ms;
-    let profile = profiles
-        .get(model, version.unwrap_or(""))
-        .map(|p| &p.profile)
-        .filter(|p| bucket.profile_id.as_ref() == Some(&p.id));
-    let rolling = buckets
-        .reference
-        .as_ref()
-        .filter(|r| r.profile_id == bucket.profile_id);
+    let (profile, rolling) = window_profile(buckets, profiles, model, version);
     let features = profile
         .map(|p| {
             p.features
@@ -316,6 +331,29 @@ pub(crate) fn model_metric(r: &WindowReport, metric: &str) -> Option<f64> {
     }
 }
 
+/// One feature statistic of a bucket (or of merged buckets) against the profile's
+/// reference; `None` when the bucket uses another profile's bins or none.
+pub(crate) fn bucket_statistic(
+    bucket: &Bucket,
+    profile: &ReferenceProfile,
+    feature: usize,
+    stat: &FeatureStatistic,
+    settings: &EvaluationSettings,
+) -> Option<f64> {
+    if bucket.profile_id.as_ref() != Some(&profile.id) {
+        return None;
+    }
+    let drift = feature_drift(
+        &profile.features[feature],
+        &bucket.features[feature],
+        bucket.events,
+        true,
+        settings.psi_epsilon,
+        &settings.report,
+    );
+    (stat.value)(&drift)
+}
+
 /// The value of `metric` (of `feature`, when given) in each bucket, oldest first: the
 /// same computation as a window, applied to one bucket at a time (evaluated at the
 /// bucket's end). Feature metrics are the [`FEATURE_STATISTICS`], model metrics
@@ -360,18 +398,7 @@ pub fn history(
         .iter()
         .map(|(tier, start, width, b)| {
             let value = match feature_stat {
-                Some((i, p, stat)) if b.profile_id.as_ref() == Some(&p.id) => {
-                    let drift = feature_drift(
-                        &p.features[i],
-                        &b.features[i],
-                        b.events,
-                        true,
-                        settings.psi_epsilon,
-                        &settings.report,
-                    );
-                    (stat.value)(&drift)
-                }
-                Some(_) => None,
+                Some((i, p, stat)) => bucket_statistic(b, p, i, stat, settings),
                 None => {
                     let one = WindowBuckets {
                         current: b.clone(),

@@ -1,9 +1,11 @@
 //! An e-mail's subject, text and HTML from one notification (the evidence table and
-//! the Grafana link). Pure.
+//! the Grafana link), with a chart per drifted feature as inline PNGs that the HTML
+//! references by `cid:` and a text sparkline in the plain part. Pure.
 
 use serde::{Deserialize, Serialize};
 
 use super::Notification;
+use crate::chart::{png, svg, Distribution, Series};
 use crate::rules::alert::{format_value, Alert};
 
 /// A rendered e-mail.
@@ -12,6 +14,128 @@ pub struct EmailContent {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// Inline images (`Content-ID` = `cid`), referenced by the HTML.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<InlineImage>,
+}
+
+/// A PNG attached inline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InlineImage {
+    pub cid: String,
+    pub alt: String,
+    /// Base64 in the outbox's JSON.
+    #[serde(with = "base64_bytes")]
+    pub png: Vec<u8>,
+}
+
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The pictures of one firing feature alert: the window's distributions and the
+/// alert's statistic over the last hours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailChart {
+    pub feature: String,
+    pub window: String,
+    pub distribution: Distribution,
+    pub history: Option<Series>,
+}
+
+/// The images of one e-mail stop at this many bytes of PNG: an e-mail stays small
+/// enough for every mail server and phone; charts past it are left out (counted by
+/// `driftd_email_charts_omitted_total`, named in the text).
+pub const EMAIL_IMAGE_BUDGET: usize = 60_000;
+
+/// Eight levels of a text sparkline.
+const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// A series as a text sparkline (`·` where a period had no value), scaled to its
+/// largest value or the threshold.
+pub fn sparkline(s: &Series) -> String {
+    let top = s
+        .points
+        .iter()
+        .filter_map(|p| p.1)
+        .chain(s.threshold)
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    s.points
+        .iter()
+        .map(|(_, v)| match v {
+            Some(v) if v.is_finite() && top > 0.0 => {
+                SPARKS[((v.max(0.0) / top) * 7.0).round().min(7.0) as usize]
+            }
+            Some(_) => SPARKS[0],
+            None => '·',
+        })
+        .collect()
+}
+
+/// One chart as a PNG, or why not.
+fn chart_png(markup: maud::Markup, cid: String, alt: String) -> Result<InlineImage, png::PngError> {
+    Ok(InlineImage {
+        png: png::render(&svg::standalone(&markup), 1.0)?,
+        cid,
+        alt,
+    })
+}
+
+/// The images of `charts` within [`EMAIL_IMAGE_BUDGET`], and how many charts were
+/// left out (over the budget, or failed to draw — logged).
+fn chart_images(charts: &[EmailChart], id: &str) -> (Vec<(usize, Vec<InlineImage>)>, usize) {
+    let mut out = Vec::new();
+    let (mut used, mut omitted) = (0usize, 0usize);
+    for (i, c) in charts.iter().enumerate() {
+        let label = format!("{}: reference and current ({} window)", c.feature, c.window);
+        let distribution = match &c.distribution {
+            Distribution::Numeric { fine, .. } => svg::histogram(fine, &label),
+            Distribution::Categorical(bars) => svg::category_bars(bars, &label),
+        };
+        let mut images = vec![chart_png(
+            distribution,
+            format!("dist-{i}.{id}@driftd"),
+            label,
+        )];
+        if let Some(h) = &c.history {
+            let label = format!("{}: {} over the last hours", c.feature, h.metric);
+            images.push(chart_png(
+                svg::series(h, &label),
+                format!("hist-{i}.{id}@driftd"),
+                label,
+            ));
+        }
+        let images: Result<Vec<InlineImage>, _> = images.into_iter().collect();
+        match images {
+            Ok(images) => {
+                let size: usize = images.iter().map(|i| i.png.len()).sum();
+                if used + size > EMAIL_IMAGE_BUDGET {
+                    omitted += 1;
+                    continue;
+                }
+                used += size;
+                out.push((i, images));
+            }
+            Err(error) => {
+                tracing::warn!(%error, feature = %c.feature, "e-mail chart not drawn");
+                omitted += 1;
+            }
+        }
+    }
+    (out, omitted)
 }
 
 const COLUMNS: &[&str] = &[
@@ -57,9 +181,14 @@ fn dashboard_link(base: &str, model: &str) -> Option<String> {
     Some(url.into())
 }
 
-/// Subject, plain text and HTML of a notification. `dashboard_url`: the Grafana base
-/// URL, for a link to the model's dashboard.
-pub(crate) fn render_email(n: &Notification, dashboard_url: Option<&str>) -> EmailContent {
+/// Subject, plain text and HTML of a notification, with `charts` of its feature
+/// alerts; and how many charts were left out. `dashboard_url`: the Grafana base URL,
+/// for a link to the model's dashboard.
+pub(crate) fn render_email(
+    n: &Notification,
+    dashboard_url: Option<&str>,
+    charts: &[EmailChart],
+) -> (EmailContent, usize) {
     let mut rules: Vec<&str> = n
         .firing
         .iter()
@@ -134,6 +263,41 @@ pub(crate) fn render_email(n: &Notification, dashboard_url: Option<&str>) -> Ema
         text.push_str(&line(r.iter().map(String::as_str).collect()));
         text.push('\n');
     }
+    // A stable part of the Content-IDs: the same notification, the same ids.
+    let id = crate::base::id::stable_id(&["email", &n.group, &n.at_ms.to_string()]);
+    let (images, omitted) = chart_images(charts, &id);
+    let sparks: Vec<String> = charts
+        .iter()
+        .filter_map(|c| {
+            c.history.as_ref().map(|h| {
+                let last = h.points.iter().rev().find_map(|p| p.1);
+                format!(
+                    "  {} {} ({} window): {} now {}{}",
+                    c.feature,
+                    h.metric,
+                    c.window,
+                    sparkline(h),
+                    last.map(format_value).unwrap_or_else(|| "n/a".into()),
+                    h.threshold
+                        .map(|t| format!(", threshold {}", format_value(t)))
+                        .unwrap_or_default()
+                )
+            })
+        })
+        .collect();
+    if !sparks.is_empty() {
+        text.push_str("\nOver the last hours:\n");
+        for s in &sparks {
+            text.push_str(s);
+            text.push('\n');
+        }
+    }
+    if omitted > 0 {
+        text.push_str(&format!(
+            "\n{omitted} chart(s) left out to keep this e-mail under {} kB.\n",
+            EMAIL_IMAGE_BUDGET / 1000
+        ));
+    }
     if let Some(l) = &link {
         text.push_str(&format!("\nDashboard: {l}\n"));
     }
@@ -166,15 +330,43 @@ pub(crate) fn render_email(n: &Notification, dashboard_url: Option<&str>) -> Ema
         html.push_str("</tr>");
     }
     html.push_str("</table>");
+    for (i, imgs) in &images {
+        let c = &charts[*i];
+        html.push_str(&format!(
+            "<h3>{} <small>({} window)</small></h3><p>",
+            escape(&c.feature),
+            escape(&c.window)
+        ));
+        for img in imgs {
+            let (w, h) = png::dimensions(&img.png).unwrap_or((0, 0));
+            html.push_str(&format!(
+                "<img src=\"cid:{}\" alt=\"{}\" width=\"{w}\" height=\"{h}\"> ",
+                escape(&img.cid),
+                escape(&img.alt)
+            ));
+        }
+        html.push_str("</p>");
+    }
+    if omitted > 0 {
+        html.push_str(&format!(
+            "<p>{omitted} chart(s) left out to keep this e-mail under {} kB.</p>",
+            EMAIL_IMAGE_BUDGET / 1000
+        ));
+    }
     if let Some(l) = &link {
         html.push_str(&format!("<p><a href=\"{0}\">{0}</a></p>", escape(l)));
     }
     html.push_str("</body></html>");
-    EmailContent {
-        subject,
-        text,
-        html,
-    }
+    let images = images.into_iter().flat_map(|(_, imgs)| imgs).collect();
+    (
+        EmailContent {
+            subject,
+            text,
+            html,
+            images,
+        },
+        omitted,
+    )
 }
 
 fn escape(s: &str) -> String {

@@ -23,7 +23,7 @@ pub mod group;
 pub mod silence;
 
 pub(crate) use email::render_email;
-pub(crate) use email::EmailContent;
+pub(crate) use email::{EmailChart, EmailContent};
 pub(crate) use entry::{Action, OutboxEntry};
 pub(crate) use group::{GroupBy, GroupSettings, GroupState, Groups, Notification};
 
@@ -261,7 +261,7 @@ mod tests {
             firing: vec![alert("age", AlertPhase::Firing)],
             resolved: vec![alert("plan", AlertPhase::Resolved)],
         };
-        let e = render_email(&n, Some("http://grafana:3000/"));
+        let (e, _) = render_email(&n, Some("http://grafana:3000/"), &[]);
         assert_eq!(e.subject, "[FIRING:1] churn: Psi");
         assert!(
             e.text.contains(
@@ -282,8 +282,95 @@ mod tests {
         for a in n.firing.iter_mut().chain(n.resolved.iter_mut()) {
             a.labels.insert("model".into(), "fraud/eu v2&x#1".into());
         }
-        let e = render_email(&n, Some("https://ops.example.com/grafana/"));
+        let (e, _) = render_email(&n, Some("https://ops.example.com/grafana/"), &[]);
         let want = "https://ops.example.com/grafana/d/driftd-model/driftd-model?var-model=fraud%2Feu+v2%26x%231";
         assert!(e.text.contains(want), "{}", e.text);
+    }
+
+    fn chart(feature: &str, categories: usize) -> EmailChart {
+        use crate::chart::{Bars, Distribution, Series};
+        let shares = |shift: usize| {
+            (0..categories)
+                .map(|i| ((i + shift) % categories + 1) as f64 / categories as f64)
+                .collect::<Vec<_>>()
+        };
+        EmailChart {
+            feature: feature.into(),
+            window: "1h".into(),
+            distribution: Distribution::Categorical(Bars {
+                labels: (0..categories).map(|i| format!("category-{i}")).collect(),
+                reference: shares(0),
+                current: shares(3),
+                hidden: 0,
+            }),
+            history: Some(Series {
+                metric: "psi".into(),
+                points: (0..36)
+                    .map(|i| (i * 600_000, (i != 7).then_some(i as f64 / 50.0)))
+                    .collect(),
+                threshold: Some(0.2),
+            }),
+        }
+    }
+
+    #[test]
+    fn charts_are_inline_pngs_named_by_the_html_within_the_budget() {
+        let n = Notification {
+            group: "{model=\"churn\"}".into(),
+            group_labels: [("model".to_string(), "churn".to_string())].into(),
+            at_ms: 0,
+            firing: vec![alert("plan", AlertPhase::Firing)],
+            resolved: vec![],
+        };
+        let (e, omitted) = render_email(&n, None, &[chart("plan", 16)]);
+        assert_eq!(omitted, 0);
+        assert_eq!(e.images.len(), 2);
+        for img in &e.images {
+            assert!(
+                e.html.contains(&format!("src=\"cid:{}\"", img.cid)),
+                "{}",
+                e.html
+            );
+            let (w, h) = crate::chart::png::dimensions(&img.png).unwrap();
+            assert!(e.html.contains(&format!("width=\"{w}\" height=\"{h}\"")));
+        }
+        assert!(e.text.contains("plan psi (1h window): "), "{}", e.text);
+        assert!(
+            e.text.contains('·'),
+            "the period without a value: {}",
+            e.text
+        );
+        // The same notification gets the same Content-IDs (a retried entry is the same).
+        let (again, _) = render_email(&n, None, &[chart("plan", 16)]);
+        assert_eq!(again, e);
+        // Stored as JSON in the outbox and read back whole.
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<EmailContent>(&json).unwrap(), e);
+
+        // Many feature charts: those past the budget are left out and said so.
+        let many: Vec<EmailChart> = (0..40).map(|i| chart(&format!("f{i}"), 16)).collect();
+        let (e, omitted) = render_email(&n, None, &many);
+        let bytes: usize = e.images.iter().map(|i| i.png.len()).sum();
+        assert!(
+            omitted > 0 && bytes <= email::EMAIL_IMAGE_BUDGET,
+            "{omitted} {bytes}"
+        );
+        assert_eq!(e.images.len(), 2 * (40 - omitted));
+        assert!(
+            e.text.contains(&format!("{omitted} chart(s) left out")),
+            "{}",
+            e.text
+        );
+        if let Ok(dir) = std::env::var("DRIFTD_CHART_DIR") {
+            std::fs::write(format!("{dir}/email-0.png"), &e.images[0].png).unwrap();
+            std::fs::write(format!("{dir}/email-1.png"), &e.images[1].png).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_stored_email_without_images_still_reads() {
+        let old = r#"{"subject":"s","text":"t","html":"h"}"#;
+        let e: EmailContent = serde_json::from_str(old).unwrap();
+        assert!(e.images.is_empty());
     }
 }

@@ -2,9 +2,17 @@
 
 use std::path::Path;
 
+use super::html::Pictures;
 use super::{feature_drift, unprofiled_column, DriftReport, ReportSettings};
+use crate::chart::Distribution;
 use crate::dataset::DatasetError;
 use crate::reference::{read_columns, ProfileSettings};
+
+/// A report of two files and what its HTML page draws.
+pub(crate) struct FileComparison {
+    pub report: DriftReport,
+    pub pictures: Pictures,
+}
 
 /// Builds the reference's profile and counts the current file in its bins, then
 /// reports every feature (and the columns only the current file has).
@@ -14,7 +22,7 @@ pub(crate) fn compare_files(
     profile: &ProfileSettings,
     psi_epsilon: f64,
     settings: &ReportSettings,
-) -> Result<DriftReport, DatasetError> {
+) -> Result<FileComparison, DatasetError> {
     let started = std::time::Instant::now();
     // Both files are parsed at once, one thread each; the current columns are then
     // counted against the reference's bins.
@@ -46,10 +54,23 @@ pub(crate) fn compare_files(
             )
         })
         .collect();
+    // The pictures cost a pass over each feature's bins: nothing beside the files.
+    let mut distributions: Vec<_> = features
+        .iter()
+        .zip(&current.features)
+        .map(|(f, c)| Some(Distribution::of(f, c)))
+        .collect();
     for (name, (present, numbers)) in &current.extra {
         drift.push(unprofiled_column(name, *present, *numbers, current.rows));
+        distributions.push(None);
     }
     let report = DriftReport::new(reference_rows, current.rows, drift);
     tracing::debug!(elapsed = ?started.elapsed(), "report computed");
-    Ok(report)
+    Ok(FileComparison {
+        report,
+        pictures: Pictures {
+            distributions,
+            history: Default::default(),
+        },
+    })
 }

@@ -21,6 +21,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 mod file;
+pub mod html;
 pub mod statistics;
 
 pub(crate) use file::compare_files;
@@ -257,6 +258,22 @@ pub(crate) fn unprofiled_column(
         detail: KindDrift::Unprofiled {},
         threshold: 0.0,
         drifted: false,
+    }
+}
+
+impl FeatureDrift {
+    /// The PSI that sampling noise alone exceeds with probability α; `None` for a
+    /// column without a reference, or without values to compare.
+    pub(crate) fn psi_critical_value(&self) -> Option<f64> {
+        match &self.detail {
+            KindDrift::Numeric {
+                psi_critical_value, ..
+            }
+            | KindDrift::Categorical {
+                psi_critical_value, ..
+            } => *psi_critical_value,
+            KindDrift::Unprofiled {} => None,
+        }
     }
 }
 

@@ -120,15 +120,7 @@ impl SampleSet {
             if matches!(f.detail, KindDrift::Unprofiled {}) {
                 continue;
             }
-            let critical = match &f.detail {
-                KindDrift::Numeric {
-                    psi_critical_value, ..
-                }
-                | KindDrift::Categorical {
-                    psi_critical_value, ..
-                } => *psi_critical_value,
-                KindDrift::Unprofiled {} => None,
-            };
+            let critical = f.psi_critical_value();
             for s in FEATURE_STATISTICS.iter().filter(|s| s.rule) {
                 if !self.wants(&r.window, s.field) {
                     continue;

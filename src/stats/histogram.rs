@@ -328,7 +328,7 @@ impl NumericCounts {
 }
 
 /// Name of the bin for categories outside the reference vocabulary.
-pub(crate) const OTHER: &str = "__other__";
+pub const OTHER: &str = "__other__";
 
 /// The vocabulary of one categorical feature: the reference's most frequent
 /// categories, plus [`OTHER`] as the last bin.

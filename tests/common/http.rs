@@ -26,6 +26,17 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Option<(u16, String)> {
+    http_exchange(port, method, path, headers, body).map(|(status, _, body)| (status, body))
+}
+
+/// As [`http_request`], with the response's head (status line and headers) too.
+pub fn http_exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(15))).ok()?;
     let mut head = format!(
@@ -40,11 +51,12 @@ pub fn http_request(
     s.read_to_string(&mut buf).ok()?;
     let status = buf.split_whitespace().nth(1)?.parse().ok()?;
     let (head, body) = buf.split_once("\r\n\r\n")?;
+    let head = head.to_string();
     if !head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        return Some((status, body.to_string()));
+        return Some((status, head, body.to_string()));
     }
     let mut out = String::new();
     let mut rest = body;
@@ -52,7 +64,7 @@ pub fn http_request(
         let (size, after) = rest.split_once("\r\n")?;
         let n = usize::from_str_radix(size.trim(), 16).ok()?;
         if n == 0 {
-            return Some((status, out));
+            return Some((status, head, out));
         }
         out.push_str(after.get(..n)?);
         rest = after.get(n + 2..)?;

@@ -4,6 +4,7 @@
 //! tests fail and say how to start it.
 //!
 //! - [`broker`]: topics, producing, reading topics, private brokers
+//! - [`browser`]: a page opened in the real headless Chromium (scripts/browser_check.py)
 //! - [`process`]: a test's configuration and the daemon process
 //! - [`cli`]: running the binary as a command (`driftd`, `driftd_json`, `state show`)
 //! - [`http`]: requests, free ports, parsed `/metrics`
@@ -15,6 +16,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod broker;
+pub mod browser;
 pub mod cli;
 pub mod hostile;
 pub mod http;
@@ -25,6 +27,7 @@ pub mod traffic;
 pub mod wait;
 
 pub use broker::*;
+pub use browser::*;
 pub use cli::*;
 pub use http::*;
 pub use process::*;

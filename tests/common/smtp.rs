@@ -25,6 +25,12 @@ pub struct Mail {
     pub text: String,
     pub html: String,
     pub to: Vec<String>,
+    /// Inline image parts: (Content-ID, content type, disposition, bytes).
+    pub inline: Vec<(String, String, String, Vec<u8>)>,
+    /// Every MIME part's content type, depth first.
+    pub parts: Vec<String>,
+    /// The whole message's size in bytes.
+    pub size: u64,
 }
 
 impl SmtpSink {
@@ -78,14 +84,25 @@ impl SmtpSink {
                     content_type: s("content_type"),
                     text: s("text"),
                     html: s("html"),
-                    to: v["to"]
+                    to: strings(&v["to"]),
+                    inline: v["inline"]
                         .as_array()
                         .map(|a| {
                             a.iter()
-                                .filter_map(|x| x.as_str().map(String::from))
+                                .map(|p| {
+                                    let t = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+                                    (t("cid"), t("content_type"), t("disposition"), {
+                                        use base64::Engine;
+                                        base64::engine::general_purpose::STANDARD
+                                            .decode(t("base64"))
+                                            .unwrap()
+                                    })
+                                })
                                 .collect()
                         })
                         .unwrap_or_default(),
+                    parts: strings(&v["parts"]),
+                    size: v["size"].as_u64().unwrap_or(0),
                 }
             })
             .collect()
@@ -105,4 +122,15 @@ impl Drop for SmtpSink {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A JSON array of strings (empty when absent).
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
