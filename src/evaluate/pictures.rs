@@ -161,7 +161,10 @@ pub(crate) fn feature_pictures(
     ) {
         (Some(first), Some(finest)) => {
             let from = first.max(q.now_ms - RECENT_MS);
-            let step = ((q.now_ms - from) / RECENT_POINTS).max(finest);
+            // A whole number of the finest buckets, so periods hold whole buckets.
+            let finest = finest.max(1);
+            let span = (q.now_ms - from).max(0) / RECENT_POINTS;
+            let step = ((span + finest - 1) / finest).max(1) * finest;
             let stat = FeatureStatistic::named(q.metric).or_else(|| FeatureStatistic::named("psi"));
             stat.and_then(|stat| {
                 let p = periods(&stored, from, q.now_ms, step);

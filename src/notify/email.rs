@@ -85,6 +85,20 @@ pub fn sparkline(s: &Series) -> String {
         .collect()
 }
 
+/// The length of a series' periods (`1m`, `10m`, `1h`), from its first two points.
+fn period(s: &Series) -> String {
+    let ms = match s.points.as_slice() {
+        [a, b, ..] => b.0 - a.0,
+        _ => return "period".into(),
+    };
+    match ms {
+        ms if ms > 0 && ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        ms if ms > 0 && ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        ms if ms > 0 && ms % 1000 == 0 => format!("{}s", ms / 1000),
+        ms => format!("{ms}ms"),
+    }
+}
+
 /// One chart as a PNG, or why not.
 fn chart_png(markup: maud::Markup, cid: String, alt: String) -> Result<InlineImage, png::PngError> {
     Ok(InlineImage {
@@ -272,10 +286,10 @@ pub(crate) fn render_email(
             c.history.as_ref().map(|h| {
                 let last = h.points.iter().rev().find_map(|p| p.1);
                 format!(
-                    "  {} {} ({} window): {} now {}{}",
+                    "  {} {} per {}: {} latest {}{}",
                     c.feature,
                     h.metric,
-                    c.window,
+                    period(h),
                     sparkline(h),
                     last.map(format_value).unwrap_or_else(|| "n/a".into()),
                     h.threshold
@@ -286,7 +300,7 @@ pub(crate) fn render_email(
         })
         .collect();
     if !sparks.is_empty() {
-        text.push_str("\nOver the last hours:\n");
+        text.push_str("\nOver the last hours (each period's own value):\n");
         for s in &sparks {
             text.push_str(s);
             text.push('\n');

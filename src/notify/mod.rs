@@ -334,7 +334,7 @@ mod tests {
             let (w, h) = crate::chart::png::dimensions(&img.png).unwrap();
             assert!(e.html.contains(&format!("width=\"{w}\" height=\"{h}\"")));
         }
-        assert!(e.text.contains("plan psi (1h window): "), "{}", e.text);
+        assert!(e.text.contains("plan psi per 10m: "), "{}", e.text);
         assert!(
             e.text.contains('·'),
             "the period without a value: {}",

@@ -187,10 +187,12 @@ pub(crate) fn render(
         }
         r
     };
-    let drifted: Vec<&FeatureDrift> = order
+    // Sections are named by position: a feature name may hold spaces or quotes, which
+    // an id and a fragment cannot.
+    let drifted: Vec<(usize, &FeatureDrift)> = order
         .iter()
-        .map(|&i| &report.features[i])
-        .filter(|f| f.drifted)
+        .map(|&i| (i, &report.features[i]))
+        .filter(|(_, f)| f.drifted)
         .collect();
     let title = format!("Drift report: {}", page.title);
     let markup = html! {
@@ -219,9 +221,9 @@ pub(crate) fn render(
                         }
                         @if !drifted.is_empty() {
                             p {
-                                @for (n, f) in drifted.iter().enumerate() {
+                                @for (n, (i, f)) in drifted.iter().enumerate() {
                                     @if n > 0 { ", " }
-                                    a href={ "#f-" (f.name) } { (f.name) }
+                                    a href={ "#f-" (i) } { (f.name) }
                                     " (PSI " (number(f.psi.unwrap_or(0.0))) ")"
                                 }
                             }
@@ -251,7 +253,7 @@ pub(crate) fn render(
                 main #features {
                     @for &i in &order {
                         @let f = &report.features[i];
-                        section.feature id={ "f-" (f.name) } data-name=(f.name) data-verdict=(verdict(f))
+                        section.feature id={ "f-" (i) } data-name=(f.name) data-verdict=(verdict(f))
                             data-rank=(rank[i]) data-missing=(f.missing_rate) {
                             header {
                                 h2 { (f.name) }
@@ -334,7 +336,11 @@ mod tests {
         let html = page(0.5);
         assert!(html.starts_with("<!DOCTYPE html>"), "{}", &html[..40]);
         assert!(html.contains("1 of 2 features drifted"), "{html}");
-        let amount = html.find("id=\"f-amount\"").unwrap();
+        let amount = html.find("data-name=\"amount\"").unwrap();
+        assert!(
+            html.contains("href=\"#f-0\">amount</a>"),
+            "the summary links the section"
+        );
         let plan = html.find("data-name=\"plan&lt;b&gt;\"").unwrap();
         assert!(amount < plan, "worst first");
         assert_eq!(
