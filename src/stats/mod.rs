@@ -7,6 +7,8 @@
 //! - [`divergence`]: Jensen–Shannon distance, binned Wasserstein distance
 //! - [`latency`]: log-scale latency histogram, percentiles within 1 %
 //! - [`sparse`]: count vectors written sparsely in the store's binary encoding
+//! - [`sequential`]: an always-valid confidence sequence for candidate − baseline and a
+//!   promote / rollback / continue verdict that may be checked at every tick
 //!
 //! The contracts are in docs/statistics.md and are held to scipy/numpy by `tests/golden.rs`.
 
@@ -17,6 +19,7 @@ pub mod ks;
 pub mod latency;
 pub mod performance;
 pub mod psi;
+pub mod sequential;
 pub mod sparse;
 
 /// Counts as proportions of their sum; all zeros when the sum is zero.
