@@ -3,6 +3,7 @@
 //! (the report of `driftd report --format json` plus window, rate, staleness and latency), `/performance`, `/history`,
 //! `GET /api/v1/models/{model}/report?window=1h[&format=html|json|table]` (the page of
 //! `driftd report --format html` for a live window; HTML for a browser),
+//! `GET /api/v1/models/{model}/deployments` (canary / shadow / A/B verdicts),
 //! `GET /api/v1/alerts`, `GET /api/v1/rules`, `GET /api/v1/silences`, `GET /api/v1/cluster`
 //! (cluster mode: the partitions and models this instance owns).
 //!
@@ -66,6 +67,7 @@ pub(crate) fn router(api: Api) -> Router {
         .route("/api/v1/models/{model}/drift", get(drift))
         .route("/api/v1/models/{model}/performance", get(performance))
         .route("/api/v1/models/{model}/report", get(report))
+        .route("/api/v1/models/{model}/deployments", get(deployments))
         .route("/api/v1/models/{model}/history", get(history))
         .route("/api/v1/models/{model}/retrain", post(retrain))
         .route("/api/v1/alerts", get(alerts))
@@ -513,6 +515,37 @@ async fn report(
         body,
     )
         .into_response()
+}
+
+/// The model's canary, shadow and A/B deployments now: each arm's versions, samples
+/// and value per deciding metric, candidate − baseline with its always-valid
+/// interval, and the verdict (`promote`, `rollback`, `continue`).
+async fn deployments(State(s): State<AppState>, Path(model): Path<String>) -> Response {
+    let config = s.config.get();
+    let settings: Vec<_> = config
+        .models
+        .get(&model)
+        .map(|m| {
+            m.deployments
+                .iter()
+                .filter_map(|d| d.settings(&config.windows))
+                .collect()
+        })
+        .unwrap_or_default();
+    let windows = s.windows.clone();
+    let m = model.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        crate::evaluate::deployment::deployment_reports(&*windows, &m, &settings, unix_now_ms())
+    })
+    .await;
+    match result {
+        Ok(Ok(reports)) => Json(json!({"model": model, "deployments": reports})).into_response(),
+        Ok(Err(e)) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("deployments failed: {e}"),
+        ),
+    }
 }
 
 /// The window's report and, with `pictures`, what its HTML page draws.

@@ -20,10 +20,11 @@
 //! numbers out; no I/O and no clock (only [`base::time::unix_now_ms`] reads it, and
 //! only the edges call that).
 //!
-//! - [`base`]: time and RFC 3339, durations, line numbers, stable ids, a deterministic
+//! - [`base`]: time and RFC 3339, durations, line numbers and globs, stable ids, a deterministic
 //!   generator, locking
 //! - [`stats`]: histograms and bins, PSI, KS with the Kolmogorov distribution, χ²,
-//!   Jensen–Shannon and Wasserstein, latency percentiles, performance metrics
+//!   Jensen–Shannon and Wasserstein, latency percentiles, performance metrics, an
+//!   always-valid confidence sequence for comparing versions
 //!
 //! ## 1. Records
 //!
@@ -56,8 +57,8 @@
 //!   written in memory, the rest read from the store), windows as running sums, the
 //!   profile set
 //! - [`state`]: everything a checkpoint persists, and what changed since the last one
-//! - [`evaluate`]: window → report, history per bucket, and which windows each tick
-//!   evaluates
+//! - [`evaluate`]: window → report, history per bucket, which windows each tick
+//!   evaluates, the pictures of a window, deployment verdicts
 //!
 //! ## 4. Alerting logic
 //!

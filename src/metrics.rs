@@ -212,6 +212,10 @@ struct WindowGauges {
     performance_reference: GaugeVec,
     /// The gauge of each performance metric.
     performance: Vec<(&'static PerformanceMetric, GaugeVec)>,
+    /// `[[models.<m>.deployments]]`: verdict, interval and samples per metric.
+    deployment_verdict: GaugeVec,
+    deployment_difference: GaugeVec,
+    deployment_samples: GaugeVec,
 }
 
 impl Metrics {
@@ -428,6 +432,21 @@ impl Metrics {
                         .map(|g| (m, g))
                 })
                 .collect::<Result<_, _>>()?,
+            deployment_verdict: gauge(
+                "driftd_deployment_verdict",
+                "A deployment's verdict per deciding metric (and metric=\"all\"): 1 promote, 0 continue, -1 rollback.",
+                &["model", "deployment", "metric"],
+            )?,
+            deployment_difference: gauge(
+                "driftd_deployment_difference",
+                "Candidate minus baseline of a deciding metric over the deployment's window, and its always-valid interval (bound: low, estimate, high).",
+                &["model", "deployment", "metric", "bound"],
+            )?,
+            deployment_samples: gauge(
+                "driftd_deployment_samples",
+                "Labelled outcomes behind a deployment's metric, per arm (baseline, candidate).",
+                &["model", "deployment", "metric", "arm"],
+            )?,
         };
         for reason in DecodeReason::ALL {
             // Present from the start, so rate() works before the first error.
@@ -499,6 +518,48 @@ impl Metrics {
         for (model, m) in models {
             for (metric, value) in &m.reference_metrics {
                 g.with_label_values(&[model, metric]).set(*value);
+            }
+        }
+    }
+
+    /// Replaces the deployment gauges with this tick's verdicts.
+    pub(crate) fn record_deployments(
+        &self,
+        reports: &[(String, crate::evaluate::deployment::DeploymentReport)],
+    ) {
+        let g = &self.windows;
+        g.deployment_verdict.reset();
+        g.deployment_difference.reset();
+        g.deployment_samples.reset();
+        let score = |v: &str| match v {
+            "promote" => 1.0,
+            "rollback" => -1.0,
+            _ => 0.0,
+        };
+        for (model, r) in reports {
+            let d = r.deployment.as_str();
+            g.deployment_verdict
+                .with_label_values(&[model, d, "all"])
+                .set(score(r.verdict));
+            for m in &r.metrics {
+                g.deployment_verdict
+                    .with_label_values(&[model, d, m.metric])
+                    .set(score(m.verdict));
+                for (bound, v) in [("low", m.low), ("estimate", m.difference), ("high", m.high)] {
+                    if let Some(v) = v {
+                        g.deployment_difference
+                            .with_label_values(&[model, d, m.metric, bound])
+                            .set(v);
+                    }
+                }
+                for (arm, n) in [
+                    ("baseline", m.baseline.samples),
+                    ("candidate", m.candidate.samples),
+                ] {
+                    g.deployment_samples
+                        .with_label_values(&[model, d, m.metric, arm])
+                        .set(n as f64);
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
 use crate::base::time::{parse_duration, Zone};
+use crate::evaluate::deployment::{DeploymentKind, DeploymentMetric, DeploymentSettings};
 use crate::evaluate::EvaluationSettings;
 use crate::reference::{FeatureKindName, ProfileSettings};
 use crate::report::ReportSettings;
@@ -34,6 +35,114 @@ pub struct ModelConfig {
     /// The zone of `retrain_schedule`: "UTC" (default), an offset or an IANA zone.
     #[serde(default = "Zone::utc")]
     pub retrain_timezone: Zone,
+    /// Canary, shadow and A/B comparisons of this model's versions.
+    #[serde(default)]
+    pub deployments: Vec<DeploymentConfig>,
+}
+
+/// `[[models.<m>.deployments]]`: a candidate version compared with a baseline version
+/// on labelled outcomes, with an always-valid verdict (docs/deployments.md).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    pub name: String,
+    pub kind: DeploymentKind,
+    /// Version glob of the baseline (`"v1"`, `"v1.*"`).
+    pub baseline: String,
+    /// Version glob of the candidate; a version in both counts for the candidate.
+    pub candidate: String,
+    /// The metrics that decide (default accuracy).
+    #[serde(default = "default_deployment_metrics")]
+    pub metrics: Vec<DeploymentMetric>,
+    /// The smallest worsening that matters, in the metric's units.
+    #[serde(deserialize_with = "de_positive")]
+    pub min_effect: f64,
+    /// The error rate of each verdict.
+    #[serde(
+        default = "default_deployment_alpha",
+        deserialize_with = "de_probability"
+    )]
+    pub alpha: f64,
+    /// 1 − the power the planned sample size is chosen for.
+    #[serde(default = "default_beta", deserialize_with = "de_probability")]
+    pub beta: f64,
+    /// Labelled outcomes each arm needs before any verdict.
+    #[serde(default = "default_min_samples")]
+    pub min_samples: u64,
+    /// The candidate sample size the sequence is tightest at (default: the
+    /// fixed-horizon size for `min_effect` at a proportion's largest variance).
+    #[serde(default, deserialize_with = "de_planned")]
+    pub planned_samples: Option<f64>,
+    /// The window compared: one of `[windows] windows` (default the longest).
+    #[serde(default)]
+    pub window: Option<String>,
+}
+
+fn default_deployment_metrics() -> Vec<DeploymentMetric> {
+    vec![DeploymentMetric::Accuracy]
+}
+
+fn default_deployment_alpha() -> f64 {
+    0.05
+}
+
+fn default_beta() -> f64 {
+    0.2
+}
+
+fn default_min_samples() -> u64 {
+    200
+}
+
+fn de_positive<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(de::Error::custom(format!("{v} must be a positive number")))
+    }
+}
+
+fn de_probability<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v > 0.0 && v < 0.5 {
+        Ok(v)
+    } else {
+        Err(de::Error::custom(format!(
+            "{v} must be between 0 and 0.5 (exclusive)"
+        )))
+    }
+}
+
+fn de_planned<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    de_positive(d).map(Some)
+}
+
+impl DeploymentConfig {
+    /// What the evaluation uses; `windows` resolves the window (validated at load).
+    pub fn settings(&self, windows: &WindowsConfig) -> Option<DeploymentSettings> {
+        let (name, length) = match &self.window {
+            Some(w) => (w.clone(), windows.window(w)?),
+            None => windows
+                .windows
+                .iter()
+                .max_by_key(|(_, d)| *d)
+                .map(|(n, d)| (n.clone(), *d))?,
+        };
+        Some(DeploymentSettings {
+            name: self.name.clone(),
+            kind: self.kind,
+            baseline: self.baseline.clone(),
+            candidate: self.candidate.clone(),
+            metrics: self.metrics.clone(),
+            alpha: self.alpha,
+            beta: self.beta,
+            min_effect: self.min_effect,
+            min_samples: self.min_samples,
+            planned_samples: self.planned_samples,
+            window: (name, length.as_millis() as i64),
+        })
+    }
 }
 
 fn de_reference_metrics<'de, D: Deserializer<'de>>(

@@ -24,7 +24,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use crate::base::text::line_of;
+use crate::base::text::{key_after, line_of};
 use crate::base::time::parse_duration;
 use crate::evaluate::EvaluationSettings;
 use crate::event::SourceRole;
@@ -218,6 +218,47 @@ impl Config {
         Ok(config)
     }
 
+    /// Deployments: unique names per model, a configured window, two different arms.
+    fn check_deployments(&self, text: &str) -> Result<(), String> {
+        for (model, m) in &self.models {
+            let mut names = std::collections::BTreeSet::new();
+            for d in &m.deployments {
+                // The table starts at its `name`; a key's line is the first
+                // `key =` after it, so the error points at what to edit.
+                let at = text
+                    .find(&format!("\"{}\"", d.name))
+                    .or_else(|| text.find("deployments"))
+                    .unwrap_or(0);
+                let what = |key: &str| {
+                    let line = key_after(text, at, key).unwrap_or_else(|| line_of(text, at));
+                    format!("line {line}: models.{model}.deployments `{}`", d.name)
+                };
+                if !names.insert(d.name.as_str()) {
+                    return Err(format!("{} is named twice", what("name")));
+                }
+                if d.baseline == d.candidate {
+                    return Err(format!(
+                        "{}: baseline and candidate are the same glob `{}`",
+                        what("candidate"),
+                        d.baseline
+                    ));
+                }
+                if let Some(w) = d
+                    .window
+                    .as_deref()
+                    .filter(|w| self.windows.window(w).is_none())
+                {
+                    return Err(format!(
+                        "{}: window `{w}` is not one of [windows] windows ({})",
+                        what("window"),
+                        self.windows.names().join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self, text: &str) -> Result<(), String> {
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, source) in self.sources.iter().enumerate() {
@@ -238,6 +279,7 @@ impl Config {
                 ));
             }
         }
+        self.check_deployments(text)?;
         if let Some(am) = &self.alertmanager {
             am.check().map_err(|e| {
                 let line = text.find("[alertmanager").map_or(1, |at| line_of(text, at));

@@ -7,6 +7,7 @@ use crate::alerting::Alerting;
 use crate::base::sync::lock;
 use crate::base::time::unix_now_ms;
 use crate::config::LiveConfig;
+use crate::evaluate::deployment::deployment_reports;
 use crate::evaluate::{plan, window_report, WindowSource};
 use crate::metrics::Metrics;
 use crate::rules::SampleSet;
@@ -83,6 +84,30 @@ pub(super) async fn evaluate_every_tick(
             }
             let evaluated = evaluations.len();
             metrics.record_reference_metrics(&config.models);
+            let mut deployments = Vec::new();
+            for (model, m) in config.models.iter().filter(|(_, m)| !m.deployments.is_empty()) {
+                let settings: Vec<_> = m
+                    .deployments
+                    .iter()
+                    .filter_map(|d| d.settings(&config.windows))
+                    .collect();
+                match deployment_reports(&*windows, model, &settings, now) {
+                    // A deployment without any version here (another instance owns the
+                    // model, or no data yet) has no gauges: dashboards sum instances.
+                    Ok(reports) => deployments.extend(
+                        reports
+                            .into_iter()
+                            .filter(|r| {
+                                !r.baseline_versions.is_empty() || !r.candidate_versions.is_empty()
+                            })
+                            .map(|r| (model.clone(), r)),
+                    ),
+                    Err(error) => {
+                        tracing::error!(%error, model, "deployments not evaluated")
+                    }
+                }
+            }
+            metrics.record_deployments(&deployments);
             if let Err(e) = lock(&alerting).evaluate(&samples, &config, now) {
                 tracing::error!(error = %e, "alert state could not be stored; retrying at the next tick");
             }

@@ -2,9 +2,14 @@
 //! per-feature report as `driftd report`, plus event rate, staleness and latency.
 //! Pure: a [`WindowState`], profiles and a `now` in, [`WindowReport`] out. The daemon
 //! calls it every tick (for the metrics) and the HTTP API on request.
+//!
+//! - [`policy`]: which windows each tick evaluates
+//! - [`pictures`]: what the HTML report and alert e-mails draw of a window
+//! - [`deployment`]: canary / shadow / A/B verdicts from each version's window
 
 use serde::Serialize;
 
+pub mod deployment;
 pub mod pictures;
 pub mod policy;
 

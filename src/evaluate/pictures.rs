@@ -62,49 +62,56 @@ pub(crate) fn periods(
     out
 }
 
-/// `stat` of every feature of `profile` per period, by feature name; a period whose
-/// buckets use another profile (or none) has no value. The reference is the profile's
-/// (as in the history API), and the threshold drawn is the feature's PSI threshold
-/// when `stat` is PSI.
+/// `stat` of every feature of `profile` per period, by feature name.
 pub(crate) fn feature_series(
     periods: &[(i64, Option<Bucket>)],
     profile: &ReferenceProfile,
     stat: &FeatureStatistic,
     settings: &EvaluationSettings,
 ) -> BTreeMap<String, Series> {
-    profile
-        .features
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let points = periods
-                .iter()
-                .map(|(start, b)| {
-                    let value = b
-                        .as_ref()
-                        .filter(|b| b.events > 0)
-                        .and_then(|b| bucket_statistic(b, profile, i, stat, settings));
-                    (*start, value)
-                })
-                .collect();
-            let threshold = (stat.field == "psi").then(|| {
-                settings
-                    .report
-                    .thresholds
-                    .get(&f.name)
-                    .copied()
-                    .unwrap_or(settings.report.psi_threshold)
-            });
+    (0..profile.features.len())
+        .map(|i| {
             (
-                f.name.clone(),
-                Series {
-                    metric: stat.field.to_string(),
-                    points,
-                    threshold,
-                },
+                profile.features[i].name.clone(),
+                one_feature_series(periods, profile, i, stat, settings),
             )
         })
         .collect()
+}
+
+/// `stat` of the profile's feature `i` per period; a period whose buckets use another
+/// profile (or none) has no value. The reference is the profile's (as in the history
+/// API), and the threshold drawn is the feature's PSI threshold when `stat` is PSI.
+pub(crate) fn one_feature_series(
+    periods: &[(i64, Option<Bucket>)],
+    profile: &ReferenceProfile,
+    i: usize,
+    stat: &FeatureStatistic,
+    settings: &EvaluationSettings,
+) -> Series {
+    let points = periods
+        .iter()
+        .map(|(start, b)| {
+            let value = b
+                .as_ref()
+                .filter(|b| b.events > 0)
+                .and_then(|b| bucket_statistic(b, profile, i, stat, settings));
+            (*start, value)
+        })
+        .collect();
+    let threshold = (stat.field == "psi").then(|| {
+        settings
+            .report
+            .thresholds
+            .get(&profile.features[i].name)
+            .copied()
+            .unwrap_or(settings.report.psi_threshold)
+    });
+    Series {
+        metric: stat.field.to_string(),
+        points,
+        threshold,
+    }
 }
 
 /// One feature of one window, as an alert names it.
@@ -166,13 +173,13 @@ pub(crate) fn feature_pictures(
             let span = (q.now_ms - from).max(0) / RECENT_POINTS;
             let step = ((span + finest - 1) / finest).max(1) * finest;
             let stat = FeatureStatistic::named(q.metric).or_else(|| FeatureStatistic::named("psi"));
-            stat.and_then(|stat| {
+            stat.map(|stat| {
                 let p = periods(&stored, from, q.now_ms, step);
-                let mut one = feature_series(&p, profile, stat, settings).remove(q.feature)?;
+                let mut one = one_feature_series(&p, profile, i, stat, settings);
                 if stat.field == q.metric {
                     one.threshold = q.threshold.or(one.threshold);
                 }
-                Some(one)
+                one
             })
         }
         _ => None,

@@ -1,0 +1,194 @@
+//! Canary deployments end to end on the real broker: a candidate 5 points less
+//! accurate than its baseline is rolled back, an equal one is never rolled back, the
+//! verdicts are in the API and the gauges, and they survive a SIGKILL (they are a
+//! function of the checkpointed windows). Bad deployment tables name the key and line.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use driftd::base::rng::SplitMix;
+use serde_json::{json, Value};
+
+const PER_VERSION: usize = 6000;
+
+fn records(values: &[Value]) -> Records {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("k{i}-{}", v["model"]), v.to_string().into_bytes()))
+        .collect()
+}
+
+/// Predictions of `model`'s versions v1 and v2 (every prediction says "1") and
+/// labels that agree with probability `accuracy.0` for v1 and `accuracy.1` for v2.
+fn traffic(model: &str, accuracy: (f64, f64), seed: u64) -> (Vec<Value>, Vec<Value>) {
+    let mut rng = SplitMix::new(seed);
+    let t0 = now_ms() - 1_800_000;
+    let (mut predictions, mut labels) = (Vec::new(), Vec::new());
+    for i in 0..2 * PER_VERSION {
+        let (version, p) = if i % 2 == 0 {
+            ("v1", accuracy.0)
+        } else {
+            ("v2", accuracy.1)
+        };
+        let id = format!("{model}-{i}");
+        predictions.push(json!({"model": model, "model_version": version, "id": id,
+            "ts": t0 + i as i64 * 100, "prediction": 0.9}));
+        let y = i64::from(rng.uniform() < p);
+        labels.push(json!({"model": model, "id": id, "label": y}));
+    }
+    (predictions, labels)
+}
+
+fn deployments(daemon: &Daemon, model: &str) -> Value {
+    let (status, body) =
+        http_get(daemon.port, &format!("/api/v1/models/{model}/deployments")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn a_worse_canary_is_rolled_back_an_equal_one_never_and_both_survive_sigkill() {
+    let predictions = unique("preds");
+    let labels = unique("labels");
+    create_topic(&predictions, 3);
+    create_topic(&labels, 3);
+    let extra = format!(
+        r#"
+[[source]]
+topic = "{labels}"
+role = "labels"
+
+[windows]
+windows = ["1h"]
+tick = "1s"
+
+[[models.churn.deployments]]
+name = "v2-canary"
+kind = "canary"
+baseline = "v1"
+candidate = "v2"
+min_effect = 0.05
+
+[[models.fraud.deployments]]
+name = "v2-canary"
+kind = "canary"
+baseline = "v1"
+candidate = "v2*"
+min_effect = 0.05
+"#
+    );
+    let config = write_config_with(&predictions, &unique("dlq"), &unique("group"), &extra);
+    let daemon = Daemon::start(&config, "run.log");
+    // churn's candidate is 5 points worse; fraud's is as good as its baseline.
+    let (churn_p, churn_l) = traffic("churn", (0.80, 0.75), 1);
+    let (fraud_p, fraud_l) = traffic("fraud", (0.80, 0.80), 2);
+    produce(&predictions, &records(&[churn_p, fraud_p].concat()));
+    produce(&labels, &records(&[churn_l, fraud_l].concat()));
+
+    let samples = |m: &Metrics, model: &str, arm: &str| {
+        m.get(&format!(
+            "driftd_deployment_samples{{arm=\"{arm}\",deployment=\"v2-canary\",metric=\"accuracy\",model=\"{model}\"}}"
+        ))
+    };
+    let all = PER_VERSION as f64;
+    let m = daemon.wait_metrics(Duration::from_secs(120), |m| {
+        ["churn", "fraud"].iter().all(|model| {
+            samples(m, model, "baseline") == Some(all)
+                && samples(m, model, "candidate") == Some(all)
+        })
+    });
+    let verdict = |m: &Metrics, model: &str| {
+        m.get(&format!(
+            "driftd_deployment_verdict{{deployment=\"v2-canary\",metric=\"all\",model=\"{model}\"}}"
+        ))
+    };
+    assert_eq!(
+        verdict(&m, "churn"),
+        Some(-1.0),
+        "churn rolled back:\n{}",
+        daemon.log_text()
+    );
+    assert_ne!(
+        verdict(&m, "fraud"),
+        Some(-1.0),
+        "an equal candidate is never rolled back"
+    );
+
+    let churn = deployments(&daemon, "churn");
+    let d = &churn["deployments"][0];
+    assert_eq!(d["deployment"], "v2-canary");
+    assert_eq!(d["kind"], "canary");
+    assert_eq!(d["verdict"], "rollback", "{churn}");
+    assert_eq!(d["baseline_versions"], json!(["v1"]));
+    assert_eq!(d["candidate_versions"], json!(["v2"]));
+    let a = &d["metrics"][0];
+    assert_eq!(a["metric"], "accuracy");
+    let (b, c) = (
+        a["baseline"]["value"].as_f64().unwrap(),
+        a["candidate"]["value"].as_f64().unwrap(),
+    );
+    assert!((b - 0.80).abs() < 0.02 && (c - 0.75).abs() < 0.02, "{a}");
+    let (low, high) = (a["low"].as_f64().unwrap(), a["high"].as_f64().unwrap());
+    assert!(low < c - b && c - b < high && high < 0.0, "{a}");
+    let fraud = deployments(&daemon, "fraud");
+    assert_ne!(fraud["deployments"][0]["verdict"], "rollback", "{fraud}");
+    let before = (churn, fraud);
+
+    // The verdicts are a function of the checkpointed windows: a SIGKILL changes nothing.
+    daemon.sigkill();
+    let daemon = Daemon::start(&config, "run2.log");
+    let m = daemon.wait_metrics(Duration::from_secs(60), |m| {
+        samples(m, "churn", "candidate") == Some(all)
+            && samples(m, "fraud", "candidate") == Some(all)
+    });
+    assert_eq!(verdict(&m, "churn"), Some(-1.0));
+    let after = (deployments(&daemon, "churn"), deployments(&daemon, "fraud"));
+    assert_eq!(
+        after.0["deployments"], before.0["deployments"],
+        "the same evidence after the restart"
+    );
+    assert_eq!(after.1["deployments"], before.1["deployments"]);
+    daemon.sigterm();
+}
+
+#[test]
+fn a_bad_deployment_table_names_the_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |table: &str| {
+        let path = dir.path().join("driftd.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[kafka]\nbrokers = [\"127.0.0.1:1\"]\ngroup_id = \"g\"\n\n[[source]]\ntopic = \"t\"\nrole = \"predictions\"\n\n[windows]\nwindows = [\"1h\"]\n\n{table}"
+            ),
+        )
+        .unwrap();
+        let out = run_driftd(["config", "check", "--config", path.to_str().unwrap()]);
+        assert!(!out.status.success(), "{table}");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let table = "[[models.churn.deployments]]\nname = \"c\"\nkind = \"canary\"\nbaseline = \"v1\"\ncandidate = \"v2\"\n";
+    let err = check(&format!("{table}min_effect = 0.05\nwindow = \"24h\"\n"));
+    assert!(
+        err.contains("line 18")
+            && err.contains("window `24h` is not one of [windows] windows (1h)"),
+        "{err}"
+    );
+    let err = check(&format!("{table}min_effect = -1\n"));
+    assert!(
+        err.contains("min_effect") && err.contains("must be a positive number"),
+        "{err}"
+    );
+    let err = check(&format!("{table}min_effect = 0.05\nkind2 = 1\n"));
+    assert!(err.contains("kind2"), "{err}");
+    let err = check(&format!("{table}min_effect = 0.05\nalpha = 0.7\n"));
+    assert!(
+        err.contains("alpha") && err.contains("between 0 and 0.5"),
+        "{err}"
+    );
+    let err = check("[[models.churn.deployments]]\nname = \"c\"\nkind = \"blue-green\"\nbaseline = \"v1\"\ncandidate = \"v2\"\nmin_effect = 0.05\n");
+    assert!(err.contains("blue-green"), "{err}");
+}
