@@ -16,6 +16,7 @@ use serde_json::json;
 use crate::base::id::stable_id;
 use crate::base::time::rfc3339;
 use crate::config::Config;
+use crate::evaluate::deployment::{newly_reached, verdict_event, DeploymentReport, ReachedVerdict};
 use crate::metrics::Metrics;
 use crate::notify::alertmanager::{needs_sending, push_body, webhook_body, PushSettings};
 use crate::notify::silence::Silence;
@@ -37,6 +38,9 @@ pub struct Alerting {
     cooldowns: Cooldowns,
     schedules_checked: BTreeMap<String, i64>,
     dirty_schedules: BTreeSet<String>,
+    /// The last verdict each deployment (model, name) reached, as stored.
+    verdicts: BTreeMap<(String, String), ReachedVerdict>,
+    dirty_verdicts: BTreeSet<(String, String)>,
     /// Silences of the built-in e-mail, as stored.
     silences: Vec<Silence>,
     /// When each alert was last pushed to Alertmanager, by fingerprint. In memory: after
@@ -103,6 +107,8 @@ impl Alerting {
             cooldowns: Cooldowns::restored(state.last_retrain),
             schedules_checked: state.schedules_checked,
             dirty_schedules: BTreeSet::new(),
+            verdicts: state.verdicts,
+            dirty_verdicts: BTreeSet::new(),
             pushed_ms: BTreeMap::new(),
             silences,
             new_entries: Vec::new(),
@@ -163,6 +169,8 @@ impl Alerting {
         self.cooldowns = Cooldowns::restored(state.last_retrain);
         self.schedules_checked = state.schedules_checked;
         self.dirty_schedules.clear();
+        self.verdicts = state.verdicts;
+        self.dirty_verdicts.clear();
         self.pushed_ms.clear();
         // Decided for partitions that may be another instance's now: their owner
         // decides again from the restored state.
@@ -389,6 +397,54 @@ impl Alerting {
         }
     }
 
+    /// Records the verdicts this tick reached ([`newly_reached`]); each becomes a
+    /// CloudEvent on `[retrain] deployments_topic`. Written with the next
+    /// [`Alerting::evaluate`], in the same transaction as its outbox entry: after a
+    /// crash either both are stored or the verdict is reached again.
+    pub(crate) fn record_verdicts(
+        &mut self,
+        reports: &[(String, DeploymentReport)],
+        config: &Config,
+        now_ms: i64,
+    ) {
+        for (model, r) in reports {
+            let key = (model.clone(), r.deployment.clone());
+            if !newly_reached(r, self.verdicts.get(&key)) {
+                continue;
+            }
+            let reached = ReachedVerdict {
+                verdict: r.verdict.to_string(),
+                candidate_versions: r.candidate_versions.clone(),
+                at_ms: now_ms,
+            };
+            let previous = self.verdicts.insert(key.clone(), reached);
+            self.dirty_verdicts.insert(key);
+            let source = &config.retrain.source;
+            let event = verdict_event(model, r, previous.as_ref(), source, now_ms);
+            let id = event["id"].as_str().unwrap_or_default().to_string();
+            self.new_entries.push(
+                OutboxEntry::new(
+                    format!("{id}-kafka"),
+                    Action::Kafka {
+                        topic: config.retrain.deployments_topic.clone(),
+                        key: model.clone(),
+                        payload: event.to_string(),
+                    },
+                    now_ms,
+                )
+                .about(Some(model)),
+            );
+            self.metrics
+                .alerting
+                .deployment_events
+                .with_label_values(&[model, &r.deployment, r.verdict])
+                .inc();
+            tracing::info!(model = %model, deployment = %r.deployment, verdict = r.verdict,
+                previous = previous.as_ref().map_or("", |p| p.verdict.as_str()), id = %id,
+                "deployment verdict reached");
+        }
+    }
+
     /// A manual retraining request (`POST /api/v1/models/{model}/retrain`).
     pub(crate) fn request_manual(
         &mut self,
@@ -539,6 +595,11 @@ impl Alerting {
                 .iter()
                 .filter_map(|m| self.schedules_checked.get(m).map(|t| (m.clone(), *t)))
                 .collect(),
+            verdicts: self
+                .dirty_verdicts
+                .iter()
+                .filter_map(|k| self.verdicts.get(k).map(|v| (k.clone(), v.clone())))
+                .collect(),
             outbox: self.new_entries.clone(),
         };
         if changes.is_empty() {
@@ -549,6 +610,7 @@ impl Alerting {
         self.groups.mark_clean();
         self.cooldowns.mark_clean();
         self.dirty_schedules.clear();
+        self.dirty_verdicts.clear();
         if !self.new_entries.is_empty() {
             self.new_entries.clear();
             self.wake.notify_one();
@@ -571,6 +633,7 @@ impl Alerting {
                 l("model"),
                 l("version"),
                 l("feature"),
+                l("deployment"),
                 l("window"),
             ])
             .set(1);

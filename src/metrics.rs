@@ -125,6 +125,8 @@ pub struct AlertMetrics {
     pub outbox_oldest: prometheus::Gauge,
     pub deliveries: IntCounterVec,
     pub retrain_requests: IntCounterVec,
+    /// Deployment verdicts reached (each one a CloudEvent in the outbox).
+    pub deployment_events: IntCounterVec,
     /// Charts of alert e-mails: drawn, or left out (over the size budget, or failed).
     pub email_charts: IntCounterVec,
 }
@@ -138,6 +140,7 @@ pub(crate) const ALERT_LABELS: &[&str] = &[
     "model",
     "version",
     "feature",
+    "deployment",
     "window",
 ];
 
@@ -176,6 +179,10 @@ impl AlertMetrics {
             retrain_requests: reg(registry, IntCounterVec::new(
                 Opts::new("driftd_retrain_requests_total", "Retraining requests, by model, trigger and result (emitted, suppressed by the cooldown)."),
                 &["model", "trigger", "result"],
+            )?)?,
+            deployment_events: reg(registry, IntCounterVec::new(
+                Opts::new("driftd_deployment_events_total", "Deployment verdicts reached (promote, rollback), each sent as a CloudEvent to [retrain] deployments_topic, by model, deployment and verdict."),
+                &["model", "deployment", "verdict"],
             )?)?,
             email_charts: reg(registry, IntCounterVec::new(
                 Opts::new("driftd_email_charts_total", "Feature charts of alert e-mails, by result (attached; omitted: past the 60 kB image budget of one e-mail, or not drawn)."),
@@ -531,11 +538,7 @@ impl Metrics {
         g.deployment_verdict.reset();
         g.deployment_difference.reset();
         g.deployment_samples.reset();
-        let score = |v: &str| match v {
-            "promote" => 1.0,
-            "rollback" => -1.0,
-            _ => 0.0,
-        };
+        let score = crate::evaluate::deployment::verdict_score;
         for (model, r) in reports {
             let d = r.deployment.as_str();
             g.deployment_verdict

@@ -1,7 +1,10 @@
 //! Canary deployments end to end on the real broker: a candidate 5 points less
-//! accurate than its baseline is rolled back, an equal one is never rolled back, the
-//! verdicts are in the API and the gauges, and they survive a SIGKILL (they are a
-//! function of the checkpointed windows). Bad deployment tables name the key and line.
+//! accurate than its baseline is rolled back, an equal one is promoted, the verdicts
+//! are in the API and the gauges, each is announced once as a CloudEvent on the
+//! deployments topic, the rollback fires a `deployment_verdict` rule, and all
+//! of it survives a SIGKILL (verdicts are a function of the checkpointed windows; the
+//! announcement is stored with its outbox entry). Bad deployment tables name the key
+//! and line.
 
 mod common;
 
@@ -53,13 +56,43 @@ fn deployments(daemon: &Daemon, model: &str) -> Value {
 fn a_worse_canary_is_rolled_back_an_equal_one_never_and_both_survive_sigkill() {
     let predictions = unique("preds");
     let labels = unique("labels");
+    let verdicts = unique("deployments");
     create_topic(&predictions, 3);
     create_topic(&labels, 3);
+    create_topic(&verdicts, 1);
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("deployments.toml"),
+        r#"
+[[rule]]
+name = "CanaryRolledBack"
+models = ["*"]
+deployments = ["*"]
+metric = "deployment_verdict"
+window = "1h"
+condition = "< 0"
+min_samples = 1000
+keep_firing_for = "1m"
+severity = "critical"
+summary = "{{ $labels.deployment }} of {{ $labels.model }}: roll back"
+"#,
+    )
+    .unwrap();
     let extra = format!(
         r#"
 [[source]]
 topic = "{labels}"
 role = "labels"
+
+[alerting]
+rules = ["{rules}"]
+
+[retrain]
+deployments_topic = "{verdicts}"
+
+[outbox]
+initial_backoff = "500ms"
+max_backoff = "2s"
 
 [windows]
 windows = ["1h"]
@@ -78,7 +111,8 @@ kind = "canary"
 baseline = "v1"
 candidate = "v2*"
 min_effect = 0.05
-"#
+"#,
+        rules = rules.path().display(),
     );
     let config = write_config_with(&predictions, &unique("dlq"), &unique("group"), &extra);
     let daemon = Daemon::start(&config, "run.log");
@@ -137,6 +171,52 @@ min_effect = 0.05
     assert_ne!(fraud["deployments"][0]["verdict"], "rollback", "{fraud}");
     let before = (churn, fraud);
 
+    // Each verdict is announced on the deployments topic, once, with its evidence:
+    // churn's rollback, and fraud's promotion (its candidate is within min_effect).
+    let events = read_events(&verdicts, 2);
+    let subjects: Vec<_> = events.iter().map(|e| e["subject"].clone()).collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let of = |subject: &str| {
+        events
+            .iter()
+            .find(|e| e["subject"] == subject)
+            .unwrap_or_else(|| panic!("no event for {subject}: {subjects:?}"))
+    };
+    let e = of("churn/v2-canary");
+    assert_eq!(e["type"], "io.driftd.deployment.verdict");
+    assert_eq!(e["data"]["verdict"], "rollback");
+    assert_eq!(e["data"]["previous_verdict"], Value::Null);
+    assert_eq!(e["data"]["candidate_versions"], json!(["v2"]));
+    assert_eq!(e["data"]["metrics"][0]["metric"], "accuracy");
+    assert!(
+        e["data"]["metrics"][0]["high"].as_f64().unwrap() < 0.0,
+        "{e}"
+    );
+    let e = of("fraud/v2-canary");
+    assert_eq!(e["data"]["verdict"], "promote", "{e}");
+    assert!(
+        e["data"]["metrics"][0]["low"].as_f64().unwrap() > -0.05,
+        "{e}"
+    );
+    // ... and fires the rule for churn's deployment, not fraud's.
+    let firing = |m: &Metrics, model: &str| {
+        m.get(&format!(
+            "driftd_alerts{{alertname=\"CanaryRolledBack\",alertstate=\"firing\",deployment=\"v2-canary\",feature=\"\",model=\"{model}\",severity=\"critical\",version=\"\",window=\"1h\"}}"
+        ))
+    };
+    let m = daemon.wait_metrics(Duration::from_secs(30), |m| firing(m, "churn") == Some(1.0));
+    assert_eq!(
+        firing(&m, "fraud"),
+        None,
+        "an equal candidate fires nothing"
+    );
+    let alerts = {
+        let (status, body) = http_get(daemon.port, "/api/v1/alerts").unwrap();
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    assert!(alerts.contains("v2-canary of churn: roll back"), "{alerts}");
+
     // The verdicts are a function of the checkpointed windows: a SIGKILL changes nothing.
     daemon.sigkill();
     let daemon = Daemon::start(&config, "run2.log");
@@ -151,7 +231,20 @@ min_effect = 0.05
         "the same evidence after the restart"
     );
     assert_eq!(after.1["deployments"], before.1["deployments"]);
+    daemon.wait_metrics(Duration::from_secs(30), |m| firing(m, "churn") == Some(1.0));
+    // A few ticks after the restart the verdict is still the one already announced.
+    std::thread::sleep(Duration::from_secs(3));
+    let events = read_events(&verdicts, 2);
+    assert_eq!(events.len(), 2, "no second announcement: {events:?}");
     daemon.sigterm();
+}
+
+/// The CloudEvents on `topic`, once at least `at_least` arrived (or after 30 s).
+fn read_events(topic: &str, at_least: usize) -> Vec<Value> {
+    read_topic(topic, at_least, Duration::from_secs(30))
+        .into_iter()
+        .map(|(payload, _)| serde_json::from_slice(&payload).unwrap())
+        .collect()
 }
 
 #[test]

@@ -197,6 +197,13 @@ pub struct RetrainConfig {
     /// Kafka topic of the CloudEvents, keyed by model.
     #[serde(default = "default_retrain_topic", deserialize_with = "de_nonempty")]
     pub topic: String,
+    /// Kafka topic of the deployment verdict CloudEvents (`promote`, `rollback`),
+    /// keyed by model: the retraining topic's sibling.
+    #[serde(
+        default = "default_deployments_topic",
+        deserialize_with = "de_nonempty"
+    )]
+    pub deployments_topic: String,
     /// At most one retraining request per model within this period.
     #[serde(default = "default_cooldown", deserialize_with = "de_any_duration")]
     pub cooldown: Duration,
@@ -221,6 +228,7 @@ impl Default for RetrainConfig {
     fn default() -> Self {
         RetrainConfig {
             topic: default_retrain_topic(),
+            deployments_topic: default_deployments_topic(),
             cooldown: default_cooldown(),
             training_window: default_training_window(),
             source: default_event_source(),
@@ -232,6 +240,9 @@ impl Default for RetrainConfig {
 
 fn default_retrain_topic() -> String {
     "driftd.retrain".into()
+}
+fn default_deployments_topic() -> String {
+    "driftd.deployments".into()
 }
 fn default_cooldown() -> Duration {
     Duration::from_secs(6 * 3600)

@@ -108,7 +108,10 @@ pub(super) async fn evaluate_every_tick(
                 }
             }
             metrics.record_deployments(&deployments);
-            if let Err(e) = lock(&alerting).evaluate(&samples, &config, now) {
+            samples.add_deployments(&deployments);
+            let mut alerting = lock(&alerting);
+            alerting.record_verdicts(&deployments, &config, now);
+            if let Err(e) = alerting.evaluate(&samples, &config, now) {
                 tracing::error!(error = %e, "alert state could not be stored; retrying at the next tick");
             }
             metrics

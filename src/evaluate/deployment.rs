@@ -198,6 +198,72 @@ pub fn evaluate_deployment(
     }
 }
 
+/// A verdict as a number, for gauges and rule metrics: 1 promote, 0 continue,
+/// −1 rollback.
+pub fn verdict_score(verdict: &str) -> f64 {
+    match verdict {
+        "promote" => 1.0,
+        "rollback" => -1.0,
+        _ => 0.0,
+    }
+}
+
+/// The last verdict a deployment reached (`promote` or `rollback`) and for which
+/// candidate versions; persisted by the alerting stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReachedVerdict {
+    pub verdict: String,
+    pub candidate_versions: Vec<String>,
+    pub at_ms: i64,
+}
+
+/// Whether `r` reaches a verdict to announce: a decisive one, other than the last
+/// reached or for other candidate versions. A verdict is where a sequential test
+/// stops, so a later `continue` (the window moved on, or a restarted daemon still
+/// replaying its input) does not take it back, and the same verdict is not
+/// announced twice.
+pub(crate) fn newly_reached(r: &DeploymentReport, last: Option<&ReachedVerdict>) -> bool {
+    r.verdict != "continue"
+        && last
+            .is_none_or(|l| l.verdict != r.verdict || l.candidate_versions != r.candidate_versions)
+}
+
+/// The CloudEvent type of a reached verdict (`[retrain] deployments_topic`).
+pub(crate) const VERDICT_EVENT_TYPE: &str = "io.driftd.deployment.verdict";
+
+/// The CloudEvents 1.0 event (structured JSON) announcing that `model`'s deployment
+/// reached `r.verdict` at `at_ms`, with the evidence. The id is derived from what
+/// makes the event unique, so a consumer can drop the rare duplicate.
+pub(crate) fn verdict_event(
+    model: &str,
+    r: &DeploymentReport,
+    previous: Option<&ReachedVerdict>,
+    source: &str,
+    at_ms: i64,
+) -> serde_json::Value {
+    let at = at_ms.to_string();
+    serde_json::json!({
+        "specversion": "1.0",
+        "id": crate::base::id::stable_id(&["deployment", model, &r.deployment, r.verdict, &at]),
+        "source": source,
+        "type": VERDICT_EVENT_TYPE,
+        "subject": format!("{model}/{}", r.deployment),
+        "time": crate::base::time::rfc3339(at_ms),
+        "datacontenttype": "application/json",
+        "data": {
+            "model": model,
+            "deployment": r.deployment,
+            "kind": r.kind,
+            "window": r.window,
+            "verdict": r.verdict,
+            "previous_verdict": previous.map(|p| &p.verdict),
+            "baseline_versions": r.baseline_versions,
+            "candidate_versions": r.candidate_versions,
+            "metrics": r.metrics,
+        }
+    })
+}
+
 /// Every deployment of `model` at `now_ms`, from the live windows of its versions
 /// (each version's window read once per window length).
 pub(crate) fn deployment_reports(
@@ -264,6 +330,47 @@ mod tests {
             correct,
             ..PerformanceCounts::default()
         }
+    }
+
+    #[test]
+    fn a_verdict_is_announced_once_and_continue_does_not_take_it_back() {
+        let v = vec![
+            ("v1".to_string(), counts(6000, 4800)),
+            ("v2".to_string(), counts(6000, 4500)),
+        ];
+        let rollback = evaluate_deployment(&settings(), &v);
+        assert_eq!(rollback.verdict, "rollback");
+        assert!(newly_reached(&rollback, None));
+        let reached = ReachedVerdict {
+            verdict: "rollback".into(),
+            candidate_versions: vec!["v2".into()],
+            at_ms: 1,
+        };
+        assert!(!newly_reached(&rollback, Some(&reached)), "once");
+        let few = vec![
+            ("v1".to_string(), counts(100, 80)),
+            ("v2".to_string(), counts(100, 75)),
+        ];
+        let cont = evaluate_deployment(&settings(), &few);
+        assert_eq!(cont.verdict, "continue");
+        assert!(!newly_reached(&cont, None) && !newly_reached(&cont, Some(&reached)));
+        let mut v3 = rollback.clone();
+        v3.candidate_versions = vec!["v2".into(), "v2.1".into()];
+        assert!(newly_reached(&v3, Some(&reached)), "another candidate");
+        let mut promote = rollback.clone();
+        promote.verdict = "promote";
+        assert!(newly_reached(&promote, Some(&reached)), "the other verdict");
+        let event = verdict_event("churn", &rollback, Some(&reached), "/driftd", 5_000);
+        assert_eq!(event["type"], VERDICT_EVENT_TYPE);
+        assert_eq!(event["subject"], "churn/v2-canary");
+        assert_eq!(event["data"]["verdict"], "rollback");
+        assert_eq!(event["data"]["previous_verdict"], "rollback");
+        assert_eq!(event["data"]["metrics"][0]["metric"], "accuracy");
+        assert_eq!(
+            event["id"],
+            verdict_event("churn", &rollback, None, "/x", 5_000)["id"],
+            "the id is what makes the event unique"
+        );
     }
 
     #[test]

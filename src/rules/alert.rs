@@ -314,6 +314,11 @@ pub(crate) fn selects(rule: &Rule, key: &SeriesKey) -> bool {
             (Some(g), Some(f)) => any(g, f),
             _ => false,
         }
+        && match (&rule.deployments, &key.deployment) {
+            (None, None) => true,
+            (Some(g), Some(d)) => any(g, d),
+            _ => false,
+        }
 }
 
 fn alert_labels(rule: &Rule, key: &SeriesKey) -> BTreeMap<String, String> {
@@ -325,6 +330,9 @@ fn alert_labels(rule: &Rule, key: &SeriesKey) -> BTreeMap<String, String> {
     }
     if let Some(f) = &key.feature {
         labels.insert("feature".into(), f.clone());
+    }
+    if let Some(d) = &key.deployment {
+        labels.insert("deployment".into(), d.clone());
     }
     labels.insert("window".into(), key.window.clone());
     labels.insert("severity".into(), rule.severity.clone());
@@ -374,6 +382,7 @@ mod tests {
                     version: None,
                     window: "1h".into(),
                     feature: Some(feature.to_string()),
+                    deployment: None,
                     metric: "psi".into(),
                 },
                 Sample {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::sample::{feature_metrics, is_model_metric, model_metrics, Sample};
+use super::sample::{feature_metrics, is_model_metric, model_metrics, Sample, DEPLOYMENT_METRICS};
 use super::template;
 use crate::base::text::line_of;
 use crate::base::time::parse_duration;
@@ -182,6 +182,8 @@ pub struct Rule {
     pub features: Option<Vec<String>>,
     /// `Some`: evaluated per matching version; `None`: all versions merged.
     pub versions: Option<Vec<String>>,
+    /// `Some`: a deployment metric, evaluated per matching deployment.
+    pub deployments: Option<Vec<String>>,
     pub metric: String,
     pub window: String,
     pub condition: Condition,
@@ -223,6 +225,8 @@ struct RuleSpec {
     features: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     versions: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    deployments: Option<Spanned<Vec<String>>>,
     metric: Spanned<String>,
     window: Spanned<String>,
     condition: Spanned<String>,
@@ -254,6 +258,7 @@ const RESERVED_LABELS: &[&str] = &[
     "model",
     "version",
     "feature",
+    "deployment",
     "window",
     "severity",
 ];
@@ -366,35 +371,40 @@ fn validate(
     let metric = r.metric.get_ref().clone();
     let is_model = is_model_metric(&metric);
     let is_feature = feature_metrics().contains(&metric.as_str());
-    if !is_model && !is_feature {
+    let is_deployment = DEPLOYMENT_METRICS.contains(&metric.as_str());
+    if !is_model && !is_feature && !is_deployment {
         return Err(fail(
             r.metric.span(),
             "metric",
             format!(
-                "unknown metric `{metric}`; model metrics: {}; feature metrics: {}",
+                "unknown metric `{metric}`; model metrics: {}; feature metrics: {}; deployment metrics: {}",
                 model_metrics().join(", "),
-                feature_metrics().join(", ")
+                feature_metrics().join(", "),
+                DEPLOYMENT_METRICS.join(", ")
             ),
         ));
     }
-    let features = match (&r.features, is_feature) {
-        (None, true) => {
-            return Err(fail(
-                r.metric.span(),
-                "features",
-                format!("`{metric}` is a feature metric: add e.g. features = [\"*\"]"),
-            ))
-        }
-        (Some(f), false) => {
-            return Err(fail(
-                f.span(),
-                "features",
-                format!("`{metric}` is a model metric: remove `features`"),
-            ))
-        }
-        (Some(f), true) => Some(globs(f, "features", &fail)?),
-        (None, false) => None,
-    };
+    let deployments = selector(
+        &r.deployments,
+        is_deployment,
+        "deployments",
+        (&r.metric, "a deployment metric", "not a deployment metric"),
+        &fail,
+    )?;
+    if let (true, Some(v)) = (is_deployment, &r.versions) {
+        return Err(fail(
+            v.span(),
+            "versions",
+            "a deployment compares its own versions: remove `versions`".into(),
+        ));
+    }
+    let features = selector(
+        &r.features,
+        is_feature,
+        "features",
+        (&r.metric, "a feature metric", "a model metric"),
+        &fail,
+    )?;
     let models = match &r.models {
         Some(m) => globs(m, "models", &fail)?,
         None => vec!["*".to_string()],
@@ -531,6 +541,7 @@ fn validate(
         models,
         features,
         versions,
+        deployments,
         metric,
         window,
         condition,
@@ -543,6 +554,32 @@ fn validate(
         email: actions.contains("email"),
         retrain: actions.contains("retrain"),
     })
+}
+
+/// The globs of a selector (`features`, `deployments`) that the metric needs exactly
+/// when `needed`: its absence is blamed on the metric's line, its presence on its own.
+fn selector(
+    spec: &Option<Spanned<Vec<String>>>,
+    needed: bool,
+    key: &str,
+    (metric, is, is_not): (&Spanned<String>, &str, &str),
+    fail: &dyn Fn(std::ops::Range<usize>, &str, String) -> RulesError,
+) -> Result<Option<Vec<String>>, RulesError> {
+    let m = metric.get_ref();
+    match (spec, needed) {
+        (None, true) => Err(fail(
+            metric.span(),
+            key,
+            format!("`{m}` is {is}: add e.g. {key} = [\"*\"]"),
+        )),
+        (Some(l), false) => Err(fail(
+            l.span(),
+            key,
+            format!("`{m}` is {is_not}: remove `{key}`"),
+        )),
+        (Some(l), true) => Ok(Some(globs(l, key, fail)?)),
+        (None, false) => Ok(None),
+    }
 }
 
 fn globs(
@@ -753,5 +790,27 @@ condition = "< reference * 0.95"
             "summary = \"{{ $labels.team }} {{ $labels.feature }}\"\n"
         );
         assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn a_deployment_metric_needs_deployments_and_only_it_may_have_them() {
+        let base = "[[rule]]\nname = \"D\"\nmetric = \"deployment_verdict\"\nwindow = \"1h\"\ncondition = \"< 0\"\n";
+        let e = error_of(base);
+        assert_eq!((e.line, e.key.as_deref()), (Some(3), Some("deployments")));
+        let rules = parse(&format!(
+            "{base}deployments = [\"canary-*\"]\nsummary = \"{{{{ $labels.deployment }}}}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(rules[0].deployments, Some(vec!["canary-*".to_string()]));
+        let e = error_of(&format!(
+            "{base}deployments = [\"*\"]\nversions = [\"v2\"]\n"
+        ));
+        assert_eq!((e.line, e.key.as_deref()), (Some(7), Some("versions")));
+        let e = error_of(&GOOD.replace(
+            "metric = \"accuracy\"",
+            "metric = \"accuracy\"\ndeployments = [\"*\"]",
+        ));
+        assert_eq!(e.key.as_deref(), Some("deployments"));
+        assert!(e.message.contains("not a deployment metric"), "{e}");
     }
 }

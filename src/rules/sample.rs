@@ -20,6 +20,10 @@ pub(crate) fn is_model_metric(metric: &str) -> bool {
     model_metrics().contains(&metric)
 }
 
+/// Metrics of one deployment (a rule needs `deployments`): its verdict as a number,
+/// 1 promote, 0 continue, −1 rollback, over the deployment's own window.
+pub(crate) const DEPLOYMENT_METRICS: &[&str] = &["deployment_verdict"];
+
 /// Metrics of one feature (a rule needs `features`); the model's prediction is the
 /// feature `prediction`. The rule metrics of [`FEATURE_STATISTICS`].
 pub(crate) fn feature_metrics() -> Vec<&'static str> {
@@ -33,6 +37,8 @@ pub(crate) struct SeriesKey {
     pub version: Option<String>,
     pub window: String,
     pub feature: Option<String>,
+    /// `Some`: a deployment metric of this `[[models.<m>.deployments]]` entry.
+    pub deployment: Option<String>,
     pub metric: String,
 }
 
@@ -97,6 +103,7 @@ impl SampleSet {
                         version: r.version.clone(),
                         window: r.window.clone(),
                         feature: None,
+                        deployment: None,
                         metric: metric.to_string(),
                     },
                     Sample {
@@ -143,6 +150,7 @@ impl SampleSet {
                         version: r.version.clone(),
                         window: r.window.clone(),
                         feature: Some(f.name.clone()),
+                        deployment: None,
                         metric: s.field.to_string(),
                     },
                     Sample {
@@ -156,6 +164,41 @@ impl SampleSet {
                     },
                 );
             }
+        }
+    }
+
+    /// Adds the verdict of every deployment (model, report), over the deployment's
+    /// window; its samples are the smaller arm's labelled outcomes.
+    pub(crate) fn add_deployments(
+        &mut self,
+        reports: &[(String, crate::evaluate::deployment::DeploymentReport)],
+    ) {
+        for (model, r) in reports {
+            if !self.wants(&r.window, "deployment_verdict") {
+                continue;
+            }
+            let samples = r
+                .metrics
+                .iter()
+                .map(|m| m.baseline.samples.min(m.candidate.samples))
+                .min()
+                .unwrap_or(0);
+            self.samples.insert(
+                SeriesKey {
+                    model: model.clone(),
+                    version: None,
+                    window: r.window.clone(),
+                    feature: None,
+                    deployment: Some(r.deployment.clone()),
+                    metric: "deployment_verdict".to_string(),
+                },
+                Sample {
+                    value: crate::evaluate::deployment::verdict_score(r.verdict),
+                    samples,
+                    reference: None,
+                    critical: None,
+                },
+            );
         }
     }
 }

@@ -76,6 +76,8 @@ struct SeriesSpec {
     window: String,
     #[serde(default)]
     feature: Option<String>,
+    #[serde(default)]
+    deployment: Option<String>,
     metric: String,
     values: String,
     #[serde(default = "default_samples")]
@@ -236,6 +238,7 @@ pub(crate) fn run_file(path: &Path) -> Result<Vec<CaseResult>, UnitTestError> {
                 version: s.version.clone(),
                 window: s.window.clone(),
                 feature: s.feature.clone(),
+                deployment: s.deployment.clone(),
                 metric: s.metric.clone(),
             };
             series.push((key, s, values));

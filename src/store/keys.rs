@@ -1,8 +1,8 @@
 //! The byte layout of keys (the table in [`super`]): pure, no I/O.
 
 use super::{
-    StoreError, ALERT, BUCKET, EVENTS, EXPIRY, GROUP, JOIN, LABELS, OFFSET, OUTBOX, RETRAIN,
-    SCHEDULE,
+    StoreError, ALERT, BUCKET, DEPLOYMENT, EVENTS, EXPIRY, GROUP, JOIN, LABELS, OFFSET, OUTBOX,
+    RETRAIN, SCHEDULE,
 };
 use crate::join::JoinKey;
 use crate::window::BucketKey;
@@ -139,7 +139,7 @@ pub(super) fn owner(key: &[u8], value: Option<&[u8]>) -> KeyOwner {
             None => KeyOwner::Local,
         }
     };
-    for prefix in [EVENTS, LABELS, BUCKET, JOIN, RETRAIN, SCHEDULE] {
+    for prefix in [EVENTS, LABELS, BUCKET, JOIN, RETRAIN, SCHEDULE, DEPLOYMENT] {
         if let Some(rest) = key.strip_prefix(prefix) {
             return first(rest);
         }

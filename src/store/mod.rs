@@ -30,11 +30,12 @@
 //! | `group\0{model}`                      | JSON [`crate::notify::GroupState`] |
 //! | `retrain\0{model}`                    | i64 BE ms of the last retraining request |
 //! | `schedule\0{model}`                   | i64 BE ms up to which schedules were checked |
+//! | `deployment\0{model}\0{name}`          | JSON [`crate::evaluate::deployment::ReachedVerdict`] |
 //! | `outbox\0{id}`                        | JSON [`crate::notify::OutboxEntry`] |
 //! | `silence\0{id}`                       | JSON [`crate::notify::silence::Silence`] |
 //!
 //! The ingest checkpoint writes `meta\0joins` to `expiry`; the alerting stage writes
-//! `alert`, `group`, `retrain`, `schedule` and new `outbox` entries in one transaction
+//! `alert`, `group`, `retrain`, `schedule`, `deployment` and new `outbox` entries in one transaction
 //! of its own per evaluation, and the outbox sender removes `outbox` entries once they
 //! are delivered; `silence` entries are written when a silence is created or expired
 //! through the API, and removed by the alerting stage once long expired. The writers
@@ -69,6 +70,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::evaluate::deployment::ReachedVerdict;
 use crate::join::{JoinKey, JoinReadError, Pending};
 use crate::reference::{FeatureKind, ReferenceProfile};
 use crate::state::{Changes, IngestState};
@@ -108,6 +110,7 @@ const ALERT: &[u8] = b"alert\0";
 const GROUP: &[u8] = b"group\0";
 const RETRAIN: &[u8] = b"retrain\0";
 const SCHEDULE: &[u8] = b"schedule\0";
+const DEPLOYMENT: &[u8] = b"deployment\0";
 const OUTBOX: &[u8] = b"outbox\0";
 const SILENCE: &[u8] = b"silence\0";
 
@@ -118,6 +121,8 @@ pub(crate) struct AlertingState {
     pub groups: Vec<crate::notify::GroupState>,
     pub last_retrain: BTreeMap<String, i64>,
     pub schedules_checked: BTreeMap<String, i64>,
+    /// The last verdict each deployment reached, by (model, deployment name).
+    pub verdicts: BTreeMap<(String, String), ReachedVerdict>,
 }
 
 /// What one evaluation changed, written atomically with the outbox entries it created.
@@ -129,6 +134,7 @@ pub(crate) struct AlertingChanges {
     pub removed_groups: Vec<String>,
     pub last_retrain: Vec<(String, i64)>,
     pub schedules_checked: Vec<(String, i64)>,
+    pub verdicts: Vec<((String, String), ReachedVerdict)>,
     pub outbox: Vec<crate::notify::OutboxEntry>,
 }
 
@@ -140,6 +146,7 @@ impl AlertingChanges {
             && self.removed_groups.is_empty()
             && self.last_retrain.is_empty()
             && self.schedules_checked.is_empty()
+            && self.verdicts.is_empty()
             && self.outbox.is_empty()
     }
 }
@@ -567,6 +574,12 @@ impl Store {
                 map.insert(model, i64::from_be_bytes(fixed(&v, &k)?));
             }
         }
+        for (k, v) in self.scan(STATE, DEPLOYMENT)? {
+            let mut parts = split(&k[DEPLOYMENT.len()..], 2, &k)?;
+            let name = parts.remove(1);
+            out.verdicts
+                .insert((parts.remove(0), name), serde_json::from_slice(&v)?);
+        }
         Ok(out)
     }
 
@@ -590,6 +603,12 @@ impl Store {
         }
         for (model, t) in &c.schedules_checked {
             batch.insert(raw_key(SCHEDULE, model), t.to_be_bytes());
+        }
+        for ((model, name), verdict) in &c.verdicts {
+            batch.insert(
+                key(DEPLOYMENT, &[model, name]),
+                serde_json::to_vec(verdict)?,
+            );
         }
         for e in &c.outbox {
             batch.insert(raw_key(OUTBOX, &e.id), serde_json::to_vec(e)?);
@@ -927,10 +946,16 @@ mod tests {
             payload: "{}".into(),
         };
         let about_churn = OutboxEntry::new("e1".into(), hook("e1"), 1).about(Some("churn"));
+        let rolled_back = ReachedVerdict {
+            verdict: "rollback".into(),
+            candidate_versions: vec!["v2".into()],
+            at_ms: 7,
+        };
         let push = OutboxEntry::new("am".into(), hook("am"), 1);
         store
             .write_alerting(&AlertingChanges {
                 last_retrain: vec![("churn".into(), 5)],
+                verdicts: vec![(("churn".into(), "v2-canary".into()), rolled_back.clone())],
                 outbox: vec![about_churn.clone(), push.clone()],
                 ..Default::default()
             })
@@ -957,6 +982,7 @@ mod tests {
             vec![
                 (offset_key, true, KeyOwner::Partition(7)),
                 (raw_key(RETRAIN, "churn"), true, churn()),
+                (raw_key(DEPLOYMENT, "churn\0v2-canary"), true, churn()),
                 (raw_key(OUTBOX, "e1"), true, churn()),
                 // A removal's owner comes from the value it removes.
                 (raw_key(OUTBOX, "e1"), false, churn()),
@@ -977,7 +1003,11 @@ mod tests {
         assert_eq!(store.load().unwrap().offset("preds", 7), Some(42));
 
         // Wiped: only local keys stay; restored from the replica: as before.
-        assert_eq!(store.wipe_replicated().unwrap(), 2);
+        assert_eq!(
+            store.load_alerting().unwrap().verdicts[&("churn".into(), "v2-canary".into())],
+            rolled_back
+        );
+        assert_eq!(store.wipe_replicated().unwrap(), 3);
         assert_eq!(store.load().unwrap().offset("preds", 7), None);
         assert_eq!(store.outbox().unwrap(), vec![push.clone()]);
         assert!(store.read(STATE, &silence_key).unwrap().is_some());
