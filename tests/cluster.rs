@@ -154,18 +154,28 @@ fn window_of(daemon: &Daemon, model: &str) -> Value {
 }
 
 /// Which live instance owns each model, from `/api/v1/cluster`; each model has one.
+/// An instance lists a model once it has restored the model's partitions, which may
+/// be a moment after the assignment settled: waits (up to 60 s) for every model.
 fn owners<'a>(instances: &[&'a Daemon], models: &[String]) -> BTreeMap<String, &'a Daemon> {
-    let mut out = BTreeMap::new();
-    for d in instances {
-        let c = get_json(d, "/api/v1/cluster");
-        assert_eq!(c["enabled"], true);
-        for m in c["owned_models"].as_array().unwrap() {
-            let m = m.as_str().unwrap().to_string();
-            assert!(out.insert(m.clone(), *d).is_none(), "{m} owned twice");
+    let read = || {
+        let mut out = BTreeMap::new();
+        for d in instances {
+            let c = get_json(d, "/api/v1/cluster");
+            assert_eq!(c["enabled"], true);
+            for m in c["owned_models"].as_array().unwrap() {
+                let m = m.as_str().unwrap().to_string();
+                assert!(out.insert(m.clone(), *d).is_none(), "{m} owned twice");
+            }
         }
-    }
+        out
+    };
+    let all: BTreeSet<&String> = models.iter().collect();
+    wait_until(Duration::from_secs(60), Duration::from_millis(500), || {
+        read().keys().collect::<BTreeSet<_>>() == all
+    });
+    let out = read();
     let owned: BTreeSet<&String> = out.keys().collect();
-    assert_eq!(owned, models.iter().collect(), "every model has an owner");
+    assert_eq!(owned, all, "every model has an owner");
     out
 }
 
