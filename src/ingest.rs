@@ -297,7 +297,7 @@ impl<D: DeadLetterSink> Ingest<D> {
             memory: WindowMemory::from_budget(config.storage.memory_budget),
             labels: crate::join::LabelSettings {
                 keep_predictions: config.sources.iter().any(|s| s.role == SourceRole::Labels),
-                ..config.labels.settings()
+                ..config.label_settings()
             },
         })
     }

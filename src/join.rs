@@ -46,6 +46,36 @@ pub struct LabelSettings {
     /// configured: nothing would ever join them, and holding every prediction for the
     /// TTL would cost memory and store writes in proportion to the traffic.
     pub keep_predictions: bool,
+    /// Shadow deployments by model: their candidate's predictions are paired with
+    /// the live (baseline) version's by id instead of waiting for labels alone.
+    pub shadows: HashMap<String, Vec<ShadowSettings>>,
+}
+
+/// A `kind = "shadow"` deployment, as the join sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowSettings {
+    pub deployment: String,
+    /// Version globs; a version in both is the candidate's.
+    pub baseline: String,
+    pub candidate: String,
+}
+
+impl ShadowSettings {
+    fn role(&self, version: &str) -> Option<Side> {
+        if crate::base::text::glob_match(&self.candidate, version) {
+            Some(Side::Candidate)
+        } else if crate::base::text::glob_match(&self.baseline, version) {
+            Some(Side::Baseline)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Baseline,
+    Candidate,
 }
 
 /// The segment of predictions whose value is beyond `max_segments`.
@@ -60,6 +90,7 @@ impl Default for LabelSettings {
             segment_key: None,
             max_segments: 20,
             keep_predictions: true,
+            shadows: HashMap::new(),
         }
     }
 }
@@ -127,6 +158,16 @@ fn add_outcome(perf: &mut PerformanceCounts, o: &Outcome, settings: &LabelSettin
 /// (model, id)
 pub(crate) type JoinKey = (String, String);
 
+/// What reaches a shadow pair.
+enum Arrival<'a> {
+    Prediction(Side, PairedPrediction),
+    Label(&'a LabelValue),
+}
+
+fn shadows_of<'a>(settings: &'a LabelSettings, model: &str) -> &'a [ShadowSettings] {
+    settings.shadows.get(model).map_or(&[], Vec::as_slice)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Pending {
     Prediction {
@@ -142,6 +183,121 @@ pub enum Pending {
         label: LabelValue,
         expires_ms: i64,
     },
+    /// The pair of one request in a shadow deployment (under [`pair_key`]). Last, so
+    /// entries stored before it existed keep their variant numbers.
+    Pair(PairSlot),
+}
+
+/// What of a shadow pair has arrived: either prediction and the label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairSlot {
+    pub baseline: Option<PairedPrediction>,
+    pub candidate: Option<PairedPrediction>,
+    pub label: Option<LabelValue>,
+    pub expires_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairedPrediction {
+    pub version: String,
+    pub ts_ms: i64,
+    pub score: Option<f64>,
+    pub class: Option<String>,
+}
+
+/// The join key of `id`'s pair in shadow deployment `deployment`: beside the
+/// label join's `(model, id)`, apart from it by a control character ids do not hold
+/// in practice (and the store's key separator, NUL, is not).
+fn pair_key(model: &str, id: &str, deployment: &str) -> JoinKey {
+    (
+        model.to_string(),
+        format!("{id}\u{1}shadow\u{1}{deployment}"),
+    )
+}
+
+/// Something a shadow pair completed, for the candidate's bucket of its deployment.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PairOutcome {
+    pub model: String,
+    pub deployment: String,
+    /// The candidate's prediction: its bucket holds the pair.
+    pub candidate: PairedPrediction,
+    /// Both predictions arrived (counted once, when the second did).
+    pub pair: Option<crate::stats::shadow::PairObservation>,
+    /// The label joined both (counted once, when the last of the three arrived).
+    pub labelled: Option<crate::stats::shadow::PairCorrectness>,
+}
+
+/// What one record joined: outcomes for performance counts, pairs for shadows.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Joined {
+    pub outcomes: Vec<Outcome>,
+    pub pairs: Vec<PairOutcome>,
+}
+
+#[cfg(test)]
+impl Joined {
+    /// The one outcome, if any (tests of the label join alone).
+    fn outcome(mut self) -> Option<Outcome> {
+        assert!(
+            self.outcomes.len() <= 1 && self.pairs.is_empty(),
+            "{self:?}"
+        );
+        self.outcomes.pop()
+    }
+}
+
+/// The class a prediction decided: its class, or a score in [0, 1] against the
+/// threshold (`"1"`/`"0"`, as [`number_key`] writes a 0/1 label).
+fn decided(p: &PairedPrediction, threshold: f64) -> Option<String> {
+    match (&p.class, p.score) {
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(s)) if (0.0..=1.0).contains(&s) => {
+            Some(number_key(if s >= threshold { 1.0 } else { 0.0 }))
+        }
+        _ => None,
+    }
+}
+
+fn observe_pair(
+    b: &PairedPrediction,
+    c: &PairedPrediction,
+    threshold: f64,
+) -> crate::stats::shadow::PairObservation {
+    crate::stats::shadow::PairObservation {
+        agree: decided(b, threshold)
+            .zip(decided(c, threshold))
+            .map(|(x, y)| x == y),
+        difference: b.score.zip(c.score).map(|(x, y)| y - x),
+    }
+}
+
+/// Who was right: the class decision against the label, or for a numeric label and
+/// scores that decide no class, the smaller absolute error.
+fn correctness(
+    b: &PairedPrediction,
+    c: &PairedPrediction,
+    label: &LabelValue,
+    threshold: f64,
+) -> Option<crate::stats::shadow::PairCorrectness> {
+    let truth = match label {
+        LabelValue::Number(y) => number_key(*y),
+        LabelValue::Class(c) => c.clone(),
+    };
+    if let (Some(x), Some(y)) = (decided(b, threshold), decided(c, threshold)) {
+        return Some(crate::stats::shadow::PairCorrectness {
+            baseline: x == truth,
+            candidate: y == truth,
+        });
+    }
+    let (LabelValue::Number(y), Some(x), Some(z)) = (label, b.score, c.score) else {
+        return None;
+    };
+    let (eb, ec) = ((x - y).abs(), (z - y).abs());
+    Some(crate::stats::shadow::PairCorrectness {
+        baseline: eb <= ec,
+        candidate: ec <= eb,
+    })
 }
 
 impl Pending {
@@ -150,6 +306,7 @@ impl Pending {
             Pending::Prediction { expires_ms, .. } | Pending::Label { expires_ms, .. } => {
                 *expires_ms
             }
+            Pending::Pair(p) => p.expires_ms,
         }
     }
 }
@@ -301,10 +458,178 @@ impl JoinState {
         }
     }
 
-    /// A prediction with an id: joins a waiting label, or waits for one.
+    /// A prediction with an id: joins a waiting label, or waits for one; in a shadow
+    /// deployment, pairs with the other version's prediction of the same id. A
+    /// shadow candidate's prediction does not enter the label join: it would replace
+    /// the live version's prediction of the same request.
     pub(crate) fn on_prediction(
         &mut self,
         p: &PredictionRecord,
+        settings: &LabelSettings,
+        stored: &dyn StoredJoins,
+        now_ms: i64,
+    ) -> Joined {
+        let mut joined = Joined::default();
+        let Some(id) = p.id.as_ref() else {
+            return joined;
+        };
+        let mut candidate = false;
+        for (i, s) in shadows_of(settings, &p.model).iter().enumerate() {
+            let Some(side) = s.role(&p.version) else {
+                continue;
+            };
+            candidate |= side == Side::Candidate;
+            let (score, class) = p
+                .prediction
+                .as_ref()
+                .map_or((None, None), |pr| (pr.score, pr.class.clone()));
+            let paired = PairedPrediction {
+                version: p.version.clone(),
+                ts_ms: p.ts_ms,
+                score,
+                class,
+            };
+            let arrival = Arrival::Prediction(side, paired);
+            self.on_pair(
+                &p.model,
+                id,
+                i,
+                arrival,
+                settings,
+                stored,
+                now_ms,
+                &mut joined,
+            );
+        }
+        if !candidate {
+            joined
+                .outcomes
+                .extend(self.join_prediction(p, id, settings, stored, now_ms));
+        }
+        joined
+    }
+
+    /// A label: joins its waiting prediction, or waits for it; and in each shadow
+    /// deployment of its model, joins (or waits for) the request's pair.
+    pub(crate) fn on_label(
+        &mut self,
+        l: &LabelRecord,
+        settings: &LabelSettings,
+        stored: &dyn StoredJoins,
+        now_ms: i64,
+    ) -> Joined {
+        let mut joined = Joined::default();
+        joined
+            .outcomes
+            .extend(self.join_label(l, settings, stored, now_ms));
+        for i in 0..shadows_of(settings, &l.model).len() {
+            let arrival = Arrival::Label(&l.label);
+            self.on_pair(
+                &l.model,
+                &l.id,
+                i,
+                arrival,
+                settings,
+                stored,
+                now_ms,
+                &mut joined,
+            );
+        }
+        joined
+    }
+
+    /// One arrival at the pair of `id` in the model's `i`-th shadow deployment.
+    /// Each of what a pair yields is counted once, when its last part arrives: the
+    /// comparison (both predictions), the candidate's labelled outcome (candidate and
+    /// label; from its first shadow deployment only) and who was right (all three).
+    #[allow(clippy::too_many_arguments)]
+    fn on_pair(
+        &mut self,
+        model: &str,
+        id: &str,
+        i: usize,
+        arrival: Arrival<'_>,
+        settings: &LabelSettings,
+        stored: &dyn StoredJoins,
+        now_ms: i64,
+        joined: &mut Joined,
+    ) {
+        let shadows = shadows_of(settings, model);
+        let s = &shadows[i];
+        let slot = &mut self.take(&pair_key(model, id, &s.deployment), stored).1;
+        let was = slot.take();
+        let waited = was.is_some();
+        let mut pair = match was {
+            Some(Pending::Pair(p)) => p,
+            _ => PairSlot {
+                baseline: None,
+                candidate: None,
+                label: None,
+                expires_ms: now_ms.saturating_add(settings.ttl_ms),
+            },
+        };
+        let parts = |p: &PairSlot| {
+            (
+                p.baseline.is_some() && p.candidate.is_some(),
+                p.candidate.is_some() && p.label.is_some(),
+                p.baseline.is_some() && p.candidate.is_some() && p.label.is_some(),
+            )
+        };
+        let before = parts(&pair);
+        match arrival {
+            Arrival::Prediction(Side::Baseline, p) => pair.baseline = Some(p),
+            Arrival::Prediction(Side::Candidate, p) => pair.candidate = Some(p),
+            Arrival::Label(l) => pair.label = Some(l.clone()),
+        }
+        let after = parts(&pair);
+        if let Some(c) = &pair.candidate {
+            let t = settings.threshold;
+            let b = pair.baseline.as_ref();
+            let observation = b
+                .filter(|_| after.0 && !before.0)
+                .map(|b| observe_pair(b, c, t));
+            let labelled = b
+                .zip(pair.label.as_ref())
+                .filter(|_| after.2 && !before.2)
+                .and_then(|(b, l)| correctness(b, c, l, t));
+            if observation.is_some() || labelled.is_some() {
+                joined.pairs.push(PairOutcome {
+                    model: model.to_string(),
+                    deployment: s.deployment.clone(),
+                    candidate: c.clone(),
+                    pair: observation,
+                    labelled,
+                });
+            }
+            let first = shadows
+                .iter()
+                .position(|s| s.role(&c.version) == Some(Side::Candidate));
+            if let (true, false, Some(true), Some(label)) =
+                (after.1, before.1, first.map(|f| f == i), &pair.label)
+            {
+                joined.outcomes.push(Outcome {
+                    model: model.to_string(),
+                    version: c.version.clone(),
+                    ts_ms: c.ts_ms,
+                    score: c.score,
+                    class: c.class.clone(),
+                    segment: None,
+                    label: label.clone(),
+                });
+            }
+        }
+        // Done when all three are in, or both predictions when no label will come.
+        let done = after.2 || (after.0 && !settings.keep_predictions);
+        *slot = (!done).then_some(Pending::Pair(pair));
+        let waits = slot.is_some();
+        self.count(waited, waits);
+    }
+
+    /// A prediction with an id in the label join.
+    fn join_prediction(
+        &mut self,
+        p: &PredictionRecord,
+        id: &str,
         settings: &LabelSettings,
         stored: &dyn StoredJoins,
         now_ms: i64,
@@ -312,7 +637,6 @@ impl JoinState {
         if !settings.keep_predictions {
             return None;
         }
-        let id = p.id.as_ref()?;
         let segment = settings.segment_key.as_ref().and_then(|k| {
             p.segment
                 .iter()
@@ -323,7 +647,7 @@ impl JoinState {
             Some(pr) => (pr.score, pr.class.clone()),
             None => (None, None),
         };
-        let slot = &mut self.take(&(p.model.clone(), id.clone()), stored).1;
+        let slot = &mut self.take(&(p.model.clone(), id.to_string()), stored).1;
         let was = slot.take();
         let waited = was.is_some();
         let outcome = match was {
@@ -354,8 +678,8 @@ impl JoinState {
         outcome
     }
 
-    /// A label: joins its waiting prediction, or waits for it.
-    pub(crate) fn on_label(
+    /// A label in the label join.
+    fn join_label(
         &mut self,
         l: &LabelRecord,
         settings: &LabelSettings,
@@ -502,13 +826,86 @@ mod tests {
     }
 
     #[test]
+    fn a_shadow_pairs_with_the_live_version_in_any_order_and_counts_each_part_once() {
+        let settings = LabelSettings {
+            shadows: HashMap::from([(
+                "m".to_string(),
+                vec![ShadowSettings {
+                    deployment: "s".into(),
+                    baseline: "v1".into(),
+                    candidate: "v2".into(),
+                }],
+            )]),
+            ..ttl100()
+        };
+        let shadow = |id: &str, score: f64| PredictionRecord {
+            version: "v2".into(),
+            ..prediction(id, score)
+        };
+        // Every order of live prediction, shadow prediction and label.
+        let orders: [[u8; 3]; 6] = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
+        for order in orders {
+            let mut j = JoinState::default();
+            let mut all = Joined::default();
+            for part in order {
+                let got = match part {
+                    0 => j.on_prediction(&prediction("a", 0.9), &settings, &NoStoredJoins, 0),
+                    1 => j.on_prediction(&shadow("a", 0.2), &settings, &NoStoredJoins, 0),
+                    _ => j.on_label(&label("a", 1.0), &settings, &NoStoredJoins, 0),
+                };
+                all.outcomes.extend(got.outcomes);
+                all.pairs.extend(got.pairs);
+            }
+            // The live version's outcome and the shadow's, each once.
+            let mut versions: Vec<_> = all.outcomes.iter().map(|o| o.version.as_str()).collect();
+            versions.sort();
+            assert_eq!(versions, ["v1", "v2"], "{order:?}");
+            let observations: Vec<_> = all.pairs.iter().filter_map(|p| p.pair.clone()).collect();
+            assert_eq!(observations.len(), 1, "{order:?}");
+            assert_eq!(observations[0].agree, Some(false));
+            assert!((observations[0].difference.unwrap() + 0.7).abs() < 1e-12);
+            let labelled: Vec<_> = all.pairs.iter().filter_map(|p| p.labelled).collect();
+            assert_eq!(
+                labelled,
+                [crate::stats::shadow::PairCorrectness {
+                    baseline: true,
+                    candidate: false
+                }],
+                "{order:?}"
+            );
+            assert!(all.pairs.iter().all(|p| p.candidate.version == "v2"));
+            assert_eq!(j.len(), 0, "{order:?}: nothing left waiting");
+        }
+        // A model without shadows never pairs; a version in neither arm does not either.
+        let mut j = JoinState::default();
+        let other = PredictionRecord {
+            version: "v3".into(),
+            ..prediction("b", 0.9)
+        };
+        assert!(j
+            .on_prediction(&other, &settings, &NoStoredJoins, 0)
+            .pairs
+            .is_empty());
+        assert_eq!(j.len(), 1, "v3 waits in the label join only");
+    }
+
+    #[test]
     fn joins_in_either_order_and_expires() {
         let mut j = JoinState::default();
         assert!(j
             .on_prediction(&prediction("a", 0.9), &ttl100(), &NoStoredJoins, 0)
+            .outcome()
             .is_none());
         let o = j
             .on_label(&label("a", 1.0), &ttl100(), &NoStoredJoins, 10)
+            .outcome()
             .unwrap();
         assert_eq!(
             (o.ts_ms, o.score, o.version.as_str()),
@@ -516,9 +913,11 @@ mod tests {
         );
         assert!(j
             .on_label(&label("b", 0.0), &ttl100(), &NoStoredJoins, 10)
+            .outcome()
             .is_none());
         let o = j
             .on_prediction(&prediction("b", 0.2), &ttl100(), &NoStoredJoins, 20)
+            .outcome()
             .unwrap();
         assert_eq!(o.label, LabelValue::Number(0.0));
         assert_eq!(j.len(), 0);
@@ -527,6 +926,7 @@ mod tests {
         assert_eq!(j.expire(120, &NoStoredJoins, 10), 1);
         assert!(
             j.on_label(&label("c", 1.0), &ttl100(), &NoStoredJoins, 130)
+                .outcome()
                 .is_none(),
             "too late: waits as a label"
         );
@@ -541,6 +941,7 @@ mod tests {
         let mut j = JoinState::default();
         assert!(j
             .on_prediction(&prediction("a", 0.9), &off, &NoStoredJoins, 0)
+            .outcome()
             .is_none());
         assert_eq!(j.len(), 0, "nothing held for a join that cannot happen");
         assert!(j.changes().0.is_empty(), "nothing to write to the store");
@@ -617,7 +1018,10 @@ mod tests {
                 }
             )
         );
-        let o = j.on_label(&label("3", 1.0), &ttl100(), &store, 60).unwrap();
+        let o = j
+            .on_label(&label("3", 1.0), &ttl100(), &store, 60)
+            .outcome()
+            .unwrap();
         assert_eq!(o.score, Some(0.1), "the replacing prediction joined");
         assert_eq!(j.len(), 9);
         store.checkpoint(&mut j);
@@ -629,11 +1033,13 @@ mod tests {
         assert_eq!(j.len(), 5);
         assert!(
             j.on_label(&label("0", 1.0), &ttl100(), &store, 200)
+                .outcome()
                 .is_none(),
             "expired"
         );
         let o = j
             .on_label(&label("9", 0.0), &ttl100(), &store, 108)
+            .outcome()
             .unwrap();
         assert_eq!(o.label, LabelValue::Number(0.0));
         assert_eq!(

@@ -223,6 +223,8 @@ struct WindowGauges {
     deployment_verdict: GaugeVec,
     deployment_difference: GaugeVec,
     deployment_samples: GaugeVec,
+    deployment_agreement: GaugeVec,
+    deployment_pairs: GaugeVec,
 }
 
 impl Metrics {
@@ -454,6 +456,16 @@ impl Metrics {
                 "Labelled outcomes behind a deployment's metric, per arm (baseline, candidate).",
                 &["model", "deployment", "metric", "arm"],
             )?,
+            deployment_agreement: gauge(
+                "driftd_deployment_agreement",
+                "A shadow deployment's share of requests where shadow and live decided the same class, over its window, and its 95 % interval (bound: low, estimate, high).",
+                &["model", "deployment", "bound"],
+            )?,
+            deployment_pairs: gauge(
+                "driftd_deployment_pairs",
+                "A shadow deployment's (live, shadow) prediction pairs over its window, by kind: pairs, labelled, live_only_right, shadow_only_right, both_right.",
+                &["model", "deployment", "kind"],
+            )?,
         };
         for reason in DecodeReason::ALL {
             // Present from the start, so rate() works before the first error.
@@ -538,6 +550,8 @@ impl Metrics {
         g.deployment_verdict.reset();
         g.deployment_difference.reset();
         g.deployment_samples.reset();
+        g.deployment_agreement.reset();
+        g.deployment_pairs.reset();
         let score = crate::evaluate::deployment::verdict_score;
         for (model, r) in reports {
             let d = r.deployment.as_str();
@@ -561,6 +575,32 @@ impl Metrics {
                 ] {
                     g.deployment_samples
                         .with_label_values(&[model, d, m.metric, arm])
+                        .set(n as f64);
+                }
+            }
+            if let Some(s) = &r.shadow {
+                let bounds = [
+                    ("low", s.agreement_low),
+                    ("estimate", s.agreement),
+                    ("high", s.agreement_high),
+                ];
+                for (bound, v) in bounds {
+                    if let Some(v) = v {
+                        g.deployment_agreement
+                            .with_label_values(&[model, d, bound])
+                            .set(v);
+                    }
+                }
+                let kinds = [
+                    ("pairs", s.pairs),
+                    ("labelled", s.labelled),
+                    ("live_only_right", s.live_only_right),
+                    ("shadow_only_right", s.shadow_only_right),
+                    ("both_right", s.both_right),
+                ];
+                for (kind, n) in kinds {
+                    g.deployment_pairs
+                        .with_label_values(&[model, d, kind])
                         .set(n as f64);
                 }
             }

@@ -114,40 +114,48 @@ impl IngestState {
                 let observed =
                     self.windows
                         .observe(p, profile, ctx.windows, ctx.now_ms, ctx.buckets);
-                if let Some(o) = self
+                let joined = self
                     .join
-                    .on_prediction(p, ctx.labels, ctx.joins, ctx.now_ms)
-                {
-                    self.windows.observe_outcome(
-                        &o,
-                        profile,
-                        ctx.windows,
-                        ctx.labels,
-                        ctx.now_ms,
-                        ctx.buckets,
-                    );
-                }
+                    .on_prediction(p, ctx.labels, ctx.joins, ctx.now_ms);
+                self.observe_joined(&joined, ctx);
                 observed
             }
             Record::Label(l) => {
                 *self.labels.entry(l.model.clone()).or_default() += 1;
                 self.dirty_labels.insert(l.model.clone());
-                match self.join.on_label(l, ctx.labels, ctx.joins, ctx.now_ms) {
-                    Some(o) => {
-                        let profile = ctx.profiles.get(&o.model, &o.version).map(|p| p.as_ref());
-                        self.windows.observe_outcome(
-                            &o,
-                            profile,
-                            ctx.windows,
-                            ctx.labels,
-                            ctx.now_ms,
-                            ctx.buckets,
-                        )
-                    }
-                    None => Observed::Added,
-                }
+                let joined = self.join.on_label(l, ctx.labels, ctx.joins, ctx.now_ms);
+                self.observe_joined(&joined, ctx)
             }
         }
+    }
+
+    /// Adds what a record joined to the buckets of its predictions: `TooLate` when a
+    /// label's prediction is older than every tier.
+    fn observe_joined(&mut self, joined: &crate::join::Joined, ctx: &ApplyContext<'_>) -> Observed {
+        let mut observed = Observed::Added;
+        for o in &joined.outcomes {
+            let profile = ctx.profiles.get(&o.model, &o.version).map(|p| p.as_ref());
+            let r = self.windows.observe_outcome(
+                o,
+                profile,
+                ctx.windows,
+                ctx.labels,
+                ctx.now_ms,
+                ctx.buckets,
+            );
+            if r != Observed::Added {
+                observed = r;
+            }
+        }
+        for pair in &joined.pairs {
+            let profile = ctx
+                .profiles
+                .get(&pair.model, &pair.candidate.version)
+                .map(|p| p.as_ref());
+            self.windows
+                .observe_pair(pair, profile, ctx.windows, ctx.now_ms, ctx.buckets);
+        }
+        observed
     }
 
     /// Drops join entries past their TTL (up to [`crate::join::EXPIRE_PER_TICK`] of

@@ -285,3 +285,126 @@ fn a_bad_deployment_table_names_the_key_and_line() {
     let err = check("[[models.churn.deployments]]\nname = \"c\"\nkind = \"blue-green\"\nbaseline = \"v1\"\ncandidate = \"v2\"\nmin_effect = 0.05\n");
     assert!(err.contains("blue-green"), "{err}");
 }
+
+/// A shadow version scoring the same requests as the live one, disagreeing on 12 % of
+/// them: the pairs are joined by request id in whatever order they arrive, the
+/// agreement is the stream's to the request, who was right when they disagreed is
+/// counted once the labels come, the live version's own label join is untouched by
+/// its shadow, and all of it is the same after a SIGKILL.
+#[test]
+fn a_shadow_disagreeing_on_12_percent_reports_it_and_who_was_right() {
+    const N: usize = 4000;
+    let predictions = unique("shadow-preds");
+    let labels = unique("shadow-labels");
+    create_topic(&predictions, 3);
+    create_topic(&labels, 3);
+    let extra = format!(
+        r#"
+[[source]]
+topic = "{labels}"
+role = "labels"
+
+[windows]
+windows = ["1h"]
+tick = "1s"
+
+[[models.rank.deployments]]
+name = "v2-shadow"
+kind = "shadow"
+baseline = "v1"
+candidate = "v2"
+min_effect = 0.05
+"#
+    );
+    let config = write_config_with(&predictions, &unique("dlq"), &unique("group"), &extra);
+    let mut rng = SplitMix::new(7);
+    let t0 = now_ms() - 1_800_000;
+    let (mut preds, mut outcomes) = (Vec::new(), Vec::new());
+    let (mut agree, mut live_only, mut shadow_only, mut both) = (0, 0, 0, 0);
+    for i in 0..N {
+        let id = format!("r{i}");
+        let ts = t0 + i as i64 * 100;
+        let disagree = rng.uniform() < 0.12;
+        let y = rng.uniform() < 0.8;
+        let shadow_score = if disagree { 0.1 } else { 0.85 };
+        // Live and shadow of one request on different partitions: either comes first.
+        preds.push(
+            json!({"model": "rank", "model_version": "v1", "id": id, "ts": ts, "prediction": 0.9}),
+        );
+        preds.push(json!({"model": "rank", "model_version": "v2", "id": id, "ts": ts, "prediction": shadow_score}));
+        outcomes.push(json!({"model": "rank", "id": id, "label": i64::from(y)}));
+        match (disagree, y) {
+            (false, true) => both += 1,
+            (false, false) => {}
+            (true, true) => live_only += 1,
+            (true, false) => shadow_only += 1,
+        }
+        agree += usize::from(!disagree);
+    }
+    // Half the labels before the predictions, half after.
+    produce(&labels, &records(&outcomes[..N / 2]));
+    produce(&predictions, &records(&preds));
+    produce(&labels, &records(&outcomes[N / 2..]));
+    let daemon = Daemon::start(&config, "run.log");
+    let pairs = |m: &Metrics, kind: &str| {
+        m.get(&format!(
+            "driftd_deployment_pairs{{deployment=\"v2-shadow\",kind=\"{kind}\",model=\"rank\"}}"
+        ))
+    };
+    let m = daemon.wait_metrics(Duration::from_secs(120), |m| {
+        pairs(m, "labelled") == Some(N as f64)
+    });
+    assert_eq!(pairs(&m, "pairs"), Some(N as f64));
+    let samples = |arm: &str| {
+        m.get(&format!(
+            "driftd_deployment_samples{{arm=\"{arm}\",deployment=\"v2-shadow\",metric=\"accuracy\",model=\"rank\"}}"
+        ))
+    };
+    assert_eq!(
+        (samples("baseline"), samples("candidate")),
+        (Some(N as f64), Some(N as f64)),
+        "every live prediction still meets its label; every shadow one too"
+    );
+    let report = deployments(&daemon, "rank");
+    let s = &report["deployments"][0]["shadow"];
+    assert_eq!(s["pairs"], N, "{report}");
+    let agreement = s["agreement"].as_f64().unwrap();
+    assert!(
+        (agreement - agree as f64 / N as f64).abs() < 1e-12,
+        "the stream's agreement: {s}"
+    );
+    let sigma = (0.88f64 * 0.12 / N as f64).sqrt();
+    assert!(
+        (agreement - 0.88).abs() < 4.0 * sigma,
+        "12 % ± sampling error: {s}"
+    );
+    let (low, high) = (
+        s["agreement_low"].as_f64().unwrap(),
+        s["agreement_high"].as_f64().unwrap(),
+    );
+    assert!(low < 0.88 && 0.88 < high, "{s}");
+    assert_eq!(
+        (
+            &s["live_only_right"],
+            &s["shadow_only_right"],
+            &s["both_right"]
+        ),
+        (&json!(live_only), &json!(shadow_only), &json!(both)),
+        "{s}"
+    );
+    assert_eq!(s["score_difference_p90"], 1.0, "0.8 apart on 12 %: {s}");
+    let before = report["deployments"].clone();
+
+    daemon.sigkill();
+    let daemon = Daemon::start(&config, "run2.log");
+    daemon.wait_metrics(Duration::from_secs(60), |m| {
+        pairs(m, "labelled") == Some(N as f64)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        deployments(&daemon, "rank")["deployments"],
+        before,
+        "the same pairs, none twice, after a SIGKILL"
+    );
+    daemon.sigterm();
+}

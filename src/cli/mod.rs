@@ -109,18 +109,18 @@ pub enum Command {
     #[command(subcommand)]
     Rules(RulesCommand),
     /// Ask the running daemon for a retraining event for a model (POST
-    /// /api/v1/models/{model}/retrain with the [http] token); the per-model cooldown
+    /// /api/v1/models/{model}/retrain with the `[http]` token); the per-model cooldown
     /// applies.
     Retrain(RetrainArgs),
     /// Silences of the built-in e-mail: add, list, expire (through the running
-    /// daemon's /api/v1/silences; adding and expiring need the [http] token).
+    /// daemon's /api/v1/silences; adding and expiring need the `[http]` token).
     #[command(subcommand)]
     Silence(silence::SilenceCommand),
 }
 
 #[derive(Debug, Args)]
 pub struct OptionalConfigArg {
-    /// Path to driftd.toml ([profile] and [report] settings, store path); defaults apply
+    /// Path to driftd.toml (`[profile]` and `[report]` settings, store path); defaults apply
     /// when omitted and ./driftd.toml does not exist.
     #[arg(long, short)]
     pub config: Option<PathBuf>,

@@ -252,6 +252,7 @@ impl LabelsConfig {
             segment_key: self.segment_key.clone(),
             max_segments: self.max_segments,
             keep_predictions: true,
+            shadows: Default::default(),
         }
     }
 }

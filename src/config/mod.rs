@@ -168,6 +168,9 @@ impl Config {
         if !self.models.keys().eq(new.models.keys()) {
             out.push("[models.*] (which models are accepted)");
         }
+        if self.shadows() != new.shadows() {
+            out.push("[[models.*.deployments]] of kind shadow (the join pairs their versions)");
+        }
         let w = (&self.windows, &new.windows);
         if w.0.bucket != w.1.bucket
             || w.0.tick != w.1.tick
@@ -178,6 +181,34 @@ impl Config {
             out.push("[windows] bucket, tick and retentions");
         }
         out
+    }
+
+    /// What the label join needs: `[labels]` and the shadow deployments, whose
+    /// versions it pairs by request id.
+    pub(crate) fn label_settings(&self) -> crate::join::LabelSettings {
+        crate::join::LabelSettings {
+            shadows: self.shadows(),
+            ..self.labels.settings()
+        }
+    }
+
+    fn shadows(&self) -> std::collections::HashMap<String, Vec<crate::join::ShadowSettings>> {
+        self.models
+            .iter()
+            .filter_map(|(model, m)| {
+                let shadows: Vec<_> = m
+                    .deployments
+                    .iter()
+                    .filter(|d| d.kind == crate::evaluate::deployment::DeploymentKind::Shadow)
+                    .map(|d| crate::join::ShadowSettings {
+                        deployment: d.name.clone(),
+                        baseline: d.baseline.clone(),
+                        candidate: d.candidate.clone(),
+                    })
+                    .collect();
+                (!shadows.is_empty()).then(|| (model.clone(), shadows))
+            })
+            .collect()
     }
 
     /// The rolling reference period of a model, if it has one.

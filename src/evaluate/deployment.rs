@@ -9,6 +9,7 @@ use crate::stats::performance::PerformanceCounts;
 use crate::stats::sequential::{
     compare, fixed_horizon_samples, MetricKind, Moments, SequentialSettings,
 };
+use crate::stats::shadow::PairCounts;
 
 /// How the candidate gets its traffic (reported with the verdict; the statistics are
 /// the same: two independent samples).
@@ -137,6 +138,55 @@ pub struct DeploymentReport {
     pub candidate_versions: Vec<String>,
     pub metrics: Vec<MetricVerdict>,
     pub verdict: &'static str,
+    /// A shadow deployment's pairs of (live, shadow) predictions of the same requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowReport>,
+}
+
+/// How a shadow version compares with the live one on the same requests, over the
+/// deployment's window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShadowReport {
+    /// Requests both predicted; of those, the ones where both decided a class.
+    pub pairs: u64,
+    pub decided: u64,
+    /// Share of decided pairs where both decided the same class, with its 95 %
+    /// Wilson interval.
+    pub agreement: Option<f64>,
+    pub agreement_low: Option<f64>,
+    pub agreement_high: Option<f64>,
+    /// Upper bounds of the median and 90th percentile of |shadow − live| score.
+    pub score_difference_p50: Option<f64>,
+    pub score_difference_p90: Option<f64>,
+    /// Share of scored pairs where the shadow scored higher.
+    pub shadow_higher: Option<f64>,
+    /// Pairs whose label arrived; of those, where only the live version was right,
+    /// only the shadow, and both (regressors: the smaller error is right).
+    pub labelled: u64,
+    pub live_only_right: u64,
+    pub shadow_only_right: u64,
+    pub both_right: u64,
+}
+
+impl ShadowReport {
+    pub fn from_counts(c: &crate::stats::shadow::PairCounts) -> ShadowReport {
+        let interval = c.agreement_interval(1.96);
+        let scored: u64 = c.difference_bins.iter().sum();
+        ShadowReport {
+            pairs: c.pairs,
+            decided: c.decided,
+            agreement: c.agreement(),
+            agreement_low: interval.map(|i| i.0),
+            agreement_high: interval.map(|i| i.1),
+            score_difference_p50: c.difference_quantile(0.5).filter(|d| d.is_finite()),
+            score_difference_p90: c.difference_quantile(0.9).filter(|d| d.is_finite()),
+            shadow_higher: (scored > 0).then(|| c.candidate_higher as f64 / scored as f64),
+            labelled: c.labelled,
+            live_only_right: c.baseline_only_right,
+            shadow_only_right: c.candidate_only_right,
+            both_right: c.both_right,
+        }
+    }
 }
 
 /// The deployment's verdict from the window's performance counts of each version of
@@ -195,6 +245,7 @@ pub fn evaluate_deployment(
         candidate_versions,
         metrics,
         verdict,
+        shadow: None,
     }
 }
 
@@ -278,27 +329,40 @@ pub(crate) fn deployment_reports(
         .filter(|(m, _)| m == model)
         .map(|(_, v)| v)
         .collect();
-    let mut read: std::collections::BTreeMap<(String, i64), PerformanceCounts> = Default::default();
+    type Read = (
+        PerformanceCounts,
+        std::collections::BTreeMap<String, PairCounts>,
+    );
+    let mut read: std::collections::BTreeMap<(String, i64), Read> = Default::default();
     let mut reports = Vec::with_capacity(deployments.len());
     for d in deployments {
         let mut per_version = Vec::new();
+        let mut pairs = PairCounts::default();
         for v in &versions {
             let glob = |g: &str| crate::base::text::glob_match(g, v);
             if !glob(&d.baseline) && !glob(&d.candidate) {
                 continue;
             }
             let key = (v.clone(), d.window.1);
-            let counts = match read.get(&key) {
+            let (counts, shadow) = match read.get(&key) {
                 Some(c) => c.clone(),
                 None => {
                     let w = source.window(model, Some(v), d.window.1, None, now_ms)?;
-                    read.insert(key, w.current.performance.clone());
-                    w.current.performance
+                    let r = (w.current.performance, w.current.shadow);
+                    read.insert(key, r.clone());
+                    r
                 }
             };
+            if let Some(p) = shadow.get(&d.name).filter(|_| glob(&d.candidate)) {
+                pairs.merge(p);
+            }
             per_version.push((v.clone(), counts));
         }
-        reports.push(evaluate_deployment(d, &per_version));
+        let mut report = evaluate_deployment(d, &per_version);
+        if d.kind == DeploymentKind::Shadow {
+            report.shadow = Some(ShadowReport::from_counts(&pairs));
+        }
+        reports.push(report);
     }
     Ok(reports)
 }

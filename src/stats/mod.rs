@@ -9,6 +9,8 @@
 //! - [`sparse`]: count vectors written sparsely in the store's binary encoding
 //! - [`sequential`]: an always-valid confidence sequence for candidate − baseline and a
 //!   promote / rollback / continue verdict that may be checked at every tick
+//! - [`shadow`]: a shadow version against the live one on the same requests
+//!   (agreement, score differences, who was right when they disagreed)
 //!
 //! The contracts are in docs/statistics.md and are held to scipy/numpy by `tests/golden.rs`.
 
@@ -20,6 +22,7 @@ pub mod latency;
 pub mod performance;
 pub mod psi;
 pub mod sequential;
+pub mod shadow;
 pub mod sparse;
 
 /// Counts as proportions of their sum; all zeros when the sum is zero.

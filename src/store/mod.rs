@@ -25,6 +25,7 @@
 //! | `offset\0{topic}\0{partition i32 BE}` | i64 BE next offset      |
 //! | `bucket\0{model}\0{version}\0{tier u8}{start}` | binary [`Bucket`](crate::window::Bucket) |
 //! | `join\0{model}\0{id}`                  | binary [`crate::join::Pending`] |
+//! | `join\0{model}\0{id}\x01shadow\x01{deployment}` | binary [`crate::join::Pending::Pair`] (`join::pair_key`): a shadow pair |
 //! | `expiry\0{expires}{model}\0{id}`       | empty: the join entries in TTL order |
 //! | `alert\0{fingerprint}`                | JSON [`crate::rules::Alert`] |
 //! | `group\0{model}`                      | JSON [`crate::notify::GroupState`] |
@@ -65,6 +66,11 @@
 //! binary values, `expiry`, `meta\0joins`. [`Store::open`] upgrades a schema-1 store
 //! found in the directory ([`upgrade`]) and refuses a version it does not know: a
 //! newer driftd's store is not read by an older one.
+//!
+//! Within schema 2, a value type may grow a field at its end: a bucket written before
+//! `Bucket::shadow` existed is read by `upgrade::bucket_from_binary` with an empty
+//! one, and `Pending` grows variants only at its end, so older entries keep their
+//! variant numbers.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -810,7 +816,7 @@ impl crate::window::StoredBuckets for Store {
             ))
         };
         match self.read(STATE, &bucket_key(key)) {
-            Ok(Some(v)) => postcard::from_bytes(&v)
+            Ok(Some(v)) => upgrade::bucket_from_binary(&v)
                 .map(Some)
                 .map_err(|e| fail(e.to_string())),
             Ok(None) => Ok(None),

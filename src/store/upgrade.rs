@@ -14,6 +14,7 @@ use super::{
     SCHEMA_VERSION, STATE, WAITING_KEY,
 };
 use crate::join::Pending;
+use crate::window::Bucket;
 
 /// sled's files in a store directory.
 const SLED_FILES: &[&str] = &["conf", "db", "blobs"];
@@ -103,4 +104,60 @@ pub(super) fn from_schema_1(store: &Store) -> Result<(), StoreError> {
         backup = %backup.display(),
         "upgraded the store from schema version 1 (sled) to {SCHEMA_VERSION} (redb)");
     Ok(())
+}
+
+/// A bucket as stored before [`Bucket::shadow`]: the same fields, in order.
+#[derive(serde::Deserialize)]
+struct BucketWithoutShadow {
+    events: u64,
+    last_event_ms: i64,
+    profile_id: Option<String>,
+    features: Vec<crate::reference::FeatureCounts>,
+    unknown_features: u64,
+    latency: crate::stats::latency::LatencyHistogram,
+    performance: crate::stats::performance::PerformanceCounts,
+    performance_by_segment:
+        std::collections::BTreeMap<String, crate::stats::performance::PerformanceCounts>,
+}
+
+/// A bucket from the store's binary form, in this layout or the one before
+/// [`Bucket::shadow`]: postcard has no field names, so a bucket written before the
+/// field existed ends where it would begin, and reads as the older layout.
+pub(super) fn bucket_from_binary(bytes: &[u8]) -> Result<Bucket, postcard::Error> {
+    postcard::from_bytes(bytes).or_else(|e| {
+        let old: BucketWithoutShadow = postcard::from_bytes(bytes).map_err(|_| e)?;
+        Ok(Bucket {
+            events: old.events,
+            last_event_ms: old.last_event_ms,
+            profile_id: old.profile_id,
+            features: old.features,
+            unknown_features: old.unknown_features,
+            latency: old.latency,
+            performance: old.performance,
+            performance_by_segment: old.performance_by_segment,
+            shadow: Default::default(),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_stored_before_shadow_pairs_still_reads() {
+        let mut bucket = Bucket::new(None);
+        bucket.events = 7;
+        bucket.performance.add_binary(0.9, true, 0.5);
+        let now = postcard::to_stdvec(&bucket).unwrap();
+        // The empty map of pairs is one byte (its length), the last.
+        assert_eq!(now.last(), Some(&0));
+        let before = &now[..now.len() - 1];
+        assert_eq!(bucket_from_binary(before).unwrap(), bucket);
+        assert_eq!(bucket_from_binary(&now).unwrap(), bucket);
+        bucket.shadow.entry("s".into()).or_default().pairs = 3;
+        let with = postcard::to_stdvec(&bucket).unwrap();
+        assert_eq!(bucket_from_binary(&with).unwrap(), bucket);
+        assert!(bucket_from_binary(&with[..4]).is_err(), "truncated");
+    }
 }

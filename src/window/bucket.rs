@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::reference::{FeatureCounts, ReferenceProfile};
 use crate::stats::latency::LatencyHistogram;
 use crate::stats::performance::PerformanceCounts;
+use crate::stats::shadow::PairCounts;
 
 /// Everything measured in one bucket; every field merges by addition (or max).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +31,11 @@ pub struct Bucket {
     /// The same, per value of the configured segment key (capped).
     #[serde(default)]
     pub performance_by_segment: BTreeMap<String, PerformanceCounts>,
+    /// Of a shadow version's bucket: its predictions paired with the live
+    /// version's, by shadow deployment name. Last, so that a bucket stored before
+    /// it existed still reads (`store::upgrade::bucket_from_binary`).
+    #[serde(default)]
+    pub shadow: BTreeMap<String, PairCounts>,
 }
 
 impl Bucket {
@@ -45,6 +51,7 @@ impl Bucket {
             latency: LatencyHistogram::default(),
             performance: PerformanceCounts::default(),
             performance_by_segment: BTreeMap::new(),
+            shadow: BTreeMap::new(),
         }
     }
 
@@ -58,6 +65,12 @@ impl Bucket {
                 .entry(segment.clone())
                 .or_default()
                 .merge(counts);
+        }
+        for (deployment, pairs) in &other.shadow {
+            self.shadow
+                .entry(deployment.clone())
+                .or_default()
+                .merge(pairs);
         }
         self.events += other.events;
         self.last_event_ms = self.last_event_ms.max(other.last_event_ms);
@@ -85,6 +98,14 @@ impl Bucket {
                 c.subtract(counts);
                 if c.n == 0 {
                     self.performance_by_segment.remove(segment);
+                }
+            }
+        }
+        for (deployment, pairs) in &other.shadow {
+            if let Some(p) = self.shadow.get_mut(deployment) {
+                p.subtract(pairs);
+                if p.is_empty() {
+                    self.shadow.remove(deployment);
                 }
             }
         }
@@ -122,7 +143,13 @@ impl Bucket {
             .iter()
             .map(|(k, c)| ENTRY + k.len() + c.heap_bytes())
             .sum();
+        let shadow: usize = self
+            .shadow
+            .iter()
+            .map(|(k, p)| ENTRY + k.len() + p.heap_bytes())
+            .sum();
         std::mem::size_of::<Bucket>()
+            + shadow
             + features
             + self.latency.heap_bytes()
             + self.performance.heap_bytes()

@@ -244,6 +244,37 @@ impl WindowState {
         Observed::Added
     }
 
+    /// Adds a shadow pair to its candidate prediction's bucket, under its deployment.
+    pub(crate) fn observe_pair(
+        &mut self,
+        pair: &crate::join::PairOutcome,
+        profile: Option<&IndexedProfile>,
+        settings: &WindowSettings,
+        now_ms: i64,
+        stored: &dyn StoredBuckets,
+    ) -> Observed {
+        let c = &pair.candidate;
+        let Some(bucket) = self.bucket_mut(
+            &pair.model,
+            &c.version,
+            c.ts_ms,
+            profile,
+            settings,
+            now_ms,
+            stored,
+        ) else {
+            return Observed::TooLate;
+        };
+        let counts = bucket.shadow.entry(pair.deployment.clone()).or_default();
+        if let Some(o) = &pair.pair {
+            counts.add_pair(o);
+        }
+        if let Some(l) = pair.labelled {
+            counts.add_labelled(l);
+        }
+        Observed::Added
+    }
+
     /// The bucket that holds event time `ts_ms` now (read from the store or created
     /// if needed, marked dirty), or `None` when `ts_ms` is older than every tier.
     #[allow(clippy::too_many_arguments)]
