@@ -205,7 +205,21 @@ impl Alerting {
         self.rules
             .rules
             .iter()
-            .filter(|r| r.versions.is_none())
+            .filter(|r| r.versions.is_none() && r.deployments.is_none())
+            .map(|r| r.window.clone())
+            .collect()
+    }
+
+    /// Windows that version-relative rules (a model or feature metric with
+    /// `deployments`) compare a deployment's arms over.
+    pub(crate) fn relative_windows(&self) -> BTreeSet<String> {
+        self.rules
+            .rules
+            .iter()
+            .filter(|r| {
+                r.deployments.is_some()
+                    && !crate::rules::sample::DEPLOYMENT_METRICS.contains(&r.metric.as_str())
+            })
             .map(|r| r.window.clone())
             .collect()
     }
@@ -738,6 +752,7 @@ impl Alerting {
                     "value": a.value,
                     "threshold": a.threshold,
                     "reference": a.reference,
+                    "baseline": a.baseline,
                     "samples": a.samples,
                     "summary": a.summary(),
                     "annotations": a.annotations,

@@ -335,6 +335,22 @@ topic = "{retrain}"
 [models.churn]
 reference_metrics = {{ accuracy = 0.73 }}
 
+[[models.churn.deployments]]
+name = "v2-canary"
+kind = "canary"
+baseline = "v1"
+candidate = "v2"
+min_effect = 0.05
+min_samples = 20
+
+[[models.churn.deployments]]
+name = "v2-shadow"
+kind = "shadow"
+baseline = "v1"
+candidate = "v2"
+min_effect = 0.05
+min_samples = 20
+
 [models.ltv]
 reference_metrics = {{ mae = 0.3 }}
 "#,
@@ -363,6 +379,14 @@ reference_metrics = {{ mae = 0.3 }}
                 "ltv"
             };
             let (record, score) = synthetic_record(&mut rng, model, seq, true);
+            if model == "churn" {
+                // A v2 scoring the same request, for the deployment row (canary and
+                // shadow of churn).
+                let mut v2: Value = serde_json::from_str(&record).unwrap();
+                v2["model_version"] = json!("v2");
+                v2["prediction"] = json!((score + 0.1 * rng.normal()).clamp(0.0, 1.0));
+                preds.push((format!("k{seq}-v2"), v2.to_string().into_bytes()));
+            }
             preds.push((format!("k{seq}"), record.into_bytes()));
             let label = if model == "churn" {
                 json!(u8::from(rng.uniform() < score))

@@ -45,6 +45,24 @@ fn traffic(model: &str, accuracy: (f64, f64), seed: u64) -> (Vec<Value>, Vec<Val
     (predictions, labels)
 }
 
+/// A `[[models.<model>.deployments]]` table of v2 against v1 (`candidate` for v2's
+/// glob), deciding at a 5-point effect.
+fn deployment_table(model: &str, name: &str, kind: &str, candidate: &str) -> String {
+    format!(
+        "\n[[models.{model}.deployments]]\nname = \"{name}\"\nkind = \"{kind}\"\nbaseline = \"v1\"\ncandidate = \"{candidate}\"\nmin_effect = 0.05\n"
+    )
+}
+
+/// The labels source, rules and 1 h window of these tests, then `tables`.
+fn config_tables(labels: &str, rules: Option<&std::path::Path>, tables: &str) -> String {
+    let alerting = rules
+        .map(|r| format!("\n[alerting]\nrules = [\"{}\"]\n", r.display()))
+        .unwrap_or_default();
+    format!(
+        "\n[[source]]\ntopic = \"{labels}\"\nrole = \"labels\"\n{alerting}\n[windows]\nwindows = [\"1h\"]\ntick = \"1s\"\n{tables}"
+    )
+}
+
 fn deployments(daemon: &Daemon, model: &str) -> Value {
     let (status, body) =
         http_get(daemon.port, &format!("/api/v1/models/{model}/deployments")).unwrap();
@@ -78,41 +96,14 @@ summary = "{{ $labels.deployment }} of {{ $labels.model }}: roll back"
 "#,
     )
     .unwrap();
-    let extra = format!(
-        r#"
-[[source]]
-topic = "{labels}"
-role = "labels"
-
-[alerting]
-rules = ["{rules}"]
-
-[retrain]
-deployments_topic = "{verdicts}"
-
-[outbox]
-initial_backoff = "500ms"
-max_backoff = "2s"
-
-[windows]
-windows = ["1h"]
-tick = "1s"
-
-[[models.churn.deployments]]
-name = "v2-canary"
-kind = "canary"
-baseline = "v1"
-candidate = "v2"
-min_effect = 0.05
-
-[[models.fraud.deployments]]
-name = "v2-canary"
-kind = "canary"
-baseline = "v1"
-candidate = "v2*"
-min_effect = 0.05
-"#,
-        rules = rules.path().display(),
+    let extra = config_tables(
+        &labels,
+        Some(rules.path()),
+        &format!(
+            "\n[retrain]\ndeployments_topic = \"{verdicts}\"\n\n[outbox]\ninitial_backoff = \"500ms\"\nmax_backoff = \"2s\"\n{}{}",
+            deployment_table("churn", "v2-canary", "canary", "v2"),
+            deployment_table("fraud", "v2-canary", "canary", "v2*"),
+        ),
     );
     let config = write_config_with(&predictions, &unique("dlq"), &unique("group"), &extra);
     let daemon = Daemon::start(&config, "run.log");
@@ -298,23 +289,10 @@ fn a_shadow_disagreeing_on_12_percent_reports_it_and_who_was_right() {
     let labels = unique("shadow-labels");
     create_topic(&predictions, 3);
     create_topic(&labels, 3);
-    let extra = format!(
-        r#"
-[[source]]
-topic = "{labels}"
-role = "labels"
-
-[windows]
-windows = ["1h"]
-tick = "1s"
-
-[[models.rank.deployments]]
-name = "v2-shadow"
-kind = "shadow"
-baseline = "v1"
-candidate = "v2"
-min_effect = 0.05
-"#
+    let extra = config_tables(
+        &labels,
+        None,
+        &deployment_table("rank", "v2-shadow", "shadow", "v2"),
     );
     let config = write_config_with(&predictions, &unique("dlq"), &unique("group"), &extra);
     let mut rng = SplitMix::new(7);
@@ -405,6 +383,201 @@ min_effect = 0.05
         deployments(&daemon, "rank")["deployments"],
         before,
         "the same pairs, none twice, after a SIGKILL"
+    );
+    daemon.sigterm();
+}
+
+/// Version-relative rules: a candidate's accuracy against its baseline's over the same
+/// window (`< baseline * 0.97`), and its inputs against the baseline's in the same bins
+/// (`psi > baseline + 0.1`). Inputs that moved for both versions page the ordinary
+/// PSI rule, not the version-relative one; an equally accurate candidate pages nothing.
+#[test]
+fn version_relative_rules_compare_a_candidate_with_its_baseline() {
+    const N: usize = 3000;
+    let predictions = unique("relative-preds");
+    let labels = unique("relative-labels");
+    create_topic(&predictions, 3);
+    create_topic(&labels, 3);
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("relative.toml"),
+        r#"
+[[rule]]
+name = "CandidateLessAccurate"
+deployments = ["*"]
+metric = "accuracy"
+window = "1h"
+condition = "< baseline * 0.97"
+min_samples = 1000
+summary = "{{ $labels.deployment }} of {{ $labels.model }}: accuracy {{ printf \"%.4f\" $value }} against {{ printf \"%.4f\" $baseline }}"
+
+[[rule]]
+name = "CandidateInputsDiffer"
+deployments = ["*"]
+features = ["*"]
+metric = "psi"
+window = "1h"
+condition = "> baseline + 0.1"
+min_samples = 1000
+
+[[rule]]
+name = "InputsMoved"
+versions = ["*"]
+features = ["*"]
+metric = "psi"
+window = "1h"
+condition = "> 0.1"
+"#,
+    )
+    .unwrap();
+    let extra = config_tables(
+        &labels,
+        Some(rules.path()),
+        &format!(
+            "{}{}",
+            deployment_table("loans", "v2-canary", "canary", "v2"),
+            deployment_table("cards", "v2-canary", "ab", "v2"),
+        ),
+    );
+    let config = write_config_with(&predictions, &unique("dlq"), &unique("group"), &extra);
+    // loans' reference: x and y uniform on 0..99.
+    let reference = config.dir.path().join("loans-reference.jsonl");
+    let rows: Vec<String> = (0..2000)
+        .map(|i| {
+            json!({"model": "loans", "features": {"x": i % 100, "y": (i * 7) % 100},
+                "prediction": 0.9})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(&reference, rows.join("\n")).unwrap();
+    driftd([
+        "reference",
+        "import",
+        "--model",
+        "loans",
+        "--file",
+        reference.to_str().unwrap(),
+        "--config",
+        config.path.to_str().unwrap(),
+    ]);
+    // Both loans versions see x on 50..99 (the inputs moved); only v2 sees y on 50..99.
+    // loans' v2 is 6 points less accurate, cards' v2 as accurate as its v1.
+    let mut rng = SplitMix::new(11);
+    let t0 = now_ms() - 1_800_000;
+    let (mut preds, mut outcomes) = (Vec::new(), Vec::new());
+    let mut right = std::collections::BTreeMap::<(&str, &str), (u64, u64)>::new();
+    for i in 0..4 * N {
+        let model = if i % 4 < 2 { "loans" } else { "cards" };
+        let version = if i % 2 == 0 { "v1" } else { "v2" };
+        let id = format!("{model}-{i}");
+        let x = 50 + (i / 4) % 50;
+        let y = if (model, version) == ("loans", "v2") {
+            50 + (i / 4) % 50
+        } else {
+            (i / 4) % 100
+        };
+        preds.push(json!({"model": model, "model_version": version, "id": id,
+            "ts": t0 + i as i64 * 50, "features": {"x": x, "y": y}, "prediction": 0.9}));
+        let p = if (model, version) == ("loans", "v2") {
+            0.74
+        } else {
+            0.80
+        };
+        let y = rng.uniform() < p;
+        let r = right.entry((model, version)).or_default();
+        *r = (r.0 + u64::from(y), r.1 + 1);
+        outcomes.push(json!({"model": model, "id": id, "label": i64::from(y)}));
+    }
+    produce(&predictions, &records(&preds));
+    produce(&labels, &records(&outcomes));
+    let daemon = Daemon::start(&config, "run.log");
+    let samples = |m: &Metrics, model: &str, arm: &str| {
+        m.get(&format!(
+            "driftd_deployment_samples{{arm=\"{arm}\",deployment=\"v2-canary\",metric=\"accuracy\",model=\"{model}\"}}"
+        ))
+    };
+    daemon.wait_metrics(Duration::from_secs(120), |m| {
+        ["loans", "cards"].iter().all(|model| {
+            samples(m, model, "baseline") == Some(N as f64)
+                && samples(m, model, "candidate") == Some(N as f64)
+        })
+    });
+    let firing = |alertname: &str| -> Vec<Value> {
+        let (status, body) = http_get(daemon.port, "/api/v1/alerts").unwrap();
+        assert_eq!(status, 200, "{body}");
+        let all: Value = serde_json::from_str(&body).unwrap();
+        all["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == alertname && a["state"] == "firing")
+            .cloned()
+            .collect()
+    };
+    let mut accuracy = Vec::new();
+    let mut inputs = Vec::new();
+    let mut moved = Vec::new();
+    wait_until(Duration::from_secs(30), Duration::from_millis(500), || {
+        accuracy = firing("CandidateLessAccurate");
+        inputs = firing("CandidateInputsDiffer");
+        moved = firing("InputsMoved");
+        !accuracy.is_empty() && !inputs.is_empty() && moved.len() >= 3
+    });
+    let labels_of = |alerts: &[Value], key: &str| -> Vec<String> {
+        let mut v: Vec<String> = alerts
+            .iter()
+            .map(|a| a["labels"][key].as_str().unwrap_or("").to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        labels_of(&accuracy, "model"),
+        ["loans"],
+        "only the less accurate candidate: {accuracy:?}\n{}",
+        daemon.log_text()
+    );
+    let a = &accuracy[0];
+    assert_eq!(a["labels"]["deployment"], "v2-canary");
+    assert!(a["labels"].get("version").is_none(), "{a}");
+    let (c, n) = right[&("loans", "v2")];
+    let value = a["value"].as_f64().unwrap();
+    assert!(
+        (value - c as f64 / n as f64).abs() < 1e-9,
+        "the candidate's accuracy over its labelled outcomes: {a}"
+    );
+    let (bc, bn) = right[&("loans", "v1")];
+    let baseline = bc as f64 / bn as f64;
+    assert!(
+        (a["baseline"].as_f64().unwrap() - baseline).abs() < 1e-9,
+        "the baseline's: {a}"
+    );
+    assert_eq!(
+        a["annotations"]["summary"],
+        format!(
+            "v2-canary of loans: accuracy {:.4} against {:.4}",
+            c as f64 / n as f64,
+            baseline
+        )
+    );
+    assert_eq!(
+        labels_of(&inputs, "feature"),
+        ["y"],
+        "y differs between the versions, x moved for both: {inputs:?}"
+    );
+    assert_eq!(labels_of(&inputs, "model"), ["loans"]);
+    let mut moved: Vec<(String, String)> = moved
+        .iter()
+        .map(|a| {
+            let l = |k: &str| a["labels"][k].as_str().unwrap_or("").to_string();
+            (l("version"), l("feature"))
+        })
+        .collect();
+    moved.sort();
+    assert_eq!(
+        moved,
+        [("v1", "x"), ("v2", "x"), ("v2", "y")].map(|(v, f)| (v.to_string(), f.to_string())),
+        "against the profile, x moved for both versions and y for v2"
     );
     daemon.sigterm();
 }

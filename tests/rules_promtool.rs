@@ -255,6 +255,7 @@ fn annotation_templates_render_as_promtool_renders() {
                     value: *v,
                     threshold: -1e300,
                     reference: None,
+                    baseline: None,
                     samples: 1_000_000,
                     metric: "psi",
                     rule: "T",

@@ -7,7 +7,7 @@ use crate::alerting::Alerting;
 use crate::base::sync::lock;
 use crate::base::time::unix_now_ms;
 use crate::config::LiveConfig;
-use crate::evaluate::deployment::deployment_reports;
+use crate::evaluate::deployment::VersionWindows;
 use crate::evaluate::{plan, window_report, WindowSource};
 use crate::metrics::Metrics;
 use crate::rules::SampleSet;
@@ -37,10 +37,10 @@ pub(super) async fn evaluate_every_tick(
             let now = unix_now_ms();
             windows.compact(now);
             let profiles = windows.profiles();
-            let settings = config.evaluation_settings();
-            let (merged, used) = {
+            let evaluation = config.evaluation_settings();
+            let (merged, used, relative) = {
                 let a = lock(&alerting);
-                (a.merged_windows(), a.used_samples())
+                (a.merged_windows(), a.used_samples(), a.relative_windows())
             };
             let mut samples = SampleSet::only(used);
             let no_reference = Default::default();
@@ -70,7 +70,7 @@ pub(super) async fn evaluate_every_tick(
                     e.version,
                     (e.window, e.window_ms),
                     now,
-                    &settings,
+                    &evaluation,
                 );
                 if e.version.is_some() {
                     metrics.record_window(&report);
@@ -91,7 +91,24 @@ pub(super) async fn evaluate_every_tick(
                     .iter()
                     .filter_map(|d| d.settings(&config.windows))
                     .collect();
-                match deployment_reports(&*windows, model, &settings, now) {
+                let mut versions = VersionWindows::new(&*windows, model, now);
+                for d in &settings {
+                    for (window, length) in relative
+                        .iter()
+                        .filter_map(|w| Some((w.as_str(), config.windows.window(w)?)))
+                    {
+                        let window = (window, length.as_millis() as i64);
+                        match versions.arm_reports(d, window, &profiles, &evaluation) {
+                            Ok(Some(arms)) => {
+                                samples.add_relative(&d.name, &arms, &m.reference_metrics)
+                            }
+                            Ok(None) => {}
+                            Err(error) => tracing::error!(%error, model, deployment = %d.name,
+                                "deployment arms not evaluated"),
+                        }
+                    }
+                }
+                match versions.deployment_reports(&settings) {
                     // A deployment without any version here (another instance owns the
                     // model, or no data yet) has no gauges: dashboards sum instances.
                     Ok(reports) => deployments.extend(

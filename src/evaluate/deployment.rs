@@ -3,6 +3,8 @@
 //! every tick ([`crate::stats::sequential`]). Pure: each version's performance counts
 //! in, a [`DeploymentReport`] out.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::stats::performance::PerformanceCounts;
@@ -10,6 +12,9 @@ use crate::stats::sequential::{
     compare, fixed_horizon_samples, MetricKind, Moments, SequentialSettings,
 };
 use crate::stats::shadow::PairCounts;
+use crate::window::{Bucket, BucketReadError, ProfileSet};
+
+use super::WindowReport;
 
 /// How the candidate gets its traffic (reported with the verdict; the statistics are
 /// the same: two independent samples).
@@ -322,49 +327,171 @@ pub(crate) fn deployment_reports(
     model: &str,
     deployments: &[DeploymentSettings],
     now_ms: i64,
-) -> Result<Vec<DeploymentReport>, crate::window::BucketReadError> {
-    let versions: Vec<String> = source
-        .series()
-        .into_iter()
-        .filter(|(m, _)| m == model)
-        .map(|(_, v)| v)
-        .collect();
-    type Read = (
-        PerformanceCounts,
-        std::collections::BTreeMap<String, PairCounts>,
-    );
-    let mut read: std::collections::BTreeMap<(String, i64), Read> = Default::default();
-    let mut reports = Vec::with_capacity(deployments.len());
-    for d in deployments {
-        let mut per_version = Vec::new();
-        let mut pairs = PairCounts::default();
-        for v in &versions {
-            let glob = |g: &str| crate::base::text::glob_match(g, v);
-            if !glob(&d.baseline) && !glob(&d.candidate) {
-                continue;
-            }
-            let key = (v.clone(), d.window.1);
-            let (counts, shadow) = match read.get(&key) {
-                Some(c) => c.clone(),
-                None => {
-                    let w = source.window(model, Some(v), d.window.1, None, now_ms)?;
-                    let r = (w.current.performance, w.current.shadow);
-                    read.insert(key, r.clone());
-                    r
-                }
-            };
-            if let Some(p) = shadow.get(&d.name).filter(|_| glob(&d.candidate)) {
-                pairs.merge(p);
-            }
-            per_version.push((v.clone(), counts));
+) -> Result<Vec<DeploymentReport>, BucketReadError> {
+    VersionWindows::new(source, model, now_ms).deployment_reports(deployments)
+}
+
+/// The windows of one model's versions at one look, each read once per window
+/// length however many deployments and rules use it.
+pub(crate) struct VersionWindows<'a> {
+    source: &'a dyn super::WindowSource,
+    model: &'a str,
+    now_ms: i64,
+    versions: Vec<String>,
+    read: BTreeMap<(String, i64), Bucket>,
+}
+
+/// A deployment's two arms over one window, each merged over its versions, as window
+/// reports: the candidate's features measured against the baseline's counts in the
+/// same bins, the baseline's against themselves (so a distribution statistic of the
+/// baseline is its value against itself: 0 for PSI). `None` while an arm has no
+/// version.
+#[derive(Debug, Clone)]
+pub(crate) struct ArmReports {
+    pub candidate: WindowReport,
+    pub baseline: WindowReport,
+}
+
+impl<'a> VersionWindows<'a> {
+    pub fn new(source: &'a dyn super::WindowSource, model: &'a str, now_ms: i64) -> Self {
+        let versions = source
+            .series()
+            .into_iter()
+            .filter(|(m, _)| m == model)
+            .map(|(_, v)| v)
+            .collect();
+        VersionWindows {
+            source,
+            model,
+            now_ms,
+            versions,
+            read: BTreeMap::new(),
         }
-        let mut report = evaluate_deployment(d, &per_version);
-        if d.kind == DeploymentKind::Shadow {
-            report.shadow = Some(ShadowReport::from_counts(&pairs));
-        }
-        reports.push(report);
     }
-    Ok(reports)
+
+    fn bucket(&mut self, version: &str, window_ms: i64) -> Result<&Bucket, BucketReadError> {
+        let key = (version.to_string(), window_ms);
+        if !self.read.contains_key(&key) {
+            let w = self
+                .source
+                .window(self.model, Some(version), window_ms, None, self.now_ms)?;
+            self.read.insert(key.clone(), w.current);
+        }
+        Ok(&self.read[&key])
+    }
+
+    /// The versions of each arm (baseline, candidate); a version in both globs is
+    /// the candidate's.
+    fn arms(&self, d: &DeploymentSettings) -> (Vec<String>, Vec<String>) {
+        let glob = crate::base::text::glob_match;
+        let candidate: Vec<String> = self
+            .versions
+            .iter()
+            .filter(|v| glob(&d.candidate, v))
+            .cloned()
+            .collect();
+        let baseline = self
+            .versions
+            .iter()
+            .filter(|v| glob(&d.baseline, v) && !glob(&d.candidate, v))
+            .cloned()
+            .collect();
+        (baseline, candidate)
+    }
+
+    pub fn deployment_reports(
+        &mut self,
+        deployments: &[DeploymentSettings],
+    ) -> Result<Vec<DeploymentReport>, BucketReadError> {
+        let mut reports = Vec::with_capacity(deployments.len());
+        for d in deployments {
+            let (baseline, candidate) = self.arms(d);
+            let mut per_version = Vec::new();
+            let mut pairs = PairCounts::default();
+            for v in baseline.iter().chain(&candidate) {
+                let b = self.bucket(v, d.window.1)?;
+                if let Some(p) = b.shadow.get(&d.name).filter(|_| candidate.contains(v)) {
+                    pairs.merge(p);
+                }
+                per_version.push((v.clone(), b.performance.clone()));
+            }
+            let mut report = evaluate_deployment(d, &per_version);
+            if d.kind == DeploymentKind::Shadow {
+                report.shadow = Some(ShadowReport::from_counts(&pairs));
+            }
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// Each arm of `d` merged over `window`, for version-relative rules.
+    pub fn arm_reports(
+        &mut self,
+        d: &DeploymentSettings,
+        window: (&str, i64),
+        profiles: &ProfileSet,
+        settings: &super::EvaluationSettings,
+    ) -> Result<Option<ArmReports>, BucketReadError> {
+        let (baseline_versions, candidate_versions) = self.arms(d);
+        let (Some(b0), Some(c0)) = (baseline_versions.first(), candidate_versions.first()) else {
+            return Ok(None);
+        };
+        let mut merged = |versions: &[String]| -> Result<Option<Bucket>, BucketReadError> {
+            let mut sum: Option<Bucket> = None;
+            for v in versions {
+                let b = self.bucket(v, window.1)?;
+                match &mut sum {
+                    Some(s) if s.profile_id == b.profile_id => s.merge(b),
+                    // Versions measured in other bins: their features cannot be added
+                    // up, the rest (events, latency, performance) can.
+                    Some(s) => {
+                        let mut b = b.clone();
+                        b.features.clear();
+                        b.profile_id = None;
+                        s.features.clear();
+                        s.profile_id = None;
+                        s.merge(&b);
+                    }
+                    None => sum = Some(b.clone()),
+                }
+            }
+            Ok(sum)
+        };
+        let (Some(mut candidate), Some(mut baseline)) =
+            (merged(&candidate_versions)?, merged(&baseline_versions)?)
+        else {
+            return Ok(None);
+        };
+        if candidate.profile_id != baseline.profile_id {
+            for arm in [&mut candidate, &mut baseline] {
+                arm.features.clear();
+                arm.profile_id = None;
+            }
+        }
+        let report = |current: &Bucket, version: &str| {
+            let buckets = super::WindowBuckets {
+                newest_event_ms: current.last_event_ms,
+                current: current.clone(),
+                reference: Some(baseline.clone()),
+                unknown_names: Vec::new(),
+            };
+            let mut r = super::window_report(
+                &buckets,
+                profiles,
+                self.model,
+                Some(version),
+                window,
+                self.now_ms,
+                settings,
+            );
+            r.version = None;
+            r
+        };
+        Ok(Some(ArmReports {
+            candidate: report(&candidate, c0),
+            baseline: report(&baseline, b0),
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -469,5 +596,158 @@ mod tests {
         let r = evaluate_deployment(&settings(), &versions);
         assert_eq!(r.verdict, "continue");
         assert_eq!(r.metrics[0].difference, None);
+    }
+
+    /// The live windows of a [`WindowState`], as the ingest pipeline serves them.
+    struct Windows {
+        state: std::sync::Mutex<crate::window::WindowState>,
+        profiles: std::sync::Arc<ProfileSet>,
+    }
+
+    impl super::super::WindowSource for Windows {
+        fn series(&self) -> std::collections::BTreeSet<(String, String)> {
+            self.state.lock().unwrap().series()
+        }
+        fn window(
+            &self,
+            model: &str,
+            version: Option<&str>,
+            window_ms: i64,
+            rolling_reference_ms: Option<i64>,
+            now_ms: i64,
+        ) -> Result<super::super::WindowBuckets, BucketReadError> {
+            super::super::window_bucket(
+                &mut self.state.lock().unwrap(),
+                &self.profiles,
+                model,
+                version,
+                window_ms,
+                rolling_reference_ms,
+                now_ms,
+                &crate::window::WindowMemory::default(),
+                &crate::window::NoStoredBuckets,
+            )
+        }
+        fn profiles(&self) -> std::sync::Arc<ProfileSet> {
+            self.profiles.clone()
+        }
+        fn compact(&self, _now_ms: i64) {}
+        fn history_buckets(
+            &self,
+            _model: &str,
+            _version: Option<&str>,
+            _from_ms: i64,
+            _to_ms: i64,
+        ) -> Result<Vec<(crate::window::Tier, i64, i64, Bucket)>, BucketReadError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_candidate_is_measured_against_its_baseline_in_the_same_bins() {
+        use crate::dataset::Cell;
+        use crate::event::{FeatureValue, PredictionRecord};
+        use crate::rules::sample::{SampleSet, SeriesKey};
+        // The profile has x and y uniform on 0..99. Both arms moved x to 50..99 (the
+        // inputs moved, not the candidate); only the candidate moved y.
+        let profile = crate::reference::test_profile(
+            "v1",
+            &["x", "y"],
+            (0..1000).map(|i| vec![Cell::Number((i % 100) as f64); 2]),
+        );
+        let profiles = std::sync::Arc::new(ProfileSet::new(vec![profile]));
+        let now = 1_000 * 3_600_000;
+        let mut state = crate::window::WindowState::default();
+        let window_settings = crate::window::WindowSettings::default();
+        for (version, n, y_from) in [("v1", 600, 0), ("v2", 300, 50)] {
+            for i in 0..n {
+                let record = PredictionRecord {
+                    model: "m".into(),
+                    version: version.into(),
+                    id: None,
+                    ts_ms: now - 600_000 + i * 1000,
+                    features: vec![
+                        ("x".into(), FeatureValue::Number((50 + i % 50) as f64)),
+                        (
+                            "y".into(),
+                            FeatureValue::Number((y_from + i % (100 - y_from)) as f64),
+                        ),
+                    ],
+                    prediction: None,
+                    latency_ms: None,
+                    segment: vec![],
+                };
+                let p = profiles.get("m", version).map(|p| &**p);
+                state.observe(
+                    &record,
+                    p,
+                    &window_settings,
+                    now,
+                    &crate::window::NoStoredBuckets,
+                );
+            }
+        }
+        let source = Windows {
+            state: std::sync::Mutex::new(state),
+            profiles: profiles.clone(),
+        };
+        let mut versions = VersionWindows::new(&source, "m", now);
+        let d = DeploymentSettings {
+            baseline: "v1".into(),
+            candidate: "v2".into(),
+            ..settings()
+        };
+        let arms = versions
+            .arm_reports(&d, ("1h", 3_600_000), &profiles, &Default::default())
+            .unwrap()
+            .expect("both arms have data");
+        let mut samples = SampleSet::default();
+        samples.add_relative("v2-canary", &arms, &BTreeMap::new());
+        let get = |feature: Option<&str>, metric: &str| {
+            samples
+                .iter()
+                .find(|(k, _): &(&SeriesKey, _)| {
+                    k.feature.as_deref() == feature
+                        && k.metric == metric
+                        && k.deployment.as_deref() == Some("v2-canary")
+                        && k.version.is_none()
+                        && k.window == "1h"
+                })
+                .map(|(_, s)| *s)
+                .unwrap_or_else(|| panic!("no {metric} of {feature:?}"))
+        };
+        let x = get(Some("x"), "psi");
+        let y = get(Some("y"), "psi");
+        assert!(x.value < 0.05, "the same inputs as the baseline: {x:?}");
+        assert!(y.value > 0.5, "half the baseline's range: {y:?}");
+        assert_eq!(y.baseline, Some(0.0), "the baseline against itself");
+        assert_eq!(y.samples, 300, "the smaller arm");
+        let events = get(None, "events");
+        assert_eq!((events.value, events.baseline), (300.0, Some(600.0)));
+        // Against the profile, both arms' x moved: what a version-relative rule does
+        // not page on.
+        use super::super::WindowSource;
+        let w = source
+            .window("m", Some("v2"), 3_600_000, None, now)
+            .unwrap();
+        let alone = super::super::window_report(
+            &w,
+            &profiles,
+            "m",
+            Some("v2"),
+            ("1h", 3_600_000),
+            now,
+            &Default::default(),
+        );
+        assert!(alone.drift.features[0].psi.unwrap() > 0.5);
+        // No baseline version: no comparison.
+        let only = DeploymentSettings {
+            baseline: "v0".into(),
+            ..d
+        };
+        assert!(versions
+            .arm_reports(&only, ("1h", 3_600_000), &profiles, &Default::default())
+            .unwrap()
+            .is_none());
     }
 }

@@ -177,6 +177,7 @@ mod tests {
             value: 0.4,
             threshold: 0.2,
             reference: None,
+            baseline: None,
             samples: 10,
             annotations: [("summary".to_string(), "plan drifted".to_string())].into(),
         }

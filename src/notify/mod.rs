@@ -73,6 +73,7 @@ mod tests {
             value: 0.5,
             threshold: 0.2,
             reference: Some(0.0),
+            baseline: None,
             samples: 10,
             annotations: [("summary".to_string(), format!("psi of {feature} <high>"))].into(),
         }

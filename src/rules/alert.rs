@@ -62,6 +62,9 @@ pub struct Alert {
     pub value: f64,
     pub threshold: f64,
     pub reference: Option<f64>,
+    /// A version-relative rule's baseline value (absent in alerts stored before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
     pub samples: u64,
     /// The rule's annotations, rendered at the last evaluation at which the condition
     /// held (`summary` always; `description`, `runbook_url`, … when the rule has them).
@@ -216,6 +219,7 @@ impl AlertTable {
                     value: sample.value,
                     threshold: *threshold,
                     reference: sample.reference,
+                    baseline: sample.baseline,
                     samples: sample.samples,
                     annotations: BTreeMap::new(),
                 },
@@ -225,6 +229,7 @@ impl AlertTable {
             alert.value = sample.value;
             alert.threshold = *threshold;
             alert.reference = sample.reference;
+            alert.baseline = sample.baseline;
             alert.samples = sample.samples;
             if alert.phase == AlertPhase::Pending && now_ms - alert.active_at_ms >= rule.for_ms {
                 alert.phase = AlertPhase::Firing;
@@ -345,6 +350,7 @@ fn render_annotations(rule: &Rule, a: &Alert, external_url: &str) -> BTreeMap<St
         value: a.value,
         threshold: a.threshold,
         reference: a.reference,
+        baseline: a.baseline,
         samples: a.samples,
         metric: &rule.metric,
         rule: &rule.name,
@@ -390,6 +396,7 @@ mod tests {
                     samples: 100,
                     reference: Some(0.0),
                     critical: None,
+                    baseline: None,
                 },
             );
         }

@@ -59,8 +59,32 @@ pub enum Bound {
     Value(f64),
     /// The sample-size-aware PSI critical value (`> critical`).
     Critical,
-    /// The reference value, scaled and shifted: `reference * 0.95`, `reference + 0.1`.
-    Reference { scale: f64, shift: f64 },
+    /// The reference value or a deployment's baseline value, scaled and shifted:
+    /// `reference * 0.95`, `reference + 0.1`, `baseline * 0.97`.
+    Relative {
+        to: RelativeTo,
+        scale: f64,
+        shift: f64,
+    },
+}
+
+/// What a relative bound scales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelativeTo {
+    /// The sample's reference value (profile, rolling period, `reference_metrics`).
+    Reference,
+    /// The same statistic of the deployment's baseline arm over the same window (a
+    /// rule with `deployments`).
+    Baseline,
+}
+
+impl RelativeTo {
+    fn name(self) -> &'static str {
+        match self {
+            RelativeTo::Reference => "reference",
+            RelativeTo::Baseline => "baseline",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,7 +100,11 @@ impl Condition {
         match self.bound {
             Bound::Value(v) => Some(v),
             Bound::Critical => s.critical,
-            Bound::Reference { scale, shift } => s.reference.map(|r| r * scale + shift),
+            Bound::Relative { to, scale, shift } => match to {
+                RelativeTo::Reference => s.reference,
+                RelativeTo::Baseline => s.baseline,
+            }
+            .map(|r| r * scale + shift),
         }
     }
 
@@ -98,12 +126,19 @@ impl Condition {
             .ok_or_else(|| {
                 format!("`{s}` must start with >, >=, < or <= (e.g. \"> 0.2\", \"< reference * 0.95\", \"> critical\")")
             })?;
+        let relative = [RelativeTo::Reference, RelativeTo::Baseline]
+            .into_iter()
+            .find_map(|to| rest.strip_prefix(to.name()).map(|tail| (to, tail.trim())));
         let bound = if rest == "critical" {
             Bound::Critical
-        } else if let Some(tail) = rest.strip_prefix("reference") {
-            let tail = tail.trim();
+        } else if let Some((to, tail)) = relative {
+            let expected = || {
+                let n = to.name();
+                format!("`{rest}`: expected `{n}`, `{n} * <number>` or `{n} ± <number>`")
+            };
             if tail.is_empty() {
-                Bound::Reference {
+                Bound::Relative {
+                    to,
                     scale: 1.0,
                     shift: 0.0,
                 }
@@ -111,33 +146,22 @@ impl Condition {
                 // The first character, not byte: `reference − 0.05` has a 3-byte minus.
                 let first = tail.chars().next().map_or(0, char::len_utf8);
                 let (sym, num) = tail.split_at(first);
-                let k: f64 = num.trim().parse().map_err(|_| {
-                    format!("`{rest}`: expected `reference`, `reference * <number>` or `reference ± <number>`")
-                })?;
-                match sym {
-                    "*" => Bound::Reference {
-                        scale: k,
-                        shift: 0.0,
-                    },
-                    "+" => Bound::Reference {
-                        scale: 1.0,
-                        shift: k,
-                    },
-                    "-" => Bound::Reference {
-                        scale: 1.0,
-                        shift: -k,
-                    },
-                    _ => {
-                        return Err(format!(
-                            "`{rest}`: expected `reference`, `reference * <number>` or `reference ± <number>`"
-                        ))
-                    }
+                let k: f64 = num.trim().parse().map_err(|_| expected())?;
+                let (scale, shift) = match sym {
+                    "*" => (k, 0.0),
+                    "+" => (1.0, k),
+                    "-" => (1.0, -k),
+                    _ => return Err(expected()),
+                };
+                if !k.is_finite() {
+                    return Err(expected());
                 }
+                Bound::Relative { to, scale, shift }
             }
         } else {
-            let v: f64 = rest
-                .parse()
-                .map_err(|_| format!("`{rest}` is not a number, `critical` or `reference …`"))?;
+            let v: f64 = rest.parse().map_err(|_| {
+                format!("`{rest}` is not a number, `critical`, `reference …` or `baseline …`")
+            })?;
             if !v.is_finite() {
                 return Err(format!("`{rest}` is not a finite number"));
             }
@@ -158,16 +182,19 @@ impl fmt::Display for Condition {
         match self.bound {
             Bound::Value(v) => write!(f, "{op} {v}"),
             Bound::Critical => write!(f, "{op} critical"),
-            Bound::Reference { shift, .. } if shift != 0.0 => {
+            Bound::Relative { to, shift, .. } if shift != 0.0 => {
                 write!(
                     f,
-                    "{op} reference {} {}",
+                    "{op} {} {} {}",
+                    to.name(),
                     if shift > 0.0 { "+" } else { "-" },
                     shift.abs()
                 )
             }
-            Bound::Reference { scale, .. } if scale != 1.0 => write!(f, "{op} reference * {scale}"),
-            Bound::Reference { .. } => write!(f, "{op} reference"),
+            Bound::Relative { to, scale, .. } if scale != 1.0 => {
+                write!(f, "{op} {} * {scale}", to.name())
+            }
+            Bound::Relative { to, .. } => write!(f, "{op} {}", to.name()),
         }
     }
 }
@@ -384,14 +411,20 @@ fn validate(
             ),
         ));
     }
-    let deployments = selector(
-        &r.deployments,
-        is_deployment,
-        "deployments",
-        (&r.metric, "a deployment metric", "not a deployment metric"),
-        &fail,
-    )?;
-    if let (true, Some(v)) = (is_deployment, &r.versions) {
+    // A deployment metric needs `deployments`; any other metric may have them: it is
+    // then the candidate arm's, compared with the baseline's (version-relative).
+    let deployments = match &r.deployments {
+        None if is_deployment => {
+            return Err(fail(
+                r.metric.span(),
+                "deployments",
+                format!("`{metric}` is a deployment metric: add e.g. deployments = [\"*\"]"),
+            ))
+        }
+        None => None,
+        Some(l) => Some(globs(l, "deployments", &fail)?),
+    };
+    if let (Some(_), Some(v)) = (&deployments, &r.versions) {
         return Err(fail(
             v.span(),
             "versions",
@@ -445,6 +478,26 @@ fn validate(
             "condition",
             format!("`critical` is the PSI critical value; `{metric}` has none"),
         ));
+    }
+    if let Bound::Relative {
+        to: RelativeTo::Baseline,
+        ..
+    } = condition.bound
+    {
+        if deployments.is_none() || is_deployment {
+            return Err(fail(
+                r.condition.span(),
+                "condition",
+                format!(
+                    "`baseline` is the baseline arm's `{metric}` in a deployment: {}",
+                    if is_deployment {
+                        "a verdict has none"
+                    } else {
+                        "add e.g. deployments = [\"*\"]"
+                    }
+                ),
+            ));
+        }
     }
     let duration = |d: &Option<Spanned<String>>, key: &str| -> Result<i64, RulesError> {
         match d {
@@ -694,7 +747,8 @@ condition = "< reference * 0.95"
             a.condition,
             Condition {
                 op: Op::Lt,
-                bound: Bound::Reference {
+                bound: Bound::Relative {
+                    to: RelativeTo::Reference,
                     scale: 0.95,
                     shift: 0.0
                 }
@@ -713,12 +767,24 @@ condition = "< reference * 0.95"
             samples: 1,
             reference: Some(0.9),
             critical: None,
+            baseline: Some(0.8),
         };
         assert_eq!(c.threshold(&s), Some(0.25));
         assert!(c.holds(0.25, 0.25));
         let r = Condition::parse("< reference - 0.05").unwrap();
         assert!((r.threshold(&s).unwrap() - 0.85).abs() < 1e-12);
         assert_eq!(Condition::parse("> critical").unwrap().threshold(&s), None);
+        let b = Condition::parse("< baseline * 0.97").unwrap();
+        assert_eq!(b.to_string(), "< baseline * 0.97");
+        assert!((b.threshold(&s).unwrap() - 0.776).abs() < 1e-12);
+        let b = Condition::parse("> baseline + 0.1").unwrap();
+        assert_eq!(b.to_string(), "> baseline + 0.1");
+        assert!((b.threshold(&s).unwrap() - 0.9).abs() < 1e-12);
+        let without = Sample {
+            baseline: None,
+            ..s
+        };
+        assert_eq!(b.threshold(&without), None, "no baseline: not evaluated");
         // A non-ASCII operator (the typographic minus) is refused, not a panic (found by
         // the rules fuzzer).
         for bad in [
@@ -728,6 +794,8 @@ condition = "< reference * 0.95"
             "=> 1",
             "> inf",
             "< reference − 0.05",
+            "< baseline / 2",
+            "< baseline * inf",
         ] {
             assert!(Condition::parse(bad).is_err(), "{bad}");
         }
@@ -793,7 +861,7 @@ condition = "< reference * 0.95"
     }
 
     #[test]
-    fn a_deployment_metric_needs_deployments_and_only_it_may_have_them() {
+    fn a_deployment_metric_needs_deployments_and_baseline_needs_a_deployment() {
         let base = "[[rule]]\nname = \"D\"\nmetric = \"deployment_verdict\"\nwindow = \"1h\"\ncondition = \"< 0\"\n";
         let e = error_of(base);
         assert_eq!((e.line, e.key.as_deref()), (Some(3), Some("deployments")));
@@ -806,11 +874,19 @@ condition = "< reference * 0.95"
             "{base}deployments = [\"*\"]\nversions = [\"v2\"]\n"
         ));
         assert_eq!((e.line, e.key.as_deref()), (Some(7), Some("versions")));
-        let e = error_of(&GOOD.replace(
-            "metric = \"accuracy\"",
-            "metric = \"accuracy\"\ndeployments = [\"*\"]",
-        ));
-        assert_eq!(e.key.as_deref(), Some("deployments"));
-        assert!(e.message.contains("not a deployment metric"), "{e}");
+        // A model or feature metric with `deployments`: version-relative.
+        let relative = "[[rule]]\nname = \"R\"\ndeployments = [\"*\"]\nmetric = \"accuracy\"\nwindow = \"1h\"\ncondition = \"< baseline * 0.97\"\n";
+        let rules = parse(relative).unwrap();
+        assert_eq!(rules[0].deployments, Some(vec!["*".to_string()]));
+        assert_eq!(rules[0].condition.to_string(), "< baseline * 0.97");
+        let psi = "[[rule]]\nname = \"P\"\ndeployments = [\"*\"]\nfeatures = [\"*\"]\nmetric = \"psi\"\nwindow = \"1h\"\ncondition = \"> 0.1\"\n";
+        assert!(parse(psi).is_ok());
+        let e = error_of(&relative.replace("deployments = [\"*\"]\n", ""));
+        assert_eq!((e.line, e.key.as_deref()), (Some(5), Some("condition")));
+        assert!(e.message.contains("add e.g. deployments"), "{e}");
+        let e = error_of(&format!("{relative}versions = [\"v2\"]\n"));
+        assert_eq!(e.key.as_deref(), Some("versions"));
+        let e = error_of(&format!("{base}deployments = [\"*\"]\n").replace("< 0", "< baseline"));
+        assert!(e.message.contains("a verdict has none"), "{e}");
     }
 }

@@ -51,6 +51,9 @@ pub struct Sample {
     pub reference: Option<f64>,
     /// PSI only: the value sampling noise alone exceeds with probability α.
     pub critical: Option<f64>,
+    /// A version-relative sample (a rule with `deployments`): the same statistic of
+    /// the deployment's baseline arm over the same window (`< baseline * 0.97`).
+    pub baseline: Option<f64>,
 }
 
 /// Every sample of one evaluation.
@@ -111,6 +114,7 @@ impl SampleSet {
                         samples,
                         reference: reference_metrics.get(metric).copied(),
                         critical: None,
+                        baseline: None,
                     },
                 );
             }
@@ -161,9 +165,45 @@ impl SampleSet {
                         },
                         reference,
                         critical: if s.critical { critical } else { None },
+                        baseline: None,
                     },
                 );
             }
+        }
+    }
+
+    /// Adds every metric of a deployment's candidate arm against its baseline arm
+    /// over one window (version-relative rules): the candidate's value, with the
+    /// baseline's as [`Sample::baseline`] and the smaller arm's observations as its
+    /// samples, keyed by the deployment (no version).
+    pub(crate) fn add_relative(
+        &mut self,
+        deployment: &str,
+        arms: &crate::evaluate::deployment::ArmReports,
+        reference_metrics: &BTreeMap<String, f64>,
+    ) {
+        let of = |r: &WindowReport| {
+            let mut set = SampleSet {
+                samples: BTreeMap::new(),
+                wanted: self.wanted.clone(),
+            };
+            set.add_report(r, reference_metrics);
+            set.samples
+        };
+        let baseline = of(&arms.baseline);
+        for (mut key, s) in of(&arms.candidate) {
+            let Some(b) = baseline.get(&key) else {
+                continue;
+            };
+            key.deployment = Some(deployment.to_string());
+            self.samples.insert(
+                key,
+                Sample {
+                    samples: s.samples.min(b.samples),
+                    baseline: Some(b.value),
+                    ..s
+                },
+            );
         }
     }
 
@@ -197,6 +237,7 @@ impl SampleSet {
                     samples,
                     reference: None,
                     critical: None,
+                    baseline: None,
                 },
             );
         }

@@ -28,6 +28,8 @@ pub struct TemplateData<'a> {
     pub value: f64,
     pub threshold: f64,
     pub reference: Option<f64>,
+    /// A version-relative rule's baseline value (`$baseline`).
+    pub baseline: Option<f64>,
     pub samples: u64,
     pub metric: &'a str,
     pub rule: &'a str,
@@ -37,7 +39,7 @@ pub struct TemplateData<'a> {
 /// Prometheus prepends these definitions to every annotation (rules/alerting.go).
 const PREAMBLE: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}\
 {{$externalURL := .ExternalURL}}{{$value := .Value}}{{$threshold := .Threshold}}\
-{{$reference := .Reference}}{{$samples := .Samples}}{{$metric := .Metric}}{{$rule := .Rule}}";
+{{$reference := .Reference}}{{$baseline := .Baseline}}{{$samples := .Samples}}{{$metric := .Metric}}{{$rule := .Rule}}";
 
 /// The functions a template may call besides gtmpl's built-ins (`and or not len
 /// index print println urlquery call`), in Prometheus's names.
@@ -168,6 +170,10 @@ fn context(d: &TemplateData) -> Value {
     o.insert(
         "Reference".into(),
         Value::String(d.reference.map_or("n/a".into(), |r| go_float(r, 'v', None))),
+    );
+    o.insert(
+        "Baseline".into(),
+        Value::String(d.baseline.map_or("n/a".into(), |b| go_float(b, 'v', None))),
     );
     o.insert("Samples".into(), Value::from(d.samples));
     o.insert("Metric".into(), Value::String(d.metric.into()));
@@ -747,6 +753,7 @@ mod tests {
             value,
             threshold: 0.2,
             reference: None,
+            baseline: None,
             samples: 1200,
             metric: "psi",
             rule: "FeatureDrift",
@@ -820,6 +827,7 @@ mod tests {
             "1200 rows, psi, FeatureDrift"
         );
         assert_eq!(r("{{ $reference }}", 0.0), "n/a");
+        assert_eq!(r("{{ $baseline }}", 0.0), "n/a");
         assert_eq!(
             r(
                 "{{ reReplaceAll \"(a)g(e)\" \"$2$1\" $labels.feature }}",

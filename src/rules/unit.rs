@@ -86,6 +86,9 @@ struct SeriesSpec {
     reference: Option<f64>,
     #[serde(default)]
     critical: Option<f64>,
+    /// The baseline arm's value, for version-relative rules (`< baseline * 0.97`).
+    #[serde(default)]
+    baseline: Option<f64>,
 }
 
 fn default_samples() -> u64 {
@@ -274,6 +277,7 @@ pub(crate) fn run_file(path: &Path) -> Result<Vec<CaseResult>, UnitTestError> {
                             samples: s.samples,
                             reference: s.reference,
                             critical: s.critical,
+                            baseline: s.baseline,
                         },
                     );
                 }
