@@ -2,7 +2,8 @@
 # The demo: a local Kafka broker and a local SMTP server, reference profiles for two
 # models, a generator streaming their prediction logs and ground-truth labels (with
 # some malformed records; after a minute every distribution shifts and model churn's
-# labels stop agreeing with its scores), a Python model service logging a third model
+# labels stop agreeing with its scores; 20 % of fraud's traffic is a worse v2 canary
+# that driftd rolls back), a Python model service logging a third model
 # through the driftd client (numpy values, NaNs, times without a zone), and driftd
 # watching it all with the shipped rules/: alerts go pending then firing, e-mails are
 # delivered, the alerts (their annotations rendered from the rules' Prometheus-style
@@ -20,7 +21,8 @@
 #                                    alert e-mail with charts arrived, an alert with its
 #                                    rendered summary reached Alertmanager, a retraining
 #                                    event was produced and the live HTML report shows
-#                                    drifted features (the test command uses this)
+#                                    drifted features, and fraud's v2 canary reached
+#                                    rollback (the test command uses this)
 #
 # While it runs: http://127.0.0.1:7853/metrics, /api/v1/alerts, /api/v1/models,
 # /api/v1/cluster (the second instance on 7854), and
@@ -119,6 +121,16 @@ reference_metrics = { accuracy = 0.735 }
 [models.fraud]
 reference_metrics = { accuracy = 0.735 }
 
+# 20 % of fraud's traffic is a v2 canary whose labels disagree more often (driftd
+# generate --canary-model): the always-valid verdict rolls it back, rules/deployments.toml
+# pages on it, and the verdict goes out as a CloudEvent on driftd.deployments.
+[[models.fraud.deployments]]
+name = "v2-canary"
+kind = "canary"
+baseline = "v1"
+candidate = "v2"
+min_effect = 0.05
+
 # Logged by scripts/demo_service.py through the Python client; no reference profile.
 [models.pricing]
 EOF
@@ -144,7 +156,7 @@ for model in churn fraud; do
 done
 
 "$bin" generate --brokers "127.0.0.1:$KAFKA_PORT" --topic predictions --models churn,fraud \
-  --labels-topic labels --degrade-model churn --rate 300 \
+  --labels-topic labels --degrade-model churn --canary-model fraud --rate 300 \
   --malformed-every 500 --drift-after 60s --log warn &
 pids+=($!)
 "$client_python" scripts/demo_service.py "127.0.0.1:$KAFKA_PORT" 50 &
@@ -182,10 +194,11 @@ while [ "$seconds" -eq 0 ] || [ $((SECONDS - start)) -lt "$seconds" ]; do
   errors=$(echo "$m" | awk '/^driftd_decode_errors_total/ {s+=$2} END {print s+0}')
   psi=$(echo "$m" | awk '/^driftd_feature_psi\{feature="plan",model="churn",version="v1",window="5m"\}/ {printf "%.3f", $2}')
   acc=$(echo "$m" | awk '/^driftd_performance_accuracy\{model="churn",version="v1",window="1h"\}/ {printf "%.3f", $2}')
+  canary=$(echo "$m" | awk '/^driftd_deployment_verdict\{deployment="v2-canary",metric="all",model="fraud"\}/ {print ($2 > 0 ? "promote" : ($2 < 0 ? "rollback" : "continue"))}')
   firing=$(echo "$m" | awk '/^driftd_alerts\{.*alertstate="firing"/ {n++} END {print n+0}')
   pending=$(echo "$m" | awk '/^driftd_alerts\{.*alertstate="pending"/ {n++} END {print n+0}')
-  printf 'demo: t=%3ss events=%s (pricing, Python client: %s) dead-lettered=%s | churn: plan PSI(5m)=%s accuracy(1h)=%s | alerts: %s firing, %s pending\n' \
-    $((SECONDS - start)) "$events" "$pricing" "$errors" "${psi:--}" "${acc:--}" "$firing" "$pending"
+  printf 'demo: t=%3ss events=%s (pricing, Python client: %s) dead-lettered=%s | churn: plan PSI(5m)=%s accuracy(1h)=%s | fraud v2 canary: %s | alerts: %s firing, %s pending\n' \
+    $((SECONDS - start)) "$events" "$pricing" "$errors" "${psi:--}" "${acc:--}" "${canary:--}" "$firing" "$pending"
 done
 
 if [ "$instances" -gt 1 ]; then
@@ -212,7 +225,10 @@ if [ "${DEMO_CHECK:-0}" = 1 ]; then
   m=$(all_metrics)
   events=$(echo "$m" | awk '/^driftd_events_total/ {s+=$2} END {print s+0}')
   pricing=$(echo "$m" | awk '/^driftd_events_total\{.*model="pricing"/ {s+=$2} END {print s+0}')
+  # Delivered to Kafka by the outbox: retraining requests and deployment verdicts.
   produced=$(echo "$m" | awk '/^driftd_outbox_deliveries_total\{kind="kafka",result="delivered"\}/ {s+=$2} END {print s+0}')
+  requested=$(echo "$m" | awk '/^driftd_retrain_requests_total\{.*result="emitted"/ {s+=$2} END {print s+0}')
+  rollbacks=$(echo "$m" | awk '/^driftd_deployment_events_total\{.*model="fraud".*verdict="rollback"/ {s+=$2} END {print s+0}')
   status=$(curl -s -o /dev/null -w '%{http_code}' "$(owner_of churn)/api/v1/models/churn/drift?window=5m")
   mails=$(find "$mail_dir" -name '*.eml' | wc -l)
   # Alerts in Alertmanager with a rendered summary (a template left as text would
@@ -224,11 +240,11 @@ print(sum(1 for a in alerts if a["annotations"].get("summary") and "{{" not in a
   ok=1
   [ "$events" -gt 0 ] && [ "$pricing" -gt 0 ] && [ "$status" = 200 ] || ok=0
   grep -q 'data-verdict="drift"' "$report_html" 2>/dev/null && report="drifted features in the HTML report" || report=""
-  if [ "$seconds" -ge 240 ] && { [ "$mails" -lt 1 ] || [ "${produced:-0}" -lt 1 ] || [ "$in_am" -lt 1 ] || [ "$charted" -lt 1 ] || [ -z "$report" ]; }; then ok=0; fi
+  if [ "$seconds" -ge 240 ] && { [ "$mails" -lt 1 ] || [ "${produced:-0}" -lt 2 ] || [ "$requested" -lt 1 ] || [ "$in_am" -lt 1 ] || [ "$charted" -lt 1 ] || [ -z "$report" ] || [ "$rollbacks" -lt 1 ]; }; then ok=0; fi
   if [ "$ok" = 1 ]; then
-    echo "demo check: passed ($events events, $pricing from the Python client, window report served, $mails e-mail(s) ($charted with charts), $in_am alert(s) in Alertmanager, ${produced:-0} retraining event(s), ${report:-no HTML report})"
+    echo "demo check: passed ($events events, $pricing from the Python client, window report served, $mails e-mail(s) ($charted with charts), $in_am alert(s) in Alertmanager, $requested retraining request(s), ${produced:-0} event(s) produced, ${report:-no HTML report}, fraud's canary rolled back)"
   else
-    echo "demo check: FAILED (events=$events, pricing=$pricing, drift API status $status, e-mails=$mails, with charts=$charted, alerts in Alertmanager=$in_am, retraining events=${produced:-0}, HTML report: ${report:-none})"
+    echo "demo check: FAILED (events=$events, pricing=$pricing, drift API status $status, e-mails=$mails, with charts=$charted, alerts in Alertmanager=$in_am, retraining requests=$requested, events produced=${produced:-0}, HTML report: ${report:-none}, canary rollbacks=$rollbacks)"
     exit 1
   fi
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Reads driftd's JSON log on stdin and prints the notable events for people:
-alert transitions, e-mails delivered, retraining events, warnings and errors.
+alert transitions, e-mails delivered, retraining events, deployment verdicts, warnings
+and errors.
 With --alerts, reads GET /api/v1/alerts instead and prints one line per alert; with
 --alertmanager, Alertmanager's GET /api/v2/alerts (what driftd pushed there); with
 --cluster NAME, an instance's GET /api/v1/cluster. --name NAME prefixes log events."""
@@ -35,6 +36,12 @@ def log_events(name="driftd"):
         elif msg == "state restored from the changelog":
             print(f"{name}: took over partitions {f.get('partitions')}: {f.get('records')} state records "
                   f"restored from the changelog in {f.get('took')}", flush=True)
+        elif msg == "deployment verdict event produced":
+            print(f"{name}: deployment verdict of {f.get('model')} produced to {f.get('topic')}"
+                  f" (id {f.get('id')})", flush=True)
+        elif msg == "deployment verdict reached":
+            print(f"{name}: deployment {f.get('deployment')} of {f.get('model')}: {f.get('verdict')}",
+                  flush=True)
         elif msg == "retraining request suppressed by the cooldown":
             print(f"{name}: retraining request for {f.get('model')} suppressed by the cooldown", flush=True)
         elif e.get("level") in ("ERROR", "WARN"):

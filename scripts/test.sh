@@ -10,9 +10,10 @@ scripts/ensure-deps.sh
 
 # numpy, scipy and scikit-learn for the golden answers of the statistics tests,
 # jsonschema for the record contract, confluent-kafka and pandas for the Python client,
-# playwright to drive Chromium for the HTML report, and hadolint for the Dockerfile.
+# playwright to drive Chromium for the HTML report, fairlearn for the fairness metrics,
+# and hadolint for the Dockerfile.
 venv=target/pyenv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import numpy, scipy, sklearn, jsonschema, confluent_kafka, pandas, playwright" 2>/dev/null \
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import numpy, scipy, sklearn, jsonschema, confluent_kafka, pandas, playwright, fairlearn" 2>/dev/null \
   || [ ! -x "$venv/bin/hadolint" ]; then
   echo "== installing the test venv ($venv): scripts/requirements-test.txt"
   python3 -m venv "$venv"

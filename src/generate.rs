@@ -5,6 +5,9 @@
 //! after that many seconds, which later stages of driftd detect and alert on. With
 //! `--labels-topic`, each prediction gets a label drawn from its score (calibrated), so
 //! accuracy is stable, until the drift makes `--degrade-model`'s labels disagree.
+//! With `--canary-model`, a share of that model's records come from a version `v2`
+//! whose labels disagree with its scores more often: a worse candidate for a canary
+//! deployment to roll back.
 
 use std::time::{Duration, Instant};
 
@@ -33,10 +36,33 @@ pub struct GenerateOptions {
     /// After the drift, this model's labels stop agreeing with its scores: its
     /// accuracy falls.
     pub degrade_model: Option<String>,
+    /// This model's records come from version [`CANARY_VERSION`] with probability
+    /// `canary_share`, and its labels are flipped with probability [`CANARY_FLIP`].
+    pub canary_model: Option<String>,
+    pub canary_share: f64,
 }
 
-/// One synthetic record and its score; `drifted` shifts every distribution.
+/// The version of `--canary-model`'s candidate records.
+pub const CANARY_VERSION: &str = "v2";
+
+/// How often a canary's label is flipped: for a calibrated baseline of accuracy a,
+/// the canary's is a − 0.3 (2a − 1), about 14 points lower at the demo's a ≈ 0.73.
+pub const CANARY_FLIP: f64 = 0.3;
+
+/// One synthetic record of version v1 and its score; `drifted` shifts every
+/// distribution.
 pub fn synthetic_record(rng: &mut SplitMix, model: &str, seq: u64, drifted: bool) -> (String, f64) {
+    synthetic_record_of(rng, model, "v1", seq, drifted)
+}
+
+/// [`synthetic_record`] of `version`.
+pub fn synthetic_record_of(
+    rng: &mut SplitMix,
+    model: &str,
+    version: &str,
+    seq: u64,
+    drifted: bool,
+) -> (String, f64) {
     let shift = if drifted { 1.0 } else { 0.0 };
     let age = (40.0 + 12.0 * rng.normal() + 8.0 * shift).round();
     let income = (10.5 + 0.6 * rng.normal() + 0.3 * shift).exp().round();
@@ -63,7 +89,7 @@ pub fn synthetic_record(rng: &mut SplitMix, model: &str, seq: u64, drifted: bool
     let region = ["eu", "us", "apac"][(rng.next_u64() % 3) as usize];
     let record = json!({
         "model": model,
-        "model_version": "v1",
+        "model_version": version,
         "id": format!("{model}-{seq}"),
         "ts": unix_now_ms(),
         "features": {"age": age, "income": income_value, "plan": plan},
@@ -76,16 +102,17 @@ pub fn synthetic_record(rng: &mut SplitMix, model: &str, seq: u64, drifted: bool
 }
 
 /// The label record of prediction `seq`: 1 with probability `score` (a calibrated
-/// model), or `1 - score` when `degraded`.
+/// model), or `1 - score` when `degraded`; then flipped with probability `flip`.
 pub(crate) fn synthetic_label(
     rng: &mut SplitMix,
     model: &str,
     seq: u64,
     score: f64,
     degraded: bool,
+    flip: f64,
 ) -> String {
     let p = if degraded { 1.0 - score } else { score };
-    let label = u8::from(rng.uniform() < p);
+    let label = u8::from(rng.uniform() < p) ^ u8::from(flip > 0.0 && rng.uniform() < flip);
     json!({
         "model": model,
         "id": format!("{model}-{seq}"),
@@ -146,11 +173,15 @@ pub fn generate(opts: &GenerateOptions, stop: impl Fn() -> bool) -> Result<u64, 
             let payload = format!("{{\"model\": \"{model}\", \"features\": [broken");
             send(&producer, &opts.topic, key, &payload)?;
         } else {
-            let (payload, score) = synthetic_record(&mut rng, model, sent, drifted);
+            let canary = opts.canary_model.as_deref() == Some(model.as_str())
+                && rng.uniform() < opts.canary_share;
+            let version = if canary { CANARY_VERSION } else { "v1" };
+            let (payload, score) = synthetic_record_of(&mut rng, model, version, sent, drifted);
             send(&producer, &opts.topic, key, &payload)?;
             if let Some(topic) = &opts.labels_topic {
                 let degraded = drifted && opts.degrade_model.as_deref() == Some(model.as_str());
-                let label = synthetic_label(&mut rng, model, sent, score, degraded);
+                let flip = if canary { CANARY_FLIP } else { 0.0 };
+                let label = synthetic_label(&mut rng, model, sent, score, degraded, flip);
                 send(&producer, topic, key, &label)?;
             }
         }
@@ -168,4 +199,32 @@ pub fn generate(opts: &GenerateOptions, stop: impl Fn() -> bool) -> Result<u64, 
     }
     producer.flush(Duration::from_secs(30))?;
     Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_canary_label_agrees_less_often_by_the_documented_amount() {
+        // Accuracy of the decision score > 0.5 against labels drawn from the score,
+        // then flipped with probability `flip`.
+        let accuracy = |flip: f64| {
+            let mut rng = SplitMix::new(3);
+            let n = 200_000;
+            let mut right = 0;
+            for i in 0..n {
+                let score = rng.uniform();
+                let label: serde_json::Value =
+                    serde_json::from_str(&synthetic_label(&mut rng, "m", i, score, false, flip))
+                        .unwrap();
+                right += u64::from((label["label"] == 1) == (score > 0.5));
+            }
+            right as f64 / n as f64
+        };
+        let (baseline, canary) = (accuracy(0.0), accuracy(CANARY_FLIP));
+        // Scores uniform on [0, 1]: a = 0.75, and the canary's a − 0.3 (2a − 1) = 0.6.
+        assert!((baseline - 0.75).abs() < 0.005, "{baseline}");
+        assert!((canary - 0.60).abs() < 0.005, "{canary}");
+    }
 }

@@ -343,6 +343,7 @@ async fn performance(
             "evaluated_at_ms": r.evaluated_at_ms, "events": r.events,
             "labelled": r.labelled, "label_coverage": r.label_coverage,
             "metrics": r.performance, "segments": r.performance_by_segment,
+            "fairness": r.fairness,
         }))
         .into_response(),
         Err(e) => e,

@@ -225,6 +225,9 @@ struct WindowGauges {
     deployment_samples: GaugeVec,
     deployment_agreement: GaugeVec,
     deployment_pairs: GaugeVec,
+    /// Gaps between the segments of a binary classifier, and each segment's rates.
+    fairness: GaugeVec,
+    group_rate: GaugeVec,
 }
 
 impl Metrics {
@@ -466,6 +469,16 @@ impl Metrics {
                 "A shadow deployment's (live, shadow) prediction pairs over its window, by kind: pairs, labelled, live_only_right, shadow_only_right, both_right.",
                 &["model", "deployment", "kind"],
             )?,
+            fairness: gauge(
+                "driftd_fairness",
+                "A gap between the segments ([labels] segment_key) of a binary classifier over the window (metric: demographic_parity_difference, demographic_parity_ratio, equal_opportunity_difference, equalized_odds_difference), and its simultaneous interval (bound: low, estimate, high).",
+                &["model", "version", "window", "metric", "bound"],
+            )?,
+            group_rate: gauge(
+                "driftd_segment_rate",
+                "A segment's rates among its labelled predictions over the window (rate: selection, true_positive, false_positive, false_negative, accuracy); at most [labels] max_segments segments.",
+                &["model", "version", "window", "segment", "rate"],
+            )?,
         };
         for reason in DecodeReason::ALL {
             // Present from the start, so rate() works before the first error.
@@ -632,6 +645,57 @@ impl Metrics {
             );
         }
         g.features.record(w, version);
+        self.record_fairness(w, version);
+    }
+
+    fn record_fairness(&self, w: &crate::evaluate::WindowReport, version: &str) {
+        let g = &self.windows;
+        let same_window = |l: &std::collections::HashMap<&str, &str>| {
+            l.get("model") == Some(&w.model.as_str())
+                && l.get("version") == Some(&version)
+                && l.get("window") == Some(&w.window.as_str())
+        };
+        let Some(f) = &w.fairness else {
+            retain(&g.fairness, |l| !same_window(l));
+            retain(&g.group_rate, |l| !same_window(l));
+            return;
+        };
+        for (metric, gap) in crate::stats::fairness::FAIRNESS_METRICS {
+            let gap = gap(f);
+            for (bound, v) in [
+                ("low", gap.map(|g| g.low)),
+                ("estimate", gap.map(|g| g.value)),
+                ("high", gap.map(|g| g.high)),
+            ] {
+                set_or_remove(
+                    &g.fairness,
+                    &[&w.model, version, &w.window, metric, bound],
+                    v,
+                );
+            }
+        }
+        // Segments that left the window (or the cap) leave the gauge.
+        retain(&g.group_rate, |l| {
+            !same_window(l)
+                || f.groups
+                    .iter()
+                    .any(|s| l.get("segment") == Some(&s.group.as_str()))
+        });
+        for s in &f.groups {
+            for (rate, v) in [
+                ("selection", s.selection_rate),
+                ("true_positive", s.true_positive_rate),
+                ("false_positive", s.false_positive_rate),
+                ("false_negative", s.false_negative_rate),
+                ("accuracy", s.accuracy),
+            ] {
+                set_or_remove(
+                    &g.group_rate,
+                    &[&w.model, version, &w.window, &s.group, rate],
+                    v,
+                );
+            }
+        }
     }
 
     /// Removes the window gauges of every model not in `keep` (cluster mode: the models
@@ -644,6 +708,8 @@ impl Metrics {
             &g.staleness,
             &g.latency,
             &g.label_coverage,
+            &g.fairness,
+            &g.group_rate,
         ];
         for gauge in vecs.into_iter().chain(g.performance.iter().map(|(_, g)| g)) {
             retain_models(gauge, keep);
@@ -677,6 +743,15 @@ impl Metrics {
 
 /// Removes the series of `g` whose `model` label is not in `keep`.
 fn retain_models(g: &GaugeVec, keep: &std::collections::BTreeSet<String>) {
+    retain(g, |labels| {
+        labels
+            .get("model")
+            .is_none_or(|model| keep.contains(*model))
+    });
+}
+
+/// Removes the series of `g` whose labels `keep` refuses.
+fn retain(g: &GaugeVec, keep: impl Fn(&std::collections::HashMap<&str, &str>) -> bool) {
     use prometheus::core::Collector;
     for family in g.collect() {
         for m in family.get_metric() {
@@ -685,10 +760,7 @@ fn retain_models(g: &GaugeVec, keep: &std::collections::BTreeSet<String>) {
                 .iter()
                 .map(|l| (l.name(), l.value()))
                 .collect();
-            if labels
-                .get("model")
-                .is_some_and(|model| !keep.contains(*model))
-            {
+            if !keep(&labels) {
                 let _ = g.remove(&labels);
             }
         }

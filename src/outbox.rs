@@ -282,6 +282,17 @@ impl OutboxSender {
                         Action::Email { to, content } => tracing::info!(
                             id = %entry.id, subject = %content.subject, recipients = to.len(),
                             attempts = entry.attempts + 1, "alert e-mail sent"),
+                        // The topic carries retraining requests or deployment verdicts
+                        // (CloudEvents, told apart by their type).
+                        Action::Kafka {
+                            topic,
+                            key,
+                            payload,
+                        } if payload.contains(crate::evaluate::deployment::VERDICT_EVENT_TYPE) => {
+                            tracing::info!(
+                            id = entry.id.trim_end_matches("-kafka"), topic = %topic, model = %key,
+                            attempts = entry.attempts + 1, "deployment verdict event produced")
+                        }
                         Action::Kafka { topic, key, .. } => tracing::info!(
                             id = entry.id.trim_end_matches("-kafka"), topic = %topic, model = %key,
                             attempts = entry.attempts + 1, "retraining event produced"),

@@ -254,8 +254,16 @@ impl IngestState {
                 .all_buckets(stored)?
                 .iter()
                 .map(|(k, b)| {
+                    let mut bucket = json!(b);
+                    // A bucket without shadow pairs shows as it did before they
+                    // existed: stores of two versions compare by this output.
+                    if b.shadow.is_empty() {
+                        if let Some(o) = bucket.as_object_mut() {
+                            o.remove("shadow");
+                        }
+                    }
                     json!({"model": k.model, "version": k.version, "tier": k.tier,
-                           "start_ms": k.start_ms, "bucket": b})
+                           "start_ms": k.start_ms, "bucket": bucket})
                 })
                 .collect();
         }

@@ -20,22 +20,7 @@ fn records(values: &[Value]) -> Records {
 }
 
 fn sklearn(pairs: &Value, dir: &std::path::Path) -> Value {
-    let python = std::env::var("DRIFTD_PYTHON")
-        .expect("DRIFTD_PYTHON is not set: run scripts/test.sh, which installs scikit-learn");
-    let path = dir.join("pairs.json");
-    std::fs::write(&path, pairs.to_string()).unwrap();
-    let out = std::process::Command::new(python)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/golden.py"))
-        .arg("sklearn")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    python_oracle("golden.py", &["sklearn"], pairs, dir)
 }
 
 fn performance(daemon: &Daemon, model: &str) -> Value {

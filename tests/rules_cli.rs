@@ -115,7 +115,12 @@ fn broken_rule_files_are_rejected_precisely() {
 fn shipped_rules_are_valid_and_their_tests_pass() {
     let (ok, out) = check("rules");
     assert!(ok, "{out}");
-    for f in ["drift.toml", "performance.toml", "quality.toml"] {
+    for f in [
+        "deployments.toml",
+        "drift.toml",
+        "performance.toml",
+        "quality.toml",
+    ] {
         assert!(out.contains(&format!("rules/{f}: ")), "{out}");
     }
     let out = Command::new(driftd_bin())
@@ -128,9 +133,22 @@ fn shipped_rules_are_valid_and_their_tests_pass() {
     assert!(!text.contains("FAIL"), "{text}");
     assert_eq!(
         text.lines().filter(|l| l.starts_with("ok")).count(),
-        4,
+        6,
         "{text}"
     );
+    // The optional rules (not loaded with the directory) and their tests.
+    let (ok, out) = check("rules/optional");
+    assert!(
+        ok && out.contains("rules/optional/fairness.toml: 1 rule(s) ok"),
+        "{out}"
+    );
+    let out = Command::new(driftd_bin())
+        .args(["rules", "test", "rules/optional/tests/fairness_test.toml"])
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.starts_with("ok"), "{text}");
 }
 
 #[test]

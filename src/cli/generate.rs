@@ -38,6 +38,13 @@ pub struct GenerateArgs {
     /// accuracy falls.
     #[arg(long, requires = "labels_topic")]
     pub degrade_model: Option<String>,
+    /// A share (--canary-share) of this model's records come from version v2, whose
+    /// labels are flipped 30 % of the time: a worse candidate for a canary deployment.
+    #[arg(long, requires = "labels_topic")]
+    pub canary_model: Option<String>,
+    /// The canary's share of --canary-model's records, between 0 and 1.
+    #[arg(long, default_value_t = 0.2, value_parser = share)]
+    pub canary_share: f64,
     /// Write undrifted records of the first model to this JSON-lines file instead of
     /// producing to Kafka (a reference dataset; --count defaults to 10000).
     #[arg(long)]
@@ -64,6 +71,8 @@ pub(super) fn generate(mut a: GenerateArgs) -> Result<(), Box<dyn std::error::Er
             seed: a.seed,
             labels_topic: a.labels_topic,
             degrade_model: a.degrade_model,
+            canary_model: a.canary_model,
+            canary_share: a.canary_share,
         };
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         {
@@ -83,5 +92,13 @@ pub(super) fn generate(mut a: GenerateArgs) -> Result<(), Box<dyn std::error::Er
             crate::generate::generate(&opts, || stop.load(std::sync::atomic::Ordering::SeqCst))?;
         tracing::info!(sent, topic = %opts.topic, "generate done");
         Ok(())
+    }
+}
+
+/// A share between 0 and 1.
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a share between 0 and 1")),
     }
 }

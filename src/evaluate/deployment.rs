@@ -647,7 +647,6 @@ mod tests {
     fn a_candidate_is_measured_against_its_baseline_in_the_same_bins() {
         use crate::dataset::Cell;
         use crate::event::{FeatureValue, PredictionRecord};
-        use crate::rules::sample::{SampleSet, SeriesKey};
         // The profile has x and y uniform on 0..99. Both arms moved x to 50..99 (the
         // inputs moved, not the candidate); only the candidate moved y.
         let profile = crate::reference::test_profile(
@@ -701,29 +700,21 @@ mod tests {
             .arm_reports(&d, ("1h", 3_600_000), &profiles, &Default::default())
             .unwrap()
             .expect("both arms have data");
-        let mut samples = SampleSet::default();
-        samples.add_relative("v2-canary", &arms, &BTreeMap::new());
-        let get = |feature: Option<&str>, metric: &str| {
-            samples
+        let psi = |r: &WindowReport, feature: &str| {
+            r.drift
+                .features
                 .iter()
-                .find(|(k, _): &(&SeriesKey, _)| {
-                    k.feature.as_deref() == feature
-                        && k.metric == metric
-                        && k.deployment.as_deref() == Some("v2-canary")
-                        && k.version.is_none()
-                        && k.window == "1h"
-                })
-                .map(|(_, s)| *s)
-                .unwrap_or_else(|| panic!("no {metric} of {feature:?}"))
+                .find(|f| f.name == feature)
+                .and_then(|f| f.psi)
+                .unwrap()
         };
-        let x = get(Some("x"), "psi");
-        let y = get(Some("y"), "psi");
-        assert!(x.value < 0.05, "the same inputs as the baseline: {x:?}");
-        assert!(y.value > 0.5, "half the baseline's range: {y:?}");
-        assert_eq!(y.baseline, Some(0.0), "the baseline against itself");
-        assert_eq!(y.samples, 300, "the smaller arm");
-        let events = get(None, "events");
-        assert_eq!((events.value, events.baseline), (300.0, Some(600.0)));
+        let (c, b) = (&arms.candidate, &arms.baseline);
+        assert!(psi(c, "x") < 0.05, "the same inputs as the baseline");
+        assert!(psi(c, "y") > 0.5, "half the baseline's range");
+        assert_eq!(psi(b, "y"), 0.0, "the baseline against itself");
+        assert_eq!((c.events, b.events), (300, 600));
+        assert_eq!(c.drift.reference.rows, 600, "the baseline is the reference");
+        assert_eq!((c.version.as_deref(), b.version.as_deref()), (None, None));
         // Against the profile, both arms' x moved: what a version-relative rule does
         // not page on.
         use super::super::WindowSource;

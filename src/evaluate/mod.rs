@@ -19,6 +19,7 @@ use crate::reference::ReferenceProfile;
 use crate::report::{
     feature_drift, DriftReport, FeatureStatistic, ReportSettings, FEATURE_STATISTICS,
 };
+use crate::stats::fairness::FAIRNESS_METRICS;
 use crate::stats::performance::{PerformanceMetrics, PERFORMANCE_METRICS};
 use crate::window::{
     Bucket, BucketReadError, ProfileSet, StoredBuckets, Tier, WindowMemory, WindowState,
@@ -57,6 +58,9 @@ pub(crate) struct WindowReport {
     pub performance: PerformanceMetrics,
     /// Performance per value of `[labels] segment_key`.
     pub performance_by_segment: std::collections::BTreeMap<String, PerformanceMetrics>,
+    /// Gaps between the segments of a binary classifier (the segment key as the
+    /// sensitive attribute; `__other__` left out), with at least two segments.
+    pub fairness: Option<crate::stats::fairness::FairnessReport>,
     /// The report shape of `driftd report --format json` (docs/statistics.md):
     /// `reference`, `current`, `features`, `drifted`.
     #[serde(flatten)]
@@ -227,12 +231,36 @@ pub(crate) fn window_report(
             .iter()
             .map(|(k, v)| (k.clone(), v.metrics()))
             .collect(),
+        fairness: segment_fairness(bucket, settings.report.alpha),
         reference: match rolling {
             Some(_) => "rolling",
             None => "profile",
         },
         drift: DriftReport::new(reference_rows, bucket.events, features),
     }
+}
+
+/// Fairness across the segments of a bucket: each segment's confusion counts (binary
+/// classifiers), the capped remainder (`__other__`, a mix of groups) left out.
+fn segment_fairness(bucket: &Bucket, alpha: f64) -> Option<crate::stats::fairness::FairnessReport> {
+    let groups: Vec<(String, crate::stats::fairness::GroupCounts)> = bucket
+        .performance_by_segment
+        .iter()
+        .filter(|(segment, _)| segment.as_str() != crate::stats::histogram::OTHER)
+        .filter_map(|(segment, p)| {
+            let b = p.binary.as_ref()?;
+            Some((
+                segment.clone(),
+                crate::stats::fairness::GroupCounts {
+                    tp: b.tp,
+                    fp: b.fp,
+                    tn: b.tn,
+                    fn_: b.fn_,
+                },
+            ))
+        })
+        .collect();
+    crate::stats::fairness::fairness(&groups, alpha)
 }
 
 /// Read access to the live windows, for the tick and the HTTP API; implemented by
@@ -322,17 +350,24 @@ pub(crate) fn model_metric_names() -> Vec<&'static str> {
         .iter()
         .map(|s| s.name)
         .chain(PERFORMANCE_METRICS.iter().map(|m| m.name))
+        .chain(FAIRNESS_METRICS.iter().map(|(name, _)| *name))
         .collect()
+}
+
+/// A fairness gap of a report by name.
+pub(crate) fn fairness_metric(r: &WindowReport, metric: &str) -> Option<f64> {
+    let (_, gap) = FAIRNESS_METRICS.iter().find(|(name, _)| *name == metric)?;
+    gap(r.fairness.as_ref()?).map(|g| g.value)
 }
 
 /// The value of a model statistic or performance metric in a report.
 pub(crate) fn model_metric(r: &WindowReport, metric: &str) -> Option<f64> {
     match MODEL_STATISTICS.iter().find(|s| s.name == metric) {
         Some(s) => (s.value)(r),
-        None => PERFORMANCE_METRICS
-            .iter()
-            .find(|m| m.name == metric)
-            .and_then(|m| (m.value)(&r.performance)),
+        None => match PERFORMANCE_METRICS.iter().find(|m| m.name == metric) {
+            Some(m) => (m.value)(&r.performance),
+            None => fairness_metric(r, metric),
+        },
     }
 }
 

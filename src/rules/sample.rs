@@ -125,6 +125,12 @@ impl SampleSet {
         for (name, value) in r.performance.named() {
             model(name, value, r.performance.samples);
         }
+        // Gaps between groups: as many observations as the smallest group has.
+        if let Some(f) = &r.fairness {
+            for (name, gap) in crate::stats::fairness::FAIRNESS_METRICS {
+                model(name, gap(f).map(|g| g.value), f.smallest_group);
+            }
+        }
 
         let reference_rows = r.drift.reference.rows;
         for f in &r.drift.features {

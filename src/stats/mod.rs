@@ -10,13 +10,18 @@
 //! - [`sequential`]: an always-valid confidence sequence for candidate − baseline and a
 //!   promote / rollback / continue verdict that may be checked at every tick
 //! - [`shadow`]: a shadow version against the live one on the same requests
+//! - [`fairness`]: gaps between groups (demographic parity, equal opportunity,
+//!   equalized odds) with simultaneous intervals
+//! - [`interval`]: Wilson intervals for proportions
 //!   (agreement, score differences, who was right when they disagreed)
 //!
 //! The contracts are in docs/statistics.md and are held to scipy/numpy by `tests/golden.rs`.
 
 pub mod chi2;
 pub mod divergence;
+pub mod fairness;
 pub mod histogram;
+pub mod interval;
 pub mod ks;
 pub mod latency;
 pub mod performance;

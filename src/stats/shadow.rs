@@ -130,12 +130,7 @@ impl PairCounts {
 
     /// The Wilson score interval of the agreement rate at `z` (1.96: 95 %).
     pub fn agreement_interval(&self, z: f64) -> Option<(f64, f64)> {
-        let n = self.decided as f64;
-        let p = self.agreement()?;
-        let z2 = z * z;
-        let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
-        let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-        Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+        super::interval::wilson(self.agree, self.decided, z)
     }
 
     /// An upper bound of the `q` quantile of |candidate − baseline|: the upper edge

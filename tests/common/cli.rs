@@ -80,3 +80,31 @@ pub fn state_counts(config: &Path) -> BTreeMap<(String, String), u64> {
     }
     out
 }
+
+/// Runs `scripts/{script}` of the repository with the test venv's Python
+/// (`DRIFTD_PYTHON`, set by scripts/test.sh with the oracles installed: scipy,
+/// scikit-learn, fairlearn) on `input` written to a JSON file in `dir`, and parses
+/// its JSON answer.
+pub fn python_oracle(
+    script: &str,
+    args: &[&str],
+    input: &serde_json::Value,
+    dir: &Path,
+) -> serde_json::Value {
+    let python = std::env::var("DRIFTD_PYTHON")
+        .expect("DRIFTD_PYTHON is not set: run scripts/test.sh, which installs the test oracles");
+    let path = dir.join(format!("{script}.input.json"));
+    std::fs::write(&path, input.to_string()).unwrap();
+    let out = Command::new(python)
+        .arg(format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR")))
+        .args(args)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

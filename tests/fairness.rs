@@ -1,0 +1,168 @@
+//! Fairness across segments end to end on the real broker, against fairlearn as the
+//! oracle: a binary classifier that selects one group less often, its predictions and
+//! late labels (half before, half after their predictions) with the group as the
+//! `[labels] segment_key`; driftd's demographic parity difference and ratio, equal
+//! opportunity and equalized odds differences and every group's rates equal
+//! fairlearn's on the same rows to 1e-9, are in the gauges, and a four-fifths rule
+//! fires.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use driftd::base::rng::SplitMix;
+use serde_json::{json, Value};
+
+fn fairlearn(rows: &Value, dir: &std::path::Path) -> Value {
+    python_oracle("fairlearn_oracle.py", &[], rows, dir)
+}
+
+#[test]
+fn fairness_across_segments_equals_fairlearn() {
+    const N: usize = 6000;
+    let predictions = unique("fair-preds");
+    let labels = unique("fair-labels");
+    create_topic(&predictions, 3);
+    create_topic(&labels, 3);
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("fair.toml"),
+        r#"
+[[rule]]
+name = "DisparateImpactNow"
+metric = "demographic_parity_ratio"
+window = "1h"
+condition = "< 0.8"
+min_samples = 1000
+summary = "{{ $labels.model }}: parity ratio {{ $value }}"
+"#,
+    )
+    .unwrap();
+    let extra = format!(
+        "[[source]]\ntopic = \"{labels}\"\nrole = \"labels\"\n\n[windows]\nwindows = [\"1h\"]\ntick = \"1s\"\n\n\
+         [labels]\nsegment_key = \"group\"\n\n[alerting]\nrules = [\"{}\"]\n",
+        rules.path().display()
+    );
+    let config = write_config_with(&predictions, &unique("dlq"), &unique("group"), &extra);
+
+    // Three groups of different sizes and base rates; the model's score is shifted
+    // down for group c, so c is selected less often (and its positives missed more).
+    let mut rng = SplitMix::new(23);
+    let t0 = now_ms() - 1_800_000;
+    let (mut preds, mut outcomes) = (Vec::new(), Vec::new());
+    let (mut y_true, mut y_pred, mut group) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..N {
+        let u = rng.uniform();
+        let (g, base, shift) = if u < 0.45 {
+            ("a", 0.4, 0.0)
+        } else if u < 0.8 {
+            ("b", 0.5, 0.05)
+        } else {
+            ("c", 0.45, -0.2)
+        };
+        let y = rng.uniform() < base;
+        let score = (if y { 0.62 } else { 0.38 } + 0.2 * rng.normal() + shift).clamp(0.0, 1.0);
+        let id = format!("r{i}");
+        preds.push(json!({"model": "credit", "model_version": "v1", "id": id,
+            "ts": t0 + i as i64 * 100, "prediction": score, "segment": {"group": g}}));
+        outcomes.push(json!({"model": "credit", "id": id, "label": i64::from(y)}));
+        y_true.push(i64::from(y));
+        y_pred.push(i64::from(score >= 0.5));
+        group.push(g);
+    }
+    let records = |values: &[Value]| -> Records {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("k{i}"), v.to_string().into_bytes()))
+            .collect()
+    };
+    produce(&labels, &records(&outcomes[..N / 2]));
+    produce(&predictions, &records(&preds));
+    produce(&labels, &records(&outcomes[N / 2..]));
+    let daemon = Daemon::start(&config, "run.log");
+    // 404 until the first record of the model is in.
+    let performance = || -> Value {
+        match http_get(daemon.port, "/api/v1/models/credit/performance?window=1h") {
+            Some((200, body)) => serde_json::from_str(&body).unwrap(),
+            _ => Value::Null,
+        }
+    };
+    let mut p = Value::Null;
+    let joined = wait_until(Duration::from_secs(120), Duration::from_millis(500), || {
+        p = performance();
+        p["labelled"] == N
+    });
+    assert!(joined, "not every label joined: {p}\n{}", daemon.log_text());
+    let oracle = fairlearn(
+        &json!({"y_true": y_true, "y_pred": y_pred, "group": group}),
+        rules.path(),
+    );
+    let f = &p["fairness"];
+    for metric in [
+        "demographic_parity_difference",
+        "demographic_parity_ratio",
+        "equal_opportunity_difference",
+        "equalized_odds_difference",
+    ] {
+        let (ours, theirs) = (
+            f[metric]["value"].as_f64().unwrap(),
+            oracle[metric].as_f64().unwrap(),
+        );
+        assert!(
+            (ours - theirs).abs() < 1e-9,
+            "{metric}: driftd {ours}, fairlearn {theirs}"
+        );
+        let (low, high) = (
+            f[metric]["low"].as_f64().unwrap(),
+            f[metric]["high"].as_f64().unwrap(),
+        );
+        assert!(low <= ours && ours <= high, "{metric}: {}", f[metric]);
+    }
+    assert!(
+        oracle["demographic_parity_ratio"].as_f64().unwrap() < 0.8,
+        "the scenario selects c less often: {oracle}"
+    );
+    let groups = f["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 3, "{f}");
+    for g in groups {
+        let name = g["group"].as_str().unwrap();
+        let theirs = &oracle["groups"][name];
+        assert_eq!(g["samples"].as_f64(), theirs["count"].as_f64(), "{name}");
+        for rate in [
+            "selection_rate",
+            "true_positive_rate",
+            "false_positive_rate",
+            "false_negative_rate",
+            "accuracy",
+        ] {
+            let (ours, theirs) = (g[rate].as_f64().unwrap(), theirs[rate].as_f64().unwrap());
+            assert!(
+                (ours - theirs).abs() < 1e-9,
+                "{name} {rate}: driftd {ours}, fairlearn {theirs}"
+            );
+        }
+    }
+
+    // The gauges and the rule: the same numbers.
+    let ratio = f["demographic_parity_ratio"]["value"].as_f64().unwrap();
+    let m = daemon.wait_metrics(Duration::from_secs(30), |m| {
+        m.get("driftd_alerts{alertname=\"DisparateImpactNow\",alertstate=\"firing\",deployment=\"\",feature=\"\",model=\"credit\",severity=\"warning\",version=\"\",window=\"1h\"}")
+            == Some(1.0)
+    });
+    let gauge = m
+        .get("driftd_fairness{bound=\"estimate\",metric=\"demographic_parity_ratio\",model=\"credit\",version=\"v1\",window=\"1h\"}")
+        .unwrap();
+    assert!((gauge - ratio).abs() < 1e-12, "{gauge} vs {ratio}");
+    let c_selection = groups
+        .iter()
+        .find(|g| g["group"] == "c")
+        .map(|g| g["selection_rate"].as_f64().unwrap())
+        .unwrap();
+    let gauge = m
+        .get("driftd_segment_rate{model=\"credit\",rate=\"selection\",segment=\"c\",version=\"v1\",window=\"1h\"}")
+        .unwrap();
+    assert!((gauge - c_selection).abs() < 1e-12);
+    daemon.sigterm();
+}
