@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The fairness oracle of tests/fairness.rs: fairlearn's metrics on the rows of a JSON
+"""The fairness oracle of tests/decisions.rs: fairlearn's metrics on the rows of a JSON
 file {"y_true": [...], "y_pred": [...], "group": [...]}, printed as JSON: the four
 gaps driftd reports and, per group, the rates of fairlearn's MetricFrame.
 

@@ -405,6 +405,7 @@ async fn history(
         let config = s.config.get();
         let settings = config.evaluation_settings();
         let points = crate::evaluate::history(
+            &model,
             &buckets,
             profile,
             &q.metric,

@@ -38,6 +38,43 @@ pub struct ModelConfig {
     /// Canary, shadow and A/B comparisons of this model's versions.
     #[serde(default)]
     pub deployments: Vec<DeploymentConfig>,
+    /// What each outcome of this binary classifier is worth, for the
+    /// `business_value` metrics.
+    #[serde(default)]
+    pub value: Option<OutcomeValueConfig>,
+}
+
+/// `[models.<m>.value]`: `tp = 40, fp = -5, fn = -100` (absent outcomes are worth 0).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeValueConfig {
+    #[serde(default, deserialize_with = "de_finite")]
+    pub tp: f64,
+    #[serde(default, deserialize_with = "de_finite")]
+    pub fp: f64,
+    #[serde(default, deserialize_with = "de_finite")]
+    pub tn: f64,
+    #[serde(default, rename = "fn", deserialize_with = "de_finite")]
+    pub fn_: f64,
+}
+
+impl OutcomeValueConfig {
+    pub fn settings(&self) -> crate::stats::performance::OutcomeValues {
+        crate::stats::performance::OutcomeValues {
+            tp: self.tp,
+            fp: self.fp,
+            tn: self.tn,
+            fn_: self.fn_,
+        }
+    }
+}
+
+fn de_finite<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !v.is_finite() {
+        return Err(de::Error::custom("must be a finite number"));
+    }
+    Ok(v)
 }
 
 /// `[[models.<m>.deployments]]`: a candidate version compared with a baseline version

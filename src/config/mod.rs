@@ -350,6 +350,11 @@ impl Config {
         EvaluationSettings {
             psi_epsilon: self.profile.psi_epsilon,
             report: self.report.settings(),
+            outcome_values: self
+                .models
+                .iter()
+                .filter_map(|(name, m)| Some((name.clone(), m.value?.settings())))
+                .collect(),
         }
     }
 
@@ -393,6 +398,21 @@ mod tests {
         assert_eq!(c.http.bind.to_string(), DEFAULT_HTTP_BIND);
         assert_eq!(c.storage.checkpoint_interval, Duration::from_secs(5));
         assert_eq!(c.sources[0].fields.model.as_str(), "/model");
+    }
+
+    #[test]
+    fn outcome_values_are_finite_and_named() {
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n[models.fraud.value]\ntp = 40\nfn = -100\n"
+        ))
+        .unwrap();
+        let v = c.evaluation_settings().outcome_values["fraud"];
+        assert_eq!((v.tp, v.fp, v.tn, v.fn_), (40.0, 0.0, 0.0, -100.0));
+        let err = Config::parse(&format!("{MINIMAL}\n[models.fraud.value]\ntq = 1\n")).unwrap_err();
+        assert!(err.contains("line 6") && err.contains("tq"), "{err}");
+        let err =
+            Config::parse(&format!("{MINIMAL}\n[models.fraud.value]\nfp = nan\n")).unwrap_err();
+        assert!(err.contains("finite"), "{err}");
     }
 
     #[test]

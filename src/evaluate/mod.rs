@@ -80,6 +80,9 @@ pub struct EvaluationSettings {
     /// ε: floor of each proportion in PSI (`[profile] psi_epsilon`).
     pub psi_epsilon: f64,
     pub report: ReportSettings,
+    /// `[models.<m>.value]` by model.
+    pub outcome_values:
+        std::collections::BTreeMap<String, crate::stats::performance::OutcomeValues>,
 }
 
 impl Default for EvaluationSettings {
@@ -88,6 +91,7 @@ impl Default for EvaluationSettings {
         EvaluationSettings {
             psi_epsilon: crate::stats::psi::DEFAULT_EPSILON,
             report: ReportSettings::default(),
+            outcome_values: Default::default(),
         }
     }
 }
@@ -204,6 +208,7 @@ pub(crate) fn window_report(
         None => profile.map(|p| p.rows).unwrap_or(0),
     };
     let window_seconds = window.1 as f64 / 1000.0;
+    let values = settings.outcome_values.get(model);
     WindowReport {
         model: model.to_string(),
         version: version.map(str::to_string),
@@ -225,11 +230,11 @@ pub(crate) fn window_report(
         labelled: bucket.performance.n,
         label_coverage: (bucket.events > 0)
             .then(|| (bucket.performance.n as f64 / bucket.events as f64).min(1.0)),
-        performance: bucket.performance.metrics(),
+        performance: bucket.performance.metrics_valued(values),
         performance_by_segment: bucket
             .performance_by_segment
             .iter()
-            .map(|(k, v)| (k.clone(), v.metrics()))
+            .map(|(k, v)| (k.clone(), v.metrics_valued(values)))
             .collect(),
         fairness: segment_fairness(bucket, settings.report.alpha),
         reference: match rolling {
@@ -399,6 +404,7 @@ pub(crate) fn bucket_statistic(
 /// bucket's end). Feature metrics are the [`FEATURE_STATISTICS`], model metrics
 /// [`model_metric_names`].
 pub fn history(
+    model: &str,
     buckets: &[(Tier, i64, i64, Bucket)],
     profile: Option<&crate::reference::ReferenceProfile>,
     metric: &str,
@@ -448,7 +454,7 @@ pub fn history(
                     };
                     let end = start + width;
                     let r =
-                        window_report(&one, &no_profiles, "", None, ("", *width), end, settings);
+                        window_report(&one, &no_profiles, model, None, ("", *width), end, settings);
                     model_metric(&r, metric)
                 }
             };

@@ -251,6 +251,12 @@ impl PerformanceCounts {
 
     /// The metrics; `None` fields are undefined for this data.
     pub fn metrics(&self) -> PerformanceMetrics {
+        self.metrics_valued(None)
+    }
+
+    /// [`Self::metrics`], with the business value of a binary classifier's outcomes
+    /// when the model has [`OutcomeValues`].
+    pub fn metrics_valued(&self, values: Option<&OutcomeValues>) -> PerformanceMetrics {
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let mut m = PerformanceMetrics {
             samples: self.n,
@@ -263,6 +269,16 @@ impl PerformanceCounts {
                 m.precision = Some(ratio(b.tp, b.tp + b.fp));
                 m.recall = Some(ratio(b.tp, b.tp + b.fn_));
                 m.f1 = Some(ratio(2 * b.tp, 2 * b.tp + b.fp + b.fn_));
+                m.conversion_rate = Some(ratio(b.tp + b.fn_, n));
+                m.predicted_positive_rate = Some(ratio(b.tp + b.fp, n));
+                if let Some(v) = values {
+                    let total = v.tp * b.tp as f64
+                        + v.fp * b.fp as f64
+                        + v.tn * b.tn as f64
+                        + v.fn_ * b.fn_ as f64;
+                    m.business_value = Some(total);
+                    m.business_value_per_prediction = Some(total / n as f64);
+                }
                 m.log_loss = Some(b.log_loss_sum / n as f64);
                 let (auc, bound) = auc_from_histograms(&b.positive_scores, &b.negative_scores);
                 m.auc = auc;
@@ -310,6 +326,24 @@ pub struct PerformanceMetrics {
     pub rmse: Option<f64>,
     pub mape: Option<f64>,
     pub mean_error: Option<f64>,
+    /// Binary: share of labelled predictions whose label is positive (a decision
+    /// model's conversion rate), and share predicted positive.
+    pub conversion_rate: Option<f64>,
+    pub predicted_positive_rate: Option<f64>,
+    /// Binary, with `[models.<m>.value]`: Σ outcomes × their value, and per labelled
+    /// prediction.
+    pub business_value: Option<f64>,
+    pub business_value_per_prediction: Option<f64>,
+}
+
+/// What each outcome of a binary decision is worth (`[models.<m>.value]`), e.g. a
+/// caught fraud +40, a blocked good customer −5, a missed fraud −100.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct OutcomeValues {
+    pub tp: f64,
+    pub fp: f64,
+    pub tn: f64,
+    pub fn_: f64,
 }
 
 /// One performance metric: its name (in rules, history and the APIs, and the gauge
@@ -382,6 +416,26 @@ pub const PERFORMANCE_METRICS: &[PerformanceMetric] = &[
         help: "Mean of prediction minus label (regression).",
         value: |m| m.mean_error,
     },
+    PerformanceMetric {
+        name: "conversion_rate",
+        help: "Share of labelled predictions whose label is positive: a decision model's conversion rate (binary classifiers).",
+        value: |m| m.conversion_rate,
+    },
+    PerformanceMetric {
+        name: "predicted_positive_rate",
+        help: "Share of labelled predictions predicted positive (binary classifiers).",
+        value: |m| m.predicted_positive_rate,
+    },
+    PerformanceMetric {
+        name: "business_value",
+        help: "Sum over the window's labelled outcomes of their value in [models.<m>.value] (binary classifiers).",
+        value: |m| m.business_value,
+    },
+    PerformanceMetric {
+        name: "business_value_per_prediction",
+        help: "business_value per labelled prediction.",
+        value: |m| m.business_value_per_prediction,
+    },
 ];
 
 /// Whether `name` is one of the [`PERFORMANCE_METRICS`].
@@ -443,6 +497,10 @@ mod tests {
             rmse: Some(9.5),
             mape: Some(10.5),
             mean_error: Some(11.5),
+            conversion_rate: Some(12.5),
+            predicted_positive_rate: Some(13.5),
+            business_value: Some(14.5),
+            business_value_per_prediction: Some(15.5),
             ..Default::default()
         };
         let served = serde_json::to_value(&p).unwrap();
@@ -454,6 +512,33 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), PERFORMANCE_METRICS.len());
         assert!(PERFORMANCE_METRICS.iter().all(|m| !m.help.is_empty()));
+    }
+
+    #[test]
+    fn business_value_weighs_each_outcome() {
+        let counts = PerformanceCounts {
+            n: 100,
+            binary: Some(BinaryCounts {
+                tp: 10,
+                fp: 20,
+                tn: 60,
+                fn_: 10,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let values = OutcomeValues {
+            tp: 40.0,
+            fp: -5.0,
+            tn: 0.5,
+            fn_: -100.0,
+        };
+        let m = counts.metrics_valued(Some(&values));
+        assert_eq!(m.business_value, Some(400.0 - 100.0 + 30.0 - 1000.0));
+        assert_eq!(m.business_value_per_prediction, Some(-6.7));
+        assert_eq!(m.conversion_rate, Some(0.2));
+        assert_eq!(m.predicted_positive_rate, Some(0.3));
+        assert_eq!(counts.metrics().business_value, None, "no values, no value");
     }
 
     #[test]

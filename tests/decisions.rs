@@ -1,10 +1,14 @@
-//! Fairness across segments end to end on the real broker, against fairlearn as the
-//! oracle: a binary classifier that selects one group less often, its predictions and
-//! late labels (half before, half after their predictions) with the group as the
-//! `[labels] segment_key`; driftd's demographic parity difference and ratio, equal
-//! opportunity and equalized odds differences and every group's rates equal
-//! fairlearn's on the same rows to 1e-9, are in the gauges, and a four-fifths rule
-//! fires.
+//! A binary decision model end to end on the real broker: its predictions and late
+//! labels (half before, half after their predictions), with a group as the
+//! `[labels] segment_key` and a value per outcome (`[models.credit.value]`).
+//!
+//! - Fairness against fairlearn as the oracle: the model selects one group less
+//!   often; driftd's demographic parity difference and ratio, equal opportunity and
+//!   equalized odds differences and every group's rates equal fairlearn's on the same
+//!   rows to 1e-9, are in the gauges, and a four-fifths rule fires.
+//! - Business outcomes: conversion rate, predicted positive rate and business value
+//!   equal the counts of the generated rows, and a rule on `conversion_rate <
+//!   reference * 0.9` fires.
 
 mod common;
 
@@ -19,7 +23,7 @@ fn fairlearn(rows: &Value, dir: &std::path::Path) -> Value {
 }
 
 #[test]
-fn fairness_across_segments_equals_fairlearn() {
+fn fairness_equals_fairlearn_and_business_value_the_counts() {
     const N: usize = 6000;
     let predictions = unique("fair-preds");
     let labels = unique("fair-labels");
@@ -36,12 +40,21 @@ window = "1h"
 condition = "< 0.8"
 min_samples = 1000
 summary = "{{ $labels.model }}: parity ratio {{ $value }}"
+
+[[rule]]
+name = "ConversionDrop"
+metric = "conversion_rate"
+window = "1h"
+condition = "< reference * 0.9"
+min_samples = 1000
 "#,
     )
     .unwrap();
     let extra = format!(
         "[[source]]\ntopic = \"{labels}\"\nrole = \"labels\"\n\n[windows]\nwindows = [\"1h\"]\ntick = \"1s\"\n\n\
-         [labels]\nsegment_key = \"group\"\n\n[alerting]\nrules = [\"{}\"]\n",
+         [labels]\nsegment_key = \"group\"\n\n[alerting]\nrules = [\"{}\"]\n\n\
+         [models.credit]\nreference_metrics = {{ conversion_rate = 0.6 }}\n\n\
+         [models.credit.value]\ntp = 40\nfp = -5\nfn = -100.5\n",
         rules.path().display()
     );
     let config = write_config_with(&predictions, &unique("dlq"), &unique("group"), &extra);
@@ -155,6 +168,41 @@ summary = "{{ $labels.model }}: parity ratio {{ $value }}"
         .get("driftd_fairness{bound=\"estimate\",metric=\"demographic_parity_ratio\",model=\"credit\",version=\"v1\",window=\"1h\"}")
         .unwrap();
     assert!((gauge - ratio).abs() < 1e-12, "{gauge} vs {ratio}");
+    // Business outcomes, from the generated rows.
+    let count = |f: &dyn Fn(i64, i64) -> bool| {
+        y_true
+            .iter()
+            .zip(&y_pred)
+            .filter(|(y, p)| f(**y, **p))
+            .count() as f64
+    };
+    let (tp, fp, fn_) = (
+        count(&|y, p| y == 1 && p == 1),
+        count(&|y, p| y == 0 && p == 1),
+        count(&|y, p| y == 1 && p == 0),
+    );
+    let metrics = &p["metrics"];
+    let close = |key: &str, want: f64| {
+        let got = metrics[key].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 1e-9 * want.abs().max(1.0),
+            "{key}: {got} vs {want}"
+        );
+    };
+    let n = N as f64;
+    close("conversion_rate", (tp + fn_) / n);
+    close("predicted_positive_rate", (tp + fp) / n);
+    let value = 40.0 * tp - 5.0 * fp - 100.5 * fn_;
+    close("business_value", value);
+    close("business_value_per_prediction", value / n);
+    assert!(
+        (tp + fn_) / n < 0.54,
+        "the base rates make conversion < 0.6 × 0.9: {metrics}"
+    );
+    daemon.wait_metrics(Duration::from_secs(30), |m| {
+        m.get("driftd_alerts{alertname=\"ConversionDrop\",alertstate=\"firing\",deployment=\"\",feature=\"\",model=\"credit\",severity=\"warning\",version=\"\",window=\"1h\"}")
+            == Some(1.0)
+    });
     let c_selection = groups
         .iter()
         .find(|g| g["group"] == "c")
