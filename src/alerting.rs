@@ -639,18 +639,15 @@ impl Alerting {
             if a.phase == AlertPhase::Resolved {
                 continue;
             }
-            let l = |k: &str| a.label(k).unwrap_or("");
-            g.with_label_values(&[
-                &a.rule,
-                a.phase.as_str(),
-                l("severity"),
-                l("model"),
-                l("version"),
-                l("feature"),
-                l("deployment"),
-                l("window"),
-            ])
-            .set(1);
+            let values: Vec<&str> = crate::metrics::ALERT_LABELS
+                .iter()
+                .map(|k| match *k {
+                    "alertname" => a.rule.as_str(),
+                    "alertstate" => a.phase.as_str(),
+                    k => a.label(k).unwrap_or(""),
+                })
+                .collect();
+            g.with_label_values(&values).set(1);
         }
     }
 

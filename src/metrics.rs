@@ -141,6 +141,7 @@ pub(crate) const ALERT_LABELS: &[&str] = &[
     "version",
     "feature",
     "deployment",
+    "segment",
     "window",
 ];
 
@@ -228,6 +229,8 @@ struct WindowGauges {
     /// Gaps between the segments of a binary classifier, and each segment's rates.
     fairness: GaugeVec,
     group_rate: GaugeVec,
+    /// Each performance metric per value of `[labels] segment_key`.
+    segment_performance: GaugeVec,
 }
 
 impl Metrics {
@@ -474,6 +477,11 @@ impl Metrics {
                 "A gap between the segments ([labels] segment_key) of a binary classifier over the window (metric: demographic_parity_difference, demographic_parity_ratio, equal_opportunity_difference, equalized_odds_difference), and its simultaneous interval (bound: low, estimate, high).",
                 &["model", "version", "window", "metric", "bound"],
             )?,
+            segment_performance: gauge(
+                "driftd_segment_performance",
+                "A performance metric (the driftd_performance_* names) of the labelled predictions of one value of [labels] segment_key over the window; at most [labels] max_segments segments.",
+                &["model", "version", "window", "segment", "metric"],
+            )?,
             group_rate: gauge(
                 "driftd_segment_rate",
                 "A segment's rates among its labelled predictions over the window (rate: selection, true_positive, false_positive, false_negative, accuracy); at most [labels] max_segments segments.",
@@ -645,16 +653,32 @@ impl Metrics {
             );
         }
         g.features.record(w, version);
-        self.record_fairness(w, version);
+        self.record_segments(w, version);
     }
 
-    fn record_fairness(&self, w: &crate::evaluate::WindowReport, version: &str) {
+    /// Performance per segment, and fairness across segments.
+    fn record_segments(&self, w: &crate::evaluate::WindowReport, version: &str) {
         let g = &self.windows;
         let same_window = |l: &std::collections::HashMap<&str, &str>| {
             l.get("model") == Some(&w.model.as_str())
                 && l.get("version") == Some(&version)
                 && l.get("window") == Some(&w.window.as_str())
         };
+        // Segments that left the window (or the cap) leave the gauges.
+        retain(&g.segment_performance, |l| {
+            !same_window(l)
+                || l.get("segment")
+                    .is_some_and(|s| w.performance_by_segment.contains_key(*s))
+        });
+        for (segment, p) in &w.performance_by_segment {
+            for (metric, v) in p.named() {
+                set_or_remove(
+                    &g.segment_performance,
+                    &[&w.model, version, &w.window, segment, metric],
+                    v,
+                );
+            }
+        }
         let Some(f) = &w.fairness else {
             retain(&g.fairness, |l| !same_window(l));
             retain(&g.group_rate, |l| !same_window(l));
@@ -674,7 +698,6 @@ impl Metrics {
                 );
             }
         }
-        // Segments that left the window (or the cap) leave the gauge.
         retain(&g.group_rate, |l| {
             !same_window(l)
                 || f.groups
@@ -710,6 +733,7 @@ impl Metrics {
             &g.label_coverage,
             &g.fairness,
             &g.group_rate,
+            &g.segment_performance,
         ];
         for gauge in vecs.into_iter().chain(g.performance.iter().map(|(_, g)| g)) {
             retain_models(gauge, keep);

@@ -323,6 +323,9 @@ bucket = "1s"
 windows = ["10s", "1m"]
 tick = "1s"
 
+[labels]
+segment_key = "region"
+
 [labels.tasks]
 ltv = "regression"
 

@@ -9,6 +9,8 @@
 //! - Business outcomes: conversion rate, predicted positive rate and business value
 //!   equal the counts of the generated rows, and a rule on `conversion_rate <
 //!   reference * 0.9` fires.
+//! - Performance per segment: in the gauges, and a rule with `segments = ["*"]` fires
+//!   for the one segment less accurate than `reference * 0.95`.
 
 mod common;
 
@@ -47,13 +49,22 @@ metric = "conversion_rate"
 window = "1h"
 condition = "< reference * 0.9"
 min_samples = 1000
+
+[[rule]]
+name = "SegmentLessAccurate"
+segments = ["*"]
+metric = "accuracy"
+window = "1h"
+condition = "< reference * 0.95"
+min_samples = 500
+summary = "{{ $labels.model }} in {{ $labels.segment }}: accuracy {{ $value }}"
 "#,
     )
     .unwrap();
     let extra = format!(
         "[[source]]\ntopic = \"{labels}\"\nrole = \"labels\"\n\n[windows]\nwindows = [\"1h\"]\ntick = \"1s\"\n\n\
          [labels]\nsegment_key = \"group\"\n\n[alerting]\nrules = [\"{}\"]\n\n\
-         [models.credit]\nreference_metrics = {{ conversion_rate = 0.6 }}\n\n\
+         [models.credit]\nreference_metrics = {{ conversion_rate = 0.6, accuracy = 0.73 }}\n\n\
          [models.credit.value]\ntp = 40\nfp = -5\nfn = -100.5\n",
         rules.path().display()
     );
@@ -161,7 +172,7 @@ min_samples = 1000
     // The gauges and the rule: the same numbers.
     let ratio = f["demographic_parity_ratio"]["value"].as_f64().unwrap();
     let m = daemon.wait_metrics(Duration::from_secs(30), |m| {
-        m.get("driftd_alerts{alertname=\"DisparateImpactNow\",alertstate=\"firing\",deployment=\"\",feature=\"\",model=\"credit\",severity=\"warning\",version=\"\",window=\"1h\"}")
+        m.get("driftd_alerts{alertname=\"DisparateImpactNow\",alertstate=\"firing\",deployment=\"\",feature=\"\",model=\"credit\",segment=\"\",severity=\"warning\",version=\"\",window=\"1h\"}")
             == Some(1.0)
     });
     let gauge = m
@@ -200,9 +211,31 @@ min_samples = 1000
         "the base rates make conversion < 0.6 × 0.9: {metrics}"
     );
     daemon.wait_metrics(Duration::from_secs(30), |m| {
-        m.get("driftd_alerts{alertname=\"ConversionDrop\",alertstate=\"firing\",deployment=\"\",feature=\"\",model=\"credit\",severity=\"warning\",version=\"\",window=\"1h\"}")
+        m.get("driftd_alerts{alertname=\"ConversionDrop\",alertstate=\"firing\",deployment=\"\",feature=\"\",model=\"credit\",segment=\"\",severity=\"warning\",version=\"\",window=\"1h\"}")
             == Some(1.0)
     });
+    // Per segment: the gauge, and the rule firing for c alone.
+    let accuracy_of = |g: &str| oracle["groups"][g]["accuracy"].as_f64().unwrap();
+    let threshold = 0.73 * 0.95;
+    assert!(
+        accuracy_of("c") < threshold
+            && accuracy_of("a") > threshold
+            && accuracy_of("b") > threshold,
+        "the scenario: c alone below {threshold}: {oracle}"
+    );
+    let m = daemon.wait_metrics(Duration::from_secs(30), |m| {
+        m.get("driftd_alerts{alertname=\"SegmentLessAccurate\",alertstate=\"firing\",deployment=\"\",feature=\"\",model=\"credit\",segment=\"c\",severity=\"warning\",version=\"\",window=\"1h\"}")
+            == Some(1.0)
+    });
+    let segment_alerts: Vec<&String> =
+        m.0.keys()
+            .filter(|k| k.starts_with("driftd_alerts{alertname=\"SegmentLessAccurate\""))
+            .collect();
+    assert_eq!(segment_alerts.len(), 1, "{segment_alerts:?}");
+    let gauge = m
+        .get("driftd_segment_performance{metric=\"accuracy\",model=\"credit\",segment=\"c\",version=\"v1\",window=\"1h\"}")
+        .unwrap();
+    assert!((gauge - accuracy_of("c")).abs() < 1e-12, "{gauge}");
     let c_selection = groups
         .iter()
         .find(|g| g["group"] == "c")

@@ -192,7 +192,7 @@ summary = "{{ $labels.deployment }} of {{ $labels.model }}: roll back"
     // ... and fires the rule for churn's deployment, not fraud's.
     let firing = |m: &Metrics, model: &str| {
         m.get(&format!(
-            "driftd_alerts{{alertname=\"CanaryRolledBack\",alertstate=\"firing\",deployment=\"v2-canary\",feature=\"\",model=\"{model}\",severity=\"critical\",version=\"\",window=\"1h\"}}"
+            "driftd_alerts{{alertname=\"CanaryRolledBack\",alertstate=\"firing\",deployment=\"v2-canary\",feature=\"\",model=\"{model}\",segment=\"\",severity=\"critical\",version=\"\",window=\"1h\"}}"
         ))
     };
     let m = daemon.wait_metrics(Duration::from_secs(30), |m| firing(m, "churn") == Some(1.0));

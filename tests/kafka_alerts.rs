@@ -165,7 +165,7 @@ fn drift_emails_once_per_repeat_interval_resolves_and_retrains_once_per_cooldown
     assert_eq!(a["alerts"][0]["labels"]["feature"], "plan");
     let m = daemon.metrics();
     assert_eq!(
-        m.get(r#"driftd_alerts{alertname="PlanDrift",alertstate="firing",deployment="",feature="plan",model="churn",severity="critical",version="",window="5s"}"#),
+        m.get(r#"driftd_alerts{alertname="PlanDrift",alertstate="firing",deployment="",feature="plan",model="churn",segment="",severity="critical",version="",window="5s"}"#),
         Some(1.0),
         "ALERTS-like series"
     );

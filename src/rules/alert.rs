@@ -324,6 +324,11 @@ pub(crate) fn selects(rule: &Rule, key: &SeriesKey) -> bool {
             (Some(g), Some(d)) => any(g, d),
             _ => false,
         }
+        && match (&rule.segments, &key.segment) {
+            (None, None) => true,
+            (Some(g), Some(s)) => any(g, s),
+            _ => false,
+        }
 }
 
 fn alert_labels(rule: &Rule, key: &SeriesKey) -> BTreeMap<String, String> {
@@ -338,6 +343,9 @@ fn alert_labels(rule: &Rule, key: &SeriesKey) -> BTreeMap<String, String> {
     }
     if let Some(d) = &key.deployment {
         labels.insert("deployment".into(), d.clone());
+    }
+    if let Some(s) = &key.segment {
+        labels.insert("segment".into(), s.clone());
     }
     labels.insert("window".into(), key.window.clone());
     labels.insert("severity".into(), rule.severity.clone());
@@ -389,6 +397,7 @@ mod tests {
                     window: "1h".into(),
                     feature: Some(feature.to_string()),
                     deployment: None,
+                    segment: None,
                     metric: "psi".into(),
                 },
                 Sample {

@@ -209,8 +209,12 @@ pub struct Rule {
     pub features: Option<Vec<String>>,
     /// `Some`: evaluated per matching version; `None`: all versions merged.
     pub versions: Option<Vec<String>>,
-    /// `Some`: a deployment metric, evaluated per matching deployment.
+    /// `Some`: a deployment metric, or a version-relative one, evaluated per matching
+    /// deployment.
     pub deployments: Option<Vec<String>>,
+    /// `Some`: a performance metric evaluated per matching value of
+    /// `[labels] segment_key`.
+    pub segments: Option<Vec<String>>,
     pub metric: String,
     pub window: String,
     pub condition: Condition,
@@ -254,6 +258,8 @@ struct RuleSpec {
     versions: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     deployments: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    segments: Option<Spanned<Vec<String>>>,
     metric: Spanned<String>,
     window: Spanned<String>,
     condition: Spanned<String>,
@@ -286,6 +292,7 @@ const RESERVED_LABELS: &[&str] = &[
     "version",
     "feature",
     "deployment",
+    "segment",
     "window",
     "severity",
 ];
@@ -423,6 +430,30 @@ fn validate(
         }
         None => None,
         Some(l) => Some(globs(l, "deployments", &fail)?),
+    };
+    let segments = match &r.segments {
+        None => None,
+        Some(l)
+            if !crate::stats::performance::PERFORMANCE_METRICS
+                .iter()
+                .any(|m| m.name == metric) =>
+        {
+            return Err(fail(
+                l.span(),
+                "segments",
+                format!(
+                    "`{metric}` is not a performance metric: segments break down performance only"
+                ),
+            ))
+        }
+        Some(l) if deployments.is_some() => {
+            return Err(fail(
+                l.span(),
+                "segments",
+                "a deployment compares whole arms: remove `segments`".into(),
+            ))
+        }
+        Some(l) => Some(globs(l, "segments", &fail)?),
     };
     if let (Some(_), Some(v)) = (&deployments, &r.versions) {
         return Err(fail(
@@ -595,6 +626,7 @@ fn validate(
         features,
         versions,
         deployments,
+        segments,
         metric,
         window,
         condition,
@@ -888,5 +920,22 @@ condition = "< reference * 0.95"
         assert_eq!(e.key.as_deref(), Some("versions"));
         let e = error_of(&format!("{base}deployments = [\"*\"]\n").replace("< 0", "< baseline"));
         assert!(e.message.contains("a verdict has none"), "{e}");
+    }
+
+    #[test]
+    fn segments_break_down_performance_metrics_only() {
+        let base = "[[rule]]\nname = \"S\"\nsegments = [\"*\", \"!__other__\"]\nmetric = \"accuracy\"\nwindow = \"1h\"\ncondition = \"< 0.7\"\n";
+        let rules = parse(base).unwrap();
+        assert_eq!(
+            rules[0].segments,
+            Some(vec!["*".to_string(), "!__other__".to_string()])
+        );
+        let e = error_of(&base.replace("accuracy", "events"));
+        assert_eq!((e.line, e.key.as_deref()), (Some(3), Some("segments")));
+        assert!(e.message.contains("not a performance metric"), "{e}");
+        let e = error_of(&format!("{base}deployments = [\"*\"]\n"));
+        assert_eq!(e.key.as_deref(), Some("segments"));
+        let e = error_of(&format!("{base}labels = {{ segment = \"x\" }}\n"));
+        assert!(e.message.contains("segment"), "{e}");
     }
 }

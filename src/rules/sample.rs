@@ -39,6 +39,8 @@ pub(crate) struct SeriesKey {
     pub feature: Option<String>,
     /// `Some`: a deployment metric of this `[[models.<m>.deployments]]` entry.
     pub deployment: Option<String>,
+    /// `Some`: a performance metric of this value of `[labels] segment_key`.
+    pub segment: Option<String>,
     pub metric: String,
 }
 
@@ -95,40 +97,50 @@ impl SampleSet {
         r: &WindowReport,
         reference_metrics: &BTreeMap<String, f64>,
     ) {
-        let mut model = |metric: &str, value: Option<f64>, samples: u64| {
-            if !self.wants(&r.window, metric) {
-                return;
-            }
-            if let Some(value) = value.filter(|v| v.is_finite()) {
-                self.samples.insert(
-                    SeriesKey {
-                        model: r.model.clone(),
-                        version: r.version.clone(),
-                        window: r.window.clone(),
-                        feature: None,
-                        deployment: None,
-                        metric: metric.to_string(),
-                    },
-                    Sample {
-                        value,
-                        samples,
-                        reference: reference_metrics.get(metric).copied(),
-                        critical: None,
-                        baseline: None,
-                    },
-                );
-            }
-        };
+        // One model metric, of the whole model or of one segment.
+        let mut model_of =
+            |segment: Option<&String>, metric: &str, value: Option<f64>, samples: u64| {
+                if !self.wants(&r.window, metric) {
+                    return;
+                }
+                if let Some(value) = value.filter(|v| v.is_finite()) {
+                    self.samples.insert(
+                        SeriesKey {
+                            model: r.model.clone(),
+                            version: r.version.clone(),
+                            window: r.window.clone(),
+                            feature: None,
+                            deployment: None,
+                            segment: segment.cloned(),
+                            metric: metric.to_string(),
+                        },
+                        Sample {
+                            value,
+                            samples,
+                            reference: reference_metrics.get(metric).copied(),
+                            critical: None,
+                            baseline: None,
+                        },
+                    );
+                }
+            };
+        let mut model =
+            |metric: &str, value: Option<f64>, samples: u64| model_of(None, metric, value, samples);
         for s in MODEL_STATISTICS {
             model(s.name, (s.value)(r), r.events);
         }
         for (name, value) in r.performance.named() {
             model(name, value, r.performance.samples);
         }
+        for (segment, p) in &r.performance_by_segment {
+            for (name, value) in p.named() {
+                model_of(Some(segment), name, value, p.samples);
+            }
+        }
         // Gaps between groups: as many observations as the smallest group has.
         if let Some(f) = &r.fairness {
             for (name, gap) in crate::stats::fairness::FAIRNESS_METRICS {
-                model(name, gap(f).map(|g| g.value), f.smallest_group);
+                model_of(None, name, gap(f).map(|g| g.value), f.smallest_group);
             }
         }
 
@@ -161,6 +173,7 @@ impl SampleSet {
                         window: r.window.clone(),
                         feature: Some(f.name.clone()),
                         deployment: None,
+                        segment: None,
                         metric: s.field.to_string(),
                     },
                     Sample {
@@ -236,6 +249,7 @@ impl SampleSet {
                     window: r.window.clone(),
                     feature: None,
                     deployment: Some(r.deployment.clone()),
+                    segment: None,
                     metric: "deployment_verdict".to_string(),
                 },
                 Sample {

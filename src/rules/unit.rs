@@ -78,6 +78,8 @@ struct SeriesSpec {
     feature: Option<String>,
     #[serde(default)]
     deployment: Option<String>,
+    #[serde(default)]
+    segment: Option<String>,
     metric: String,
     values: String,
     #[serde(default = "default_samples")]
@@ -242,6 +244,7 @@ pub(crate) fn run_file(path: &Path) -> Result<Vec<CaseResult>, UnitTestError> {
                 window: s.window.clone(),
                 feature: s.feature.clone(),
                 deployment: s.deployment.clone(),
+                segment: s.segment.clone(),
                 metric: s.metric.clone(),
             };
             series.push((key, s, values));
