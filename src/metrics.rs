@@ -231,7 +231,22 @@ struct WindowGauges {
     group_rate: GaugeVec,
     /// Each performance metric per value of `[labels] segment_key`.
     segment_performance: GaugeVec,
+    /// The segments each (model, version, window) showed at its last evaluation, so
+    /// that those gone are removed without scanning the gauges.
+    segments_shown: Arc<std::sync::Mutex<SegmentsShown>>,
 }
+
+type SegmentsShown =
+    std::collections::HashMap<(String, String, String), std::collections::BTreeSet<String>>;
+
+/// The `rate` label values of `driftd_segment_rate`, in [`crate::stats::fairness::GroupRates`] order.
+const SEGMENT_RATES: [&str; 5] = [
+    "selection",
+    "true_positive",
+    "false_positive",
+    "false_negative",
+    "accuracy",
+];
 
 impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
@@ -482,6 +497,7 @@ impl Metrics {
                 "A performance metric (the driftd_performance_* names) of the labelled predictions of one value of [labels] segment_key over the window; at most [labels] max_segments segments.",
                 &["model", "version", "window", "segment", "metric"],
             )?,
+            segments_shown: Default::default(),
             group_rate: gauge(
                 "driftd_segment_rate",
                 "A segment's rates among its labelled predictions over the window (rate: selection, true_positive, false_positive, false_negative, accuracy); at most [labels] max_segments segments.",
@@ -659,17 +675,31 @@ impl Metrics {
     /// Performance per segment, and fairness across segments.
     fn record_segments(&self, w: &crate::evaluate::WindowReport, version: &str) {
         let g = &self.windows;
-        let same_window = |l: &std::collections::HashMap<&str, &str>| {
-            l.get("model") == Some(&w.model.as_str())
-                && l.get("version") == Some(&version)
-                && l.get("window") == Some(&w.window.as_str())
+        let at = |segment: &str, name: &str| {
+            [w.model.as_str(), version, w.window.as_str(), segment, name].map(str::to_string)
         };
-        // Segments that left the window (or the cap) leave the gauges.
-        retain(&g.segment_performance, |l| {
-            !same_window(l)
-                || l.get("segment")
-                    .is_some_and(|s| w.performance_by_segment.contains_key(*s))
-        });
+        let remove = |gauge: &GaugeVec, labels: [String; 5]| {
+            let labels = labels.each_ref().map(String::as_str);
+            let _ = gauge.remove_label_values(&labels);
+        };
+        // Segments that left the window (or the cap) leave the gauges: the ones this
+        // window showed last time, remembered, not found by scanning every series.
+        let now: std::collections::BTreeSet<String> =
+            w.performance_by_segment.keys().cloned().collect();
+        let gone: Vec<String> = {
+            let key = (w.model.clone(), version.to_string(), w.window.clone());
+            let mut shown = crate::base::sync::lock(&g.segments_shown);
+            let before = shown.insert(key, now.clone()).unwrap_or_default();
+            before.difference(&now).cloned().collect()
+        };
+        for segment in &gone {
+            for m in PERFORMANCE_METRICS {
+                remove(&g.segment_performance, at(segment, m.name));
+            }
+            for rate in SEGMENT_RATES {
+                remove(&g.group_rate, at(segment, rate));
+            }
+        }
         for (segment, p) in &w.performance_by_segment {
             for (metric, v) in p.named() {
                 set_or_remove(
@@ -679,13 +709,9 @@ impl Metrics {
                 );
             }
         }
-        let Some(f) = &w.fairness else {
-            retain(&g.fairness, |l| !same_window(l));
-            retain(&g.group_rate, |l| !same_window(l));
-            return;
-        };
+        let fairness = w.fairness.as_ref();
         for (metric, gap) in crate::stats::fairness::FAIRNESS_METRICS {
-            let gap = gap(f);
+            let gap = fairness.and_then(gap);
             for (bound, v) in [
                 ("low", gap.map(|g| g.low)),
                 ("estimate", gap.map(|g| g.value)),
@@ -698,23 +724,23 @@ impl Metrics {
                 );
             }
         }
-        retain(&g.group_rate, |l| {
-            !same_window(l)
-                || f.groups
-                    .iter()
-                    .any(|s| l.get("segment") == Some(&s.group.as_str()))
-        });
-        for s in &f.groups {
-            for (rate, v) in [
-                ("selection", s.selection_rate),
-                ("true_positive", s.true_positive_rate),
-                ("false_positive", s.false_positive_rate),
-                ("false_negative", s.false_negative_rate),
-                ("accuracy", s.accuracy),
-            ] {
+        for segment in &now {
+            let rates = fairness
+                .and_then(|f| f.groups.iter().find(|s| &s.group == segment))
+                .map(|s| {
+                    [
+                        s.selection_rate,
+                        s.true_positive_rate,
+                        s.false_positive_rate,
+                        s.false_negative_rate,
+                        s.accuracy,
+                    ]
+                })
+                .unwrap_or_default();
+            for (rate, v) in SEGMENT_RATES.iter().zip(rates) {
                 set_or_remove(
                     &g.group_rate,
-                    &[&w.model, version, &w.window, &s.group, rate],
+                    &[&w.model, version, &w.window, segment, rate],
                     v,
                 );
             }
@@ -739,6 +765,7 @@ impl Metrics {
             retain_models(gauge, keep);
         }
         crate::base::sync::lock(&g.features.latest).retain(|(model, _, _), _| keep.contains(model));
+        crate::base::sync::lock(&g.segments_shown).retain(|(model, _, _), _| keep.contains(model));
     }
 
     /// Starts the per-model counters at the values restored from the store, so that
